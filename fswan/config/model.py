@@ -1,0 +1,222 @@
+"""The connection model: what ipsec.conf says, typed and frozen.
+
+The parser (``ipsecconf``) turns text into these objects with every 2.x
+default applied; everything downstream (orientation, the IKE engine, status,
+updown) reads only these, never raw strings.  Values keep FreeS/WAN's meaning:
+times are seconds, ``keyingtries=0`` means ``%forever``, an ``End`` whose
+``subnet`` is ``None`` protects only its host.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import Any, Union
+
+from fswan.config.errors import Location
+
+IPAddress = Union[IPv4Address, IPv6Address]
+IPNetwork = Union[IPv4Network, IPv6Network]
+
+#: Host values that are not an address (``left=`` / ``right=``).
+WILDCARD_HOSTS = ("%any", "%opportunistic", "%group", "%opportunisticgroup")
+DEFAULT_ROUTE = "%defaultroute"
+DIRECT = "%direct"
+
+
+class ConnType(str, enum.Enum):
+    TUNNEL = "tunnel"
+    TRANSPORT = "transport"
+    PASSTHROUGH = "passthrough"
+    DROP = "drop"
+    REJECT = "reject"
+
+
+class Auto(str, enum.Enum):
+    IGNORE = "ignore"
+    ADD = "add"
+    ROUTE = "route"
+    START = "start"
+    MANUAL = "manual"
+
+
+class AuthBy(str, enum.Enum):
+    SECRET = "secret"
+    RSASIG = "rsasig"
+    SECRET_OR_RSASIG = "secret|rsasig"
+    NEVER = "never"
+
+
+class FailureShunt(str, enum.Enum):
+    NONE = "none"
+    PASSTHROUGH = "passthrough"
+    DROP = "drop"
+    REJECT = "reject"
+
+
+class DpdAction(str, enum.Enum):
+    CLEAR = "clear"
+    HOLD = "hold"
+    RESTART = "restart"
+
+
+class Encapsulation(str, enum.Enum):
+    """Libreswan's ``encapsulation=``: force UDP encapsulation, forbid it, or follow NAT detection."""
+
+    AUTO = "auto"
+    YES = "yes"
+    NO = "no"
+
+
+@dataclass(frozen=True)
+class End:
+    """One side of a connection as written (``left*`` or ``right*``), defaults applied."""
+
+    #: an address literal, ``%defaultroute``, or one of WILDCARD_HOSTS
+    host: str
+    #: the protected client net; None = the host alone (pluto's "host" case)
+    subnet: IPNetwork | None = None
+    #: ``%direct`` (the peer itself), ``%defaultroute``, or an address literal
+    nexthop: str = DIRECT
+    #: ``leftid=``; None = the host address.  ``@fqdn``, ``user@fqdn``, an address or ``%myid``
+    id: str | None = None
+    #: ``0s...`` / ``0x...`` key, ``%none``, ``%dns``, ``%dnsonload``, ``%dnsondemand``
+    rsasigkey: str = "%dnsondemand"
+    rsasigkey2: str | None = None
+    #: ``leftupdown=``: None = the default plugin(s); a plugin name or a command line
+    updown: str | None = None
+    firewall: bool = False
+    sourceip: IPAddress | None = None
+    ikeport: int = 500
+    cert: str | None = None
+    ca: str | None = None
+    subnetwithin: IPNetwork | None = None
+    #: ``leftprotoport=proto/port`` as (protocol number, port); 0 = any
+    protoport: tuple[int, int] | None = None
+    #: manual keying, per direction (secrets: never printed)
+    espenckey: str | None = field(default=None, repr=False)
+    espauthkey: str | None = field(default=None, repr=False)
+    ahkey: str | None = field(default=None, repr=False)
+    espspi: int | None = None
+    ahspi: int | None = None
+
+    @property
+    def host_address(self) -> IPAddress | None:
+        """The host as an address, or None for ``%defaultroute`` and wildcards."""
+        if self.host.startswith("%"):
+            return None
+        return ip_address(self.host)
+
+    @property
+    def is_wildcard(self) -> bool:
+        return self.host in WILDCARD_HOSTS
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A ``conn NAME`` section with ``also=`` and ``%default`` merged and every default applied."""
+
+    name: str
+    left: End
+    right: End
+    location: Location | None = None
+    type: ConnType = ConnType.TUNNEL
+    auto: Auto = Auto.IGNORE
+    authby: AuthBy = AuthBy.RSASIG
+    auth: str = "esp"
+    keyexchange: str = "ike"
+    pfs: bool = True
+    keylife: float = 8 * 3600.0
+    rekey: bool = True
+    rekeymargin: float = 9 * 60.0
+    rekeyfuzz: int = 100
+    #: 0 = ``%forever``
+    keyingtries: int = 0
+    ikelifetime: float = 3600.0
+    compress: bool = False
+    disablearrivalcheck: bool = False
+    failureshunt: FailureShunt = FailureShunt.NONE
+    #: ``ike=`` / ``esp=`` (``phase2alg=``) proposal strings; None = the default set
+    ike: str | None = None
+    esp: str | None = None
+    aggrmode: bool = False
+    #: None = DPD off (pluto only runs DPD when ``dpddelay`` is set)
+    dpddelay: float | None = None
+    dpdtimeout: float = 120.0
+    dpdaction: DpdAction = DpdAction.HOLD
+    encapsulation: Encapsulation = Encapsulation.AUTO
+    #: manual keying
+    spi: int | None = None
+    spibase: int | None = None
+    ah: str | None = None
+    espenckey: str | None = field(default=None, repr=False)
+    espauthkey: str | None = field(default=None, repr=False)
+    ahkey: str | None = field(default=None, repr=False)
+    espreplay_window: int = 0
+    ahreplay_window: int = 0
+    #: ``x-``/``X_`` keys, kept for plugins
+    user_keys: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    #: keywords set for this conn that fswan parses but does not implement yet
+    unsupported: tuple[str, ...] = ()
+    #: every keyword as written (after also=/%default), value and where: for checkconfig
+    settings: dict[str, tuple[str, Location]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+
+@dataclass(frozen=True)
+class SetupConfig:
+    """The ``config setup`` section with 2.x defaults."""
+
+    #: ``interfaces=``: ``%defaultroute``, ``%none`` or pairs like ``ipsec0=eth1``
+    interfaces: str = "%defaultroute"
+    forwardcontrol: bool = False
+    rp_filter: str = "0"
+    myid: str | None = None
+    syslog: str = "daemon.error"
+    klipsdebug: str = "none"
+    plutodebug: str = "none"
+    plutoopts: str | None = None
+    plutostderrlog: str | None = None
+    dumpdir: str | None = None
+    manualstart: str | None = None
+    pluto: bool = True
+    plutowait: bool = False
+    prepluto: str | None = None
+    postpluto: str | None = None
+    fragicmp: bool = True
+    hidetos: bool = True
+    uniqueids: bool = True
+    overridemtu: int | None = None
+    nat_traversal: bool = True
+    #: NAT-T keepalive interval in seconds (Openswan ``keep_alive=``)
+    keep_alive: float = 20.0
+    user_keys: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    unsupported: tuple[str, ...] = ()
+    settings: dict[str, tuple[str, Location]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+    def interface_map(self) -> tuple[tuple[str, str], ...]:
+        """Explicit ``ipsecN=phys`` pairs; empty for ``%defaultroute`` and ``%none``."""
+        if self.interfaces.startswith("%"):
+            return ()
+        pairs = []
+        for word in self.interfaces.split():
+            virtual, _, physical = word.partition("=")
+            pairs.append((virtual, physical))
+        return tuple(pairs)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole parsed ipsec.conf."""
+
+    setup: SetupConfig
+    #: conns in file order (implicit OE conns are not included here)
+    conns: dict[str, Connection]
+    #: every file that was read, the main one first
+    files: tuple[str, ...] = ()
+    #: problems that do not stop loading (each with file:line)
+    warnings: tuple[Any, ...] = ()
