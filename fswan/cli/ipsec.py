@@ -1,0 +1,191 @@
+"""``ipsec``: the FreeS/WAN command front end (``ipsec auto``, ``ipsec checkconfig`` ...)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from fswan import __version__
+from fswan.cli import whack
+from fswan.config.errors import ConfigError, ConfigErrors
+from fswan.config.ipsecconf import load_config
+from fswan.config.render import config_to_dict, format_checkconfig
+from fswan.config.secrets import load_secrets, permission_warning
+from fswan.loader import FileLoader, file_mode
+from fswan.whackproto import DEFAULT_CTLBASE, RC, Request
+
+DEFAULT_CONFIG = "/etc/ipsec.conf"
+
+HELP = f"""\
+Usage: ipsec COMMAND [ARGS]
+
+  ipsec auto [--config F] [--ctlbase P] [--verbose] [--asynchronous] [--showonly]
+             --add | --delete | --replace  CONN
+  ipsec auto --status | --ready | --rereadsecrets
+  ipsec checkconfig [--config F] [--secrets F] [--json]
+  ipsec whack ...            (the same as `whack ...`)
+  ipsec --version | --help
+
+Not implemented yet (the daemon answers with an error code):
+  ipsec auto --up | --down | --route | --unroute  CONN
+
+Defaults: --config {DEFAULT_CONFIG}, --ctlbase {DEFAULT_CTLBASE}.
+"""
+
+#: ipsec auto verb -> (request command, needs a conn name)
+AUTO_VERBS = {
+    "add": ("add", True),
+    "delete": ("delete", True),
+    "replace": ("replace", True),
+    "up": ("initiate", True),
+    "down": ("terminate", True),
+    "route": ("route", True),
+    "unroute": ("unroute", True),
+    "status": ("status", False),
+    "ready": ("ready", False),
+    "rereadsecrets": ("rereadsecrets", False),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise whack.WhackUsage(message)
+
+
+def auto(argv: list[str]) -> int:
+    parser = _Parser(prog="ipsec auto", add_help=False)
+    parser.add_argument("--config")
+    parser.add_argument("--ctlbase", default=DEFAULT_CTLBASE)
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--asynchronous", action="store_true")
+    parser.add_argument("--show", action="store_true")
+    parser.add_argument("--showonly", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--help", action="store_true")
+    for verb in AUTO_VERBS:
+        parser.add_argument(f"--{verb}", action="store_true")
+    parser.add_argument("conn", nargs="?")
+    try:
+        options = parser.parse_args(argv)
+        if options.help:
+            sys.stdout.write(HELP)
+            return 0
+        verbs = [v for v in AUTO_VERBS if getattr(options, v)]
+        if len(verbs) != 1:
+            raise whack.WhackUsage("exactly one operation is needed (try ipsec --help)")
+        command, needs_name = AUTO_VERBS[verbs[0]]
+        if needs_name and not options.conn:
+            raise whack.WhackUsage(f"--{verbs[0]} needs a connection name")
+        if not needs_name and options.conn:
+            raise whack.WhackUsage(f"--{verbs[0]} takes no connection name")
+    except whack.WhackUsage as error:
+        sys.stderr.write(f"ipsec auto: {error}\n")
+        return RC.WHACK_PROBLEM
+    args: dict = {}
+    if command in ("add", "replace") and options.config:
+        args["config"] = os.path.abspath(options.config)
+    if command == "status" and options.json:
+        args["json"] = True
+    if command == "initiate" and options.asynchronous:
+        args["asynchronous"] = True
+    request = Request(command, options.conn if needs_name else None, args)
+    if options.show or options.showonly:
+        sys.stdout.write(request.encode().decode())
+        if options.showonly:
+            return 0
+    hide = frozenset() if options.verbose else frozenset({RC.LOG})
+    return whack.run([request], options.ctlbase, options.json, hide)
+
+
+def checkconfig(argv: list[str]) -> int:
+    parser = _Parser(prog="ipsec checkconfig", add_help=False)
+    parser.add_argument("--config", default=DEFAULT_CONFIG)
+    parser.add_argument("--secrets")
+    parser.add_argument("--json", action="store_true")
+    try:
+        options = parser.parse_args(argv)
+    except whack.WhackUsage as error:
+        sys.stderr.write(f"ipsec checkconfig: {error}\n")
+        return 1
+    loader = FileLoader()
+    secrets_path = options.secrets or os.path.join(
+        os.path.dirname(os.path.abspath(options.config)), "ipsec.secrets"
+    )
+    errors: list[ConfigError] = []
+    config = secrets = None
+    try:
+        config = load_config(options.config, loader)
+    except ConfigError as error:
+        errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+    notes: list[str] = []
+    mode = file_mode(secrets_path)
+    if mode is None:
+        if options.secrets:
+            errors.append(ConfigError(f"cannot read {secrets_path}"))
+        else:
+            notes.append(f"no secrets file at {secrets_path}")
+    else:
+        warning = permission_warning(secrets_path, mode)
+        if warning:
+            notes.append(f"warning: {warning}")
+        try:
+            secrets = load_secrets(secrets_path, loader)
+        except ConfigError as error:
+            errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+    if options.json:
+        document = {
+            "valid": not errors,
+            "errors": [
+                {
+                    "file": e.location.file if e.location else None,
+                    "line": e.location.line if e.location else None,
+                    "message": e.message,
+                }
+                for e in errors
+            ],
+            "notes": notes,
+            "config": config_to_dict(config) if config is not None else None,
+            "secrets": secrets.describe() if secrets is not None else None,
+        }
+        sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        return 1 if errors else 0
+    for error in errors:
+        sys.stderr.write(f"{error}\n")
+    if errors:
+        sys.stderr.write(f"ipsec checkconfig: {len(errors)} error(s)\n")
+        return 1
+    assert config is not None
+    for line in format_checkconfig(config):
+        sys.stdout.write(line + "\n")
+    if secrets is not None:
+        sys.stdout.write(f"# secrets from {secrets_path}\n")
+        for line in secrets.describe():
+            sys.stdout.write(f"#   {line}\n")
+    for note in notes:
+        sys.stdout.write(f"# {note}\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("--help", "help", "-h"):
+        sys.stdout.write(HELP)
+        return 0 if argv else 1
+    command, rest = argv[0], argv[1:]
+    if command in ("--version", "version"):
+        sys.stdout.write(f"Linux fswan {__version__} (FreeS/WAN-compatible)\n")
+        return 0
+    if command == "auto":
+        return auto(rest)
+    if command == "checkconfig":
+        return checkconfig(rest)
+    if command == "whack":
+        return whack.main(rest)
+    sys.stderr.write(f"ipsec: unknown command {command!r} (try ipsec --help)\n")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""``whack``: pluto's control client, over fswan's control socket.
+
+Options follow FreeS/WAN's whack; several may be given at once and run in
+pluto's order (delete, listen/unlisten, route/unroute, initiate/terminate,
+rereadsecrets, status, shutdown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from fswan import __version__
+from fswan.cli.client import ControlUnavailable, echo_lines, json_lines, send_request
+from fswan.whackproto import DEFAULT_CTLBASE, RC, Request
+
+HELP = f"""\
+Usage: whack [--ctlbase PATH] [--optionsfrom FILE] COMMAND...
+
+status:     whack --status [--json]
+listen:     whack (--listen | --unlisten)
+reread:     whack --rereadsecrets
+delete:     whack --name NAME --delete
+shutdown:   whack --shutdown
+help:       whack [--help] [--version]
+
+Not implemented yet (the daemon answers them with an error code):
+  whack --name NAME (--initiate | --terminate | --route | --unroute) [--asynchronous]
+
+Connections are added from ipsec.conf with `ipsec auto --add NAME`.
+--ctlbase PATH   control socket is PATH.ctl (default {DEFAULT_CTLBASE})
+--json           machine-readable status (one JSON document)
+Exit status: 0 on success, 1 if the daemon cannot be reached, else pluto's rc code.
+"""
+
+#: pluto's order of operations within one whack message
+ORDER = ("delete", "listen", "unlisten", "route", "unroute", "initiate", "terminate",
+         "rereadsecrets", "status", "shutdown")
+
+
+class WhackUsage(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would exit 2 with its own text
+        raise WhackUsage(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="whack", add_help=False)
+    parser.add_argument("--ctlbase", default=DEFAULT_CTLBASE)
+    parser.add_argument("--optionsfrom", action="append", default=[])
+    parser.add_argument("--label")
+    parser.add_argument("--name")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--asynchronous", action="store_true")
+    parser.add_argument("--help", action="store_true")
+    parser.add_argument("--version", action="store_true")
+    for op in ORDER:
+        parser.add_argument(f"--{op}", action="store_true")
+    return parser
+
+
+def _expand_optionsfrom(argv: list[str]) -> list[str]:
+    """``--optionsfrom FILE`` splices FILE's words into the command line."""
+    result: list[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--optionsfrom" and index + 1 < len(argv):
+            try:
+                with open(argv[index + 1], encoding="utf-8") as handle:
+                    result.extend(shlex.split(handle.read(), comments=True))
+            except (OSError, ValueError) as error:
+                raise WhackUsage(f"--optionsfrom {argv[index + 1]}: {error}") from None
+            index += 2
+            continue
+        result.append(word)
+        index += 1
+    return result
+
+
+def requests_from(options: argparse.Namespace) -> list[Request]:
+    requests = []
+    for op in ORDER:
+        if not getattr(options, op):
+            continue
+        args: dict = {}
+        if op == "status" and options.json:
+            args["json"] = True
+        if op == "initiate" and options.asynchronous:
+            args["asynchronous"] = True
+        needs_name = op in ("delete", "route", "unroute", "initiate", "terminate")
+        if needs_name and not options.name:
+            raise WhackUsage(f"--{op} requires --name")
+        requests.append(Request(op, options.name if needs_name else None, args))
+    return requests
+
+
+def run(requests: list[Request], ctlbase: str, as_json: bool = False,
+        hide: frozenset[int] = frozenset()) -> int:
+    status = 0
+    for request in requests:
+        on_line = json_lines() if as_json and request.command == "status" else echo_lines(hide=hide)
+        try:
+            result = send_request(ctlbase, request, on_line)
+        except ControlUnavailable as error:
+            sys.stderr.write(f"whack: {error}\n")
+            return RC.WHACK_PROBLEM
+        status = result or status
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        options = build_parser().parse_args(_expand_optionsfrom(argv))
+        if options.help or not argv:
+            sys.stdout.write(HELP)
+            return 0
+        if options.version:
+            sys.stdout.write(f"fswan whack {__version__}\n")
+            return 0
+        requests = requests_from(options)
+        if not requests:
+            raise WhackUsage("no operation given (try --help)")
+    except WhackUsage as error:
+        sys.stderr.write(f"whack: {error}\n")
+        return RC.WHACK_PROBLEM
+    return run(requests, options.ctlbase, options.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

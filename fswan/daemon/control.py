@@ -1,0 +1,124 @@
+"""The whack control socket: ``CTLBASE.ctl``, a UNIX stream socket, root only.
+
+One request line per connection (see ``fswan.whackproto``); the reply is
+pluto's ``NNN text`` lines, then the daemon closes the connection.  The
+protocol only decodes and dispatches: what a command does lives in ``Pluto``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorUNIX
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.protocols.basic import LineOnlyReceiver
+
+from fswan.daemon.pluto import Pluto
+from fswan.whackproto import (
+    MAX_REQUEST,
+    NOT_YET_IMPLEMENTED,
+    RC,
+    BadRequest,
+    Request,
+    decode_request,
+    format_line,
+)
+
+log = Logger(namespace="pluto")
+
+
+class ControlProtocol(LineOnlyReceiver):
+    """Serves one whack request."""
+
+    delimiter = b"\n"
+    MAX_LENGTH = MAX_REQUEST
+
+    def __init__(self, pluto: Pluto, on_shutdown: Callable[[], None]) -> None:
+        self.pluto = pluto
+        self.on_shutdown = on_shutdown
+        self.busy = False
+        self.shutdown_after_reply = False
+
+    # Reply protocol
+    def line(self, rc: int, text: str) -> None:
+        if self.transport is not None:
+            self.transport.write(format_line(rc, text))
+
+    def lineReceived(self, line: bytes) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        try:
+            request = decode_request(line)
+        except BadRequest as error:
+            self.line(RC.BADWHACKMESSAGE, f"bad request: {error}")
+            self.transport.loseConnection()
+            return
+        result = defer.maybeDeferred(self.dispatch, request)
+        result.addErrback(self._internal_error, request)
+        result.addBoth(lambda _: self.transport.loseConnection())
+
+    def connectionLost(self, reason=None) -> None:
+        # The reply is flushed once the connection is closed: only then stop.
+        if self.shutdown_after_reply:
+            self.on_shutdown()
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self.line(RC.BADWHACKMESSAGE, f"bad request: longer than {MAX_REQUEST} bytes")
+        self.transport.loseConnection()
+
+    def _internal_error(self, failure, request: Request) -> None:
+        log.failure("internal error serving whack {command}", failure, command=request.command)
+        self.line(RC.INTERNALERR, f"internal error serving {request.command}: {failure.getErrorMessage()}")
+
+    def dispatch(self, request: Request):
+        pluto, args = self.pluto, request.args
+        command = request.command
+        if command == "status":
+            return pluto.status(bool(args.get("json")), self)
+        if command == "add":
+            return pluto.add(request.name, args.get("config"), self)
+        if command == "replace":
+            return pluto.replace(request.name, args.get("config"), self)
+        if command == "delete":
+            return pluto.delete(request.name, self)
+        if command == "rereadsecrets":
+            return pluto.reread_secrets(args.get("secrets"), self)
+        if command in ("listen", "ready"):
+            return pluto.listen(self)
+        if command == "unlisten":
+            return pluto.unlisten(self)
+        if command == "shutdown":
+            pluto.log.log("shutting down", reply=self)
+            self.shutdown_after_reply = True
+            return None
+        if command in NOT_YET_IMPLEMENTED:
+            return pluto.not_yet(command, request.name, self)
+        raise AssertionError(f"unhandled command {command}")
+
+
+class ControlFactory(Factory):
+    def __init__(self, pluto: Pluto, on_shutdown: Callable[[], None]) -> None:
+        self.pluto = pluto
+        self.on_shutdown = on_shutdown
+
+    def buildProtocol(self, addr) -> ControlProtocol:
+        protocol = ControlProtocol(self.pluto, self.on_shutdown)
+        protocol.factory = self
+        return protocol
+
+
+def listen_control(reactor: IReactorUNIX, path: str, factory: ControlFactory):
+    """Bind the control socket with mode 0600 from the start (umask), so no one
+    else can connect even for an instant; a stale socket file is replaced."""
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+    old_umask = os.umask(0o177)
+    try:
+        return reactor.listenUNIX(path, factory, mode=0o600, wantPID=True)
+    finally:
+        os.umask(old_umask)

@@ -1,0 +1,271 @@
+"""The daemon's connection table and whack commands (pluto's ``rcv_whack``).
+
+``Pluto`` owns what pluto owned before IKE starts: the loaded conns, their
+orientation on this host, the secrets, and whether we listen.  It does no
+I/O itself: files come through a loader, the host's interfaces through a
+callable, and every message goes out through ``PlutoLog`` to the log and to the
+whack that asked.  The Twisted control socket (``control.py``) calls it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+
+from fswan.config.errors import ConfigError, ConfigErrors
+from fswan.config.ipsecconf import IncludeLoader, load_config
+from fswan.config.model import Auto, Config, Connection, SetupConfig
+from fswan.config.orient import (
+    HostNetwork,
+    IpsecInterface,
+    OrientationError,
+    ipsec_interfaces,
+    orient,
+)
+from fswan.config.secrets import Secrets, load_secrets, permission_warning
+from fswan.daemon.logging import PlutoLog, Reply
+from fswan.daemon.status import LoadedConnection, StatusSnapshot, format_status, status_dict
+from fswan.whackproto import NOT_YET_IMPLEMENTED, RC
+
+#: what each not-yet-implemented command needs before it can work
+_LATER = {
+    "initiate": "IKE keying (Main Mode/Quick Mode) is not implemented yet",
+    "terminate": "IKE keying (Main Mode/Quick Mode) is not implemented yet",
+    "route": "the eroute data plane (ipsec0) is not implemented yet",
+    "unroute": "the eroute data plane (ipsec0) is not implemented yet",
+}
+
+
+class Pluto:
+    """Connection table plus the whack verbs that act on it."""
+
+    def __init__(
+        self,
+        config_path: str,
+        secrets_path: str,
+        loader: IncludeLoader,
+        read_host: Callable[[], HostNetwork],
+        log: PlutoLog,
+        file_mode: Callable[[str], int | None] = lambda path: None,
+    ) -> None:
+        self.config_path = config_path
+        self.secrets_path = secrets_path
+        self.loader = loader
+        self.read_host = read_host
+        self.log = log
+        self.file_mode = file_mode
+        self.setup = SetupConfig()
+        self.connections: dict[str, LoadedConnection] = {}
+        self.secrets = Secrets(entries=(), files=(), warnings=())
+        self.interfaces: list[IpsecInterface] = []
+        self.host = HostNetwork()
+        self.listening = False
+        self.shutdown_requested: Callable[[], None] = lambda: None
+
+    # -- start-up ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Load everything for a fresh daemon; ConfigError propagates (exit 1)."""
+        config = self._read_config(self.config_path)
+        self.setup = config.setup
+        for warning in config.warnings:
+            self.log.log(f"warning: {warning}")
+        for unsupported in self._unsupported_notes(config):
+            self.log.log(unsupported)
+        self.secrets = self._read_secrets(self.secrets_path)
+        self.listen(None)
+        for conn in config.conns.values():
+            if conn.auto in (Auto.ADD, Auto.ROUTE, Auto.START):
+                self._add(conn, None)
+
+    def _unsupported_notes(self, config: Config) -> list[str]:
+        notes = []
+        for keyword in config.setup.unsupported:
+            where = config.setup.settings.get(keyword, ("", None))[1]
+            notes.append(f"{where}: config setup: {keyword}= is not yet supported; ignored")
+        return notes
+
+    def _read_config(self, path: str) -> Config:
+        return load_config(path, self.loader)
+
+    def _read_secrets(self, path: str, reply: Reply | None = None) -> Secrets:
+        mode = self.file_mode(path)
+        if mode is None:
+            self.log.log(f'could not open "{path}": no secrets loaded', RC.LOG_SERIOUS, reply=reply)
+            return Secrets(entries=(), files=(), warnings=())
+        warning = permission_warning(path, mode)
+        if warning:
+            self.log.log(f"warning: {warning}", RC.LOG_SERIOUS, reply=reply)
+        self.log.log(f'loading secrets from "{path}"', reply=reply)
+        secrets = load_secrets(path, self.loader)
+        for problem in secrets.warnings:
+            self.log.log(f"warning: {problem}", RC.LOG_SERIOUS, reply=reply)
+        self.log.log(f"loaded {len(secrets.entries)} secrets", reply=reply)
+        return secrets
+
+    # -- interfaces and orientation ---------------------------------------
+
+    def listen(self, reply: Reply | None) -> None:
+        """``whack --listen``: rescan interfaces and (re)orient every conn."""
+        self.log.log("listening for IKE messages", reply=reply)
+        self.host = self.read_host()
+        found, problems = ipsec_interfaces(self.setup, self.host)
+        for problem in problems:
+            self.log.log(problem, RC.LOG_SERIOUS, reply=reply)
+        old = set(self.interfaces)
+        for iface in found:
+            if iface not in old:
+                self.log.log(f"adding interface {iface}", reply=reply)
+        for iface in self.interfaces:
+            if iface not in found:
+                self.log.log(f"shutting down interface {iface}", reply=reply)
+        self.interfaces = found
+        self.listening = True
+        for name, loaded in list(self.connections.items()):
+            self.connections[name] = self._orient(loaded.conn, reply, quiet=True)
+
+    def unlisten(self, reply: Reply | None) -> None:
+        for iface in self.interfaces:
+            self.log.log(f"shutting down interface {iface}", reply=reply)
+        self.interfaces = []
+        self.listening = False
+        for name, loaded in list(self.connections.items()):
+            self.connections[name] = self._orient(loaded.conn, reply, quiet=True)
+
+    def _orient(self, conn: Connection, reply: Reply | None, quiet: bool = False) -> LoadedConnection:
+        try:
+            oriented = orient(conn, self.interfaces, self.host.default_route, self.setup.myid)
+        except OrientationError as error:
+            if not quiet:
+                self.log.log(str(error), RC.ORIENT, conn=conn.name, reply=reply)
+            return LoadedConnection(conn, None, str(error))
+        return LoadedConnection(conn, oriented)
+
+    # -- whack verbs ------------------------------------------------------
+
+    def _add(self, conn: Connection, reply: Reply | None) -> bool:
+        if conn.name in self.connections:
+            self.log.log(f'attempt to redefine connection "{conn.name}"', RC.DUPNAME, reply=reply)
+            return False
+        loaded = self._orient(conn, reply)
+        self.connections[conn.name] = loaded
+        if loaded.oriented is None:
+            return False
+        self.log.log(f'added connection description "{conn.name}"', reply=reply)
+        for keyword in conn.unsupported:
+            where = conn.settings.get(keyword, ("", None))[1]
+            self.log.log(
+                f"{where}: {keyword}= is not yet supported by fswan; ignored",
+                RC.LOG_SERIOUS,
+                conn=conn.name,
+                reply=reply,
+            )
+        if conn.auto in (Auto.ROUTE, Auto.START):
+            self.log.log(
+                f"auto={conn.auto.value}: {_LATER['route' if conn.auto is Auto.ROUTE else 'initiate']};"
+                " the conn is added only",
+                RC.LOG_SERIOUS,
+                conn=conn.name,
+                reply=reply,
+            )
+        return True
+
+    def add(self, name: str, config_path: str | None, reply: Reply) -> None:
+        conn = self._conn_from_file(name, config_path, reply)
+        if conn is None:
+            return
+        self._add(conn, reply)
+
+    def replace(self, name: str, config_path: str | None, reply: Reply) -> None:
+        conn = self._conn_from_file(name, config_path, reply)
+        if conn is None:
+            return
+        if name in self.connections:
+            self._delete(name, reply)
+        self._add(conn, reply)
+
+    def _conn_from_file(self, name: str, config_path: str | None, reply: Reply) -> Connection | None:
+        path = config_path or self.config_path
+        try:
+            config = self._read_config(path)
+        except ConfigErrors as errors:
+            for error in errors.errors:
+                self.log.log(str(error), RC.LOG_SERIOUS, reply=reply)
+            self.log.log(f'cannot load "{name}": {path} has errors', RC.BADWHACKMESSAGE, reply=reply)
+            return None
+        except ConfigError as error:
+            self.log.log(str(error), RC.LOG_SERIOUS, reply=reply)
+            self.log.log(f'cannot load "{name}": {path} has errors', RC.BADWHACKMESSAGE, reply=reply)
+            return None
+        conn = config.conns.get(name)
+        if conn is None:
+            self.log.log(f'no conn "{name}" in {path}', RC.UNKNOWN_NAME, reply=reply)
+            return None
+        return conn
+
+    def _delete(self, name: str, reply: Reply | None) -> None:
+        self.log.log("deleting connection", conn=name, reply=reply)
+        del self.connections[name]
+
+    def delete(self, name: str, reply: Reply) -> None:
+        if name not in self.connections:
+            self.log.log(f'no connection named "{name}"', RC.UNKNOWN_NAME, reply=reply)
+            return
+        self._delete(name, reply)
+
+    def reread_secrets(self, path: str | None, reply: Reply) -> None:
+        path = path or self.secrets_path
+        self.log.log("forgetting secrets", reply=reply)
+        try:
+            secrets = self._read_secrets(path, reply)
+        except ConfigError as error:
+            problems = error.errors if isinstance(error, ConfigErrors) else [error]
+            for problem in problems:
+                self.log.log(str(problem), RC.LOG_SERIOUS, reply=reply)
+            self.log.log(
+                f"{path} has errors; keeping the {len(self.secrets.entries)} secrets loaded before",
+                RC.BADWHACKMESSAGE,
+                reply=reply,
+            )
+            return
+        self.secrets = secrets
+        self.secrets_path = path
+
+    def not_yet(self, command: str, name: str | None, reply: Reply) -> None:
+        assert command in NOT_YET_IMPLEMENTED
+        if name is not None and name not in self.connections:
+            self.log.log(f'no connection named "{name}"', RC.UNKNOWN_NAME, reply=reply)
+            return
+        self.log.log(
+            f"--{command} is not supported yet: {_LATER[command]}",
+            RC.INTERNALERR,
+            conn=name,
+            reply=reply,
+        )
+
+    # -- status -----------------------------------------------------------
+
+    def snapshot(self) -> StatusSnapshot:
+        return StatusSnapshot(
+            interfaces=tuple(self.interfaces),
+            myid=self.setup.myid,
+            connections=tuple(self.connections.values()),
+            listening=self.listening,
+            debug=self.setup.plutodebug or "none",
+        )
+
+    def status(self, as_json: bool, reply: Reply) -> None:
+        snapshot = self.snapshot()
+        if as_json:
+            reply.line(RC.COMMENT, json.dumps(status_dict(snapshot), sort_keys=True))
+            return
+        for line in format_status(snapshot):
+            reply.line(RC.COMMENT, line)
+
+
+def default_secrets_path(config_path: str) -> str:
+    """``ipsec.secrets`` beside ``ipsec.conf``, as a packaged /etc layout has it."""
+    return os.path.join(os.path.dirname(os.path.abspath(config_path)), "ipsec.secrets")
+
+

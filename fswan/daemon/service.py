@@ -1,0 +1,69 @@
+"""The daemon as a Twisted ``MultiService``: pluto's table plus its control socket.
+
+Later parts add the IKE ports, the TUN pump and DNS as child services; the
+wiring stays here and holds no protocol logic.
+"""
+
+from __future__ import annotations
+
+import os
+
+from twisted.application import service
+from twisted.logger import Logger
+
+from fswan.daemon.control import ControlFactory, listen_control
+from fswan.daemon.pluto import Pluto
+from fswan.whackproto import CTL_SUFFIX
+
+log = Logger(namespace="pluto")
+
+
+class ControlService(service.Service):
+    """Owns the listening control socket for the life of the daemon."""
+
+    def __init__(self, path: str, pluto: Pluto, reactor=None) -> None:
+        self.path = path
+        self.pluto = pluto
+        self.port = None
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
+        self.reactor = reactor
+
+    def startService(self) -> None:
+        super().startService()
+        factory = ControlFactory(self.pluto, self._shutdown)
+        self.port = listen_control(self.reactor, self.path, factory)
+        log.info("whack control socket {path} (mode 0600)", path=self.path)
+
+    def stopService(self):
+        super().stopService()
+        port, self.port = self.port, None
+        if port is None:
+            return None
+        result = port.stopListening()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        return result
+
+    def _shutdown(self) -> None:
+        if self.reactor.running:
+            self.reactor.stop()
+
+
+class FswanService(service.MultiService):
+    """The whole daemon."""
+
+    def __init__(self, pluto: Pluto, ctlbase: str, ikeport: int, reactor=None) -> None:
+        super().__init__()
+        self.pluto = pluto
+        self.ctlbase = ctlbase
+        self.ikeport = ikeport
+        ControlService(ctlbase + CTL_SUFFIX, pluto, reactor).setServiceParent(self)
+
+    def startService(self) -> None:
+        log.info("fswan starting (pluto-compatible control at {ctl})", ctl=self.ctlbase + CTL_SUFFIX)
+        super().startService()
