@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
 NS=fswan-demo-west
+WIRE=fswan-demo-wire   # the other end of west's wan0 veth: nothing listens there
 WORK=$(mktemp -d /tmp/fswan-demo.XXXXXX)
 CTL="$WORK/pluto"
 in_ns() { ip netns exec "$NS" "$@"; }
@@ -16,15 +17,20 @@ cleanup() {
   in_ns whack --ctlbase "$CTL" --shutdown >/dev/null 2>&1 || true
   [ -n "${DAEMON:-}" ] && { kill "$DAEMON" 2>/dev/null || true; wait "$DAEMON" 2>/dev/null || true; }
   ip netns del "$NS" 2>/dev/null || true
+  ip netns del "$WIRE" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 step "a gateway namespace: $NS with wan0 192.0.2.1/24, default route via 192.0.2.254"
 ip netns del "$NS" 2>/dev/null || true
+ip netns del "$WIRE" 2>/dev/null || true
 ip netns add "$NS"
+ip netns add "$WIRE"
 in_ns ip link set lo up
-in_ns ip link add wan0 type dummy
+ip link add fswan-demo0 netns "$NS" type veth peer name wire0 netns "$WIRE"
+in_ns ip link set fswan-demo0 name wan0
+ip -n "$WIRE" link set wire0 up
 in_ns ip addr add 192.0.2.1/24 dev wan0
 in_ns ip link set wan0 up
 in_ns ip route add default via 192.0.2.254

@@ -101,6 +101,8 @@ class ControlProtocol(LineOnlyReceiver):
 
 
 class ControlFactory(Factory):
+    noisy = False
+
     def __init__(self, pluto: Pluto, on_shutdown: Callable[[], None]) -> None:
         self.pluto = pluto
         self.on_shutdown = on_shutdown
