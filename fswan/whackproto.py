@@ -19,8 +19,8 @@ Commands and their arguments:
 ``unlisten``        (none)
 ``ready``           (none) same as listen, as ``ipsec auto --ready``
 ``shutdown``        (none)
-``initiate``        ``name``, ``asynchronous`` (not yet implemented)
-``terminate``       ``name`` (not yet implemented)
+``initiate``        ``name``, ``asynchronous``: streams keying progress
+``terminate``       ``name``
 ``route``           ``name`` (not yet implemented)
 ``unroute``         ``name`` (not yet implemented)
 ==================  ==============================================
@@ -85,7 +85,7 @@ COMMANDS = {
 }
 
 #: commands that a later part of fswan implements; the daemon answers them clearly
-NOT_YET_IMPLEMENTED = frozenset({"initiate", "terminate", "route", "unroute"})
+NOT_YET_IMPLEMENTED = frozenset({"route", "unroute"})
 
 
 class BadRequest(ValueError):

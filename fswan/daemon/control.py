@@ -63,6 +63,8 @@ class ControlProtocol(LineOnlyReceiver):
 
     def connectionLost(self, reason=None) -> None:
         # The reply is flushed once the connection is closed: only then stop.
+        if self.pluto.ike is not None:
+            self.pluto.ike.detach(self)
         if self.shutdown_after_reply:
             self.on_shutdown()
 
@@ -95,6 +97,10 @@ class ControlProtocol(LineOnlyReceiver):
             pluto.log.log("shutting down", reply=self)
             self.shutdown_after_reply = True
             return None
+        if command == "initiate":
+            return pluto.initiate(request.name, bool(args.get("asynchronous")), self)
+        if command == "terminate":
+            return pluto.terminate(request.name, self)
         if command in NOT_YET_IMPLEMENTED:
             return pluto.not_yet(command, request.name, self)
         raise AssertionError(f"unhandled command {command}")

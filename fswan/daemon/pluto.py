@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from fswan.config.errors import ConfigError, ConfigErrors
 from fswan.config.ipsecconf import IncludeLoader, load_config
@@ -30,11 +31,23 @@ from fswan.whackproto import NOT_YET_IMPLEMENTED, RC
 
 #: what each not-yet-implemented command needs before it can work
 _LATER = {
-    "initiate": "IKE keying (Main Mode/Quick Mode) is not implemented yet",
-    "terminate": "IKE keying (Main Mode/Quick Mode) is not implemented yet",
     "route": "the eroute data plane (ipsec0) is not implemented yet",
     "unroute": "the eroute data plane (ipsec0) is not implemented yet",
 }
+
+
+class IkeSide(Protocol):
+    """What Pluto needs of the IKE side (``daemon.ikeport.IkeDriver``)."""
+
+    engine: Any
+
+    def open_ports(self, interfaces: list[IpsecInterface]) -> None: ...
+    def close_ports(self) -> None: ...
+    def initiate(self, name: str, whack: Any, asynchronous: bool = False) -> Any: ...
+    def terminate(self, name: str, whack: Any) -> None: ...
+    def detach(self, whack: Any) -> None: ...
+    def pump(self) -> None: ...
+    def now(self) -> float: ...
 
 
 class Pluto:
@@ -48,7 +61,9 @@ class Pluto:
         read_host: Callable[[], HostNetwork],
         log: PlutoLog,
         file_mode: Callable[[str], int | None] = lambda path: None,
+        ike: IkeSide | None = None,
     ) -> None:
+        self.ike = ike
         self.config_path = config_path
         self.secrets_path = secrets_path
         self.loader = loader
@@ -73,11 +88,22 @@ class Pluto:
             self.log.log(f"warning: {warning}")
         for unsupported in self._unsupported_notes(config):
             self.log.log(unsupported)
-        self.secrets = self._read_secrets(self.secrets_path)
+        self._set_secrets(self._read_secrets(self.secrets_path))
         self.listen(None)
         for conn in config.conns.values():
             if conn.auto in (Auto.ADD, Auto.ROUTE, Auto.START):
                 self._add(conn, None)
+
+    def start_auto(self) -> None:
+        """``auto=start``: initiate once the reactor runs, as pluto did after loading."""
+        for loaded in list(self.connections.values()):
+            if loaded.conn.auto is Auto.START and loaded.oriented is not None and self.ike:
+                self.ike.initiate(loaded.name, None, asynchronous=True)
+
+    def _set_secrets(self, secrets: Secrets) -> None:
+        self.secrets = secrets
+        if self.ike is not None:
+            self.ike.engine.set_secrets(secrets)
 
     def _unsupported_notes(self, config: Config) -> list[str]:
         notes = []
@@ -122,16 +148,33 @@ class Pluto:
                 self.log.log(f"shutting down interface {iface}", reply=reply)
         self.interfaces = found
         self.listening = True
+        if self.ike is not None:
+            self.ike.open_ports(found)
         for name, loaded in list(self.connections.items()):
+            self._forget_in_engine(name)
             self.connections[name] = self._orient(loaded.conn, reply, quiet=True)
+            self._tell_engine(self.connections[name])
 
     def unlisten(self, reply: Reply | None) -> None:
         for iface in self.interfaces:
             self.log.log(f"shutting down interface {iface}", reply=reply)
         self.interfaces = []
         self.listening = False
+        if self.ike is not None:
+            self.ike.close_ports()
         for name, loaded in list(self.connections.items()):
+            self._forget_in_engine(name)
             self.connections[name] = self._orient(loaded.conn, reply, quiet=True)
+
+    def _tell_engine(self, loaded: LoadedConnection) -> None:
+        if self.ike is not None and loaded.oriented is not None:
+            self.ike.engine.add_connection(loaded.oriented)
+
+    def _forget_in_engine(self, name: str) -> None:
+        loaded = self.connections.get(name)
+        if self.ike is not None and loaded is not None and loaded.oriented is not None:
+            self.ike.engine.remove_connection(name, self.ike.now())
+            self.ike.pump()
 
     def _orient(self, conn: Connection, reply: Reply | None, quiet: bool = False) -> LoadedConnection:
         try:
@@ -152,6 +195,7 @@ class Pluto:
         self.connections[conn.name] = loaded
         if loaded.oriented is None:
             return False
+        self._tell_engine(loaded)
         self.log.log(f'added connection description "{conn.name}"', reply=reply)
         for keyword in conn.unsupported:
             where = conn.settings.get(keyword, ("", None))[1]
@@ -161,10 +205,9 @@ class Pluto:
                 conn=conn.name,
                 reply=reply,
             )
-        if conn.auto in (Auto.ROUTE, Auto.START):
+        if conn.auto is Auto.ROUTE:
             self.log.log(
-                f"auto={conn.auto.value}: {_LATER['route' if conn.auto is Auto.ROUTE else 'initiate']};"
-                " the conn is added only",
+                f"auto=route: {_LATER['route']}; the conn is added only",
                 RC.LOG_SERIOUS,
                 conn=conn.name,
                 reply=reply,
@@ -206,6 +249,7 @@ class Pluto:
 
     def _delete(self, name: str, reply: Reply | None) -> None:
         self.log.log("deleting connection", conn=name, reply=reply)
+        self._forget_in_engine(name)
         del self.connections[name]
 
     def delete(self, name: str, reply: Reply) -> None:
@@ -229,8 +273,40 @@ class Pluto:
                 reply=reply,
             )
             return
-        self.secrets = secrets
+        self._set_secrets(secrets)
         self.secrets_path = path
+
+    def initiate(self, name: str, asynchronous: bool, reply: Reply) -> Any:
+        """``--up``: stream the keying progress to the whack until the engine releases it."""
+        loaded = self._known_oriented(name, reply)
+        if loaded is None:
+            return None
+        if self.ike is None:
+            return self._no_ike("initiate", name, reply)
+        return self.ike.initiate(name, reply, asynchronous)
+
+    def terminate(self, name: str, reply: Reply) -> None:
+        loaded = self._known_oriented(name, reply)
+        if loaded is None:
+            return
+        if self.ike is None:
+            return self._no_ike("terminate", name, reply)
+        self.ike.terminate(name, reply)
+
+    def _no_ike(self, command: str, name: str, reply: Reply) -> None:
+        self.log.log(f"--{command}: this daemon runs without IKE", RC.INTERNALERR, conn=name, reply=reply)
+
+    def _known_oriented(self, name: str, reply: Reply) -> LoadedConnection | None:
+        loaded = self.connections.get(name)
+        if loaded is None:
+            self.log.log(f'no connection named "{name}"', RC.UNKNOWN_NAME, reply=reply)
+            return None
+        if loaded.oriented is None:
+            self.log.log(
+                loaded.orientation_error or "cannot orient", RC.ORIENT, conn=name, reply=reply
+            )
+            return None
+        return loaded
 
     def not_yet(self, command: str, name: str | None, reply: Reply) -> None:
         assert command in NOT_YET_IMPLEMENTED
@@ -247,12 +323,24 @@ class Pluto:
     # -- status -----------------------------------------------------------
 
     def snapshot(self) -> StatusSnapshot:
+        states: tuple = ()
+        state_dicts: tuple = ()
+        newest: dict[str, tuple[int, int]] = {}
+        if self.ike is not None:
+            now = self.ike.now()
+            engine = self.ike.engine
+            states = tuple(engine.state_lines(now))
+            state_dicts = tuple(engine.state_dicts(now))
+            newest = {name: engine.newest(name) for name in self.connections}
         return StatusSnapshot(
             interfaces=tuple(self.interfaces),
             myid=self.setup.myid,
             connections=tuple(self.connections.values()),
             listening=self.listening,
             debug=self.setup.plutodebug or "none",
+            states=states,
+            state_dicts=state_dicts,
+            newest=newest,
         )
 
     def status(self, as_json: bool, reply: Reply) -> None:

@@ -35,7 +35,11 @@ class StatusSnapshot:
     connections: tuple[LoadedConnection, ...]
     listening: bool = True
     debug: str = "none"
-    states: tuple[Any, ...] = field(default=())
+    #: pluto's state lines (``#3: "net" STATE_MAIN_I4 ...``) and the same as dicts
+    states: tuple[str, ...] = ()
+    state_dicts: tuple[dict, ...] = ()
+    #: per conn: (newest ISAKMP SA serial, newest IPsec SA serial), 0 = none
+    newest: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def _seconds(value: float) -> str:
@@ -121,7 +125,7 @@ def _prio(loaded: LoadedConnection) -> str:
     return f"{this.prefixlen if this else 0},{that.prefixlen if that else 0}"
 
 
-def connection_lines(loaded: LoadedConnection) -> list[str]:
+def connection_lines(loaded: LoadedConnection, newest: tuple[int, int] = (0, 0)) -> list[str]:
     conn = loaded.conn
     label = f'"{conn.name}":'
     first = f"{label} {topology(loaded)}; {loaded.routing}"
@@ -146,7 +150,7 @@ def connection_lines(loaded: LoadedConnection) -> list[str]:
         lines.append(f"{label}   ESP algorithms wanted: {conn.esp}")
     if loaded.orientation_error:
         lines.append(f"{label}   {loaded.orientation_error}")
-    lines.append(f"{label}   newest ISAKMP SA: #0; newest IPsec SA: #0;")
+    lines.append(f"{label}   newest ISAKMP SA: #{newest[0]}; newest IPsec SA: #{newest[1]};")
     return lines
 
 
@@ -159,7 +163,7 @@ def format_status(snapshot: StatusSnapshot) -> list[str]:
     lines.append(f"debug {snapshot.debug}")
     lines.append("")
     for loaded in sorted(snapshot.connections, key=lambda c: c.name):
-        lines.extend(connection_lines(loaded))
+        lines.extend(connection_lines(loaded, snapshot.newest.get(loaded.name, (0, 0))))
     lines.append("")
     for state in snapshot.states:
         lines.append(str(state))
@@ -178,7 +182,7 @@ def _end_dict(end: OrientedEnd) -> dict[str, Any]:
     }
 
 
-def connection_dict(loaded: LoadedConnection) -> dict[str, Any]:
+def connection_dict(loaded: LoadedConnection, newest: tuple[int, int] = (0, 0)) -> dict[str, Any]:
     conn = loaded.conn
     oriented = loaded.oriented
     return {
@@ -205,8 +209,8 @@ def connection_dict(loaded: LoadedConnection) -> dict[str, Any]:
             if conn.dpddelay is not None
             else None
         ),
-        "newest_isakmp_sa": 0,
-        "newest_ipsec_sa": 0,
+        "newest_isakmp_sa": newest[0],
+        "newest_ipsec_sa": newest[1],
     }
 
 
@@ -221,7 +225,8 @@ def status_dict(snapshot: StatusSnapshot) -> dict[str, Any]:
         "myid": snapshot.myid,
         "debug": snapshot.debug,
         "connections": [
-            connection_dict(c) for c in sorted(snapshot.connections, key=lambda c: c.name)
+            connection_dict(c, snapshot.newest.get(c.name, (0, 0)))
+            for c in sorted(snapshot.connections, key=lambda c: c.name)
         ],
-        "states": [s if isinstance(s, dict) else str(s) for s in snapshot.states],
+        "states": list(snapshot.state_dicts),
     }

@@ -114,7 +114,7 @@ def test_whole_lifecycle(daemon):
     result = run(whack, "--ctlbase", ctlbase, "--rereadsecrets")
     assert result.returncode == 0, result.stdout
 
-    result = run(ipsec, "auto", "--ctlbase", ctlbase, "--up", "net")
+    result = run(ipsec, "auto", "--ctlbase", ctlbase, "--route", "net")
     assert result.returncode == 32 and "not supported yet" in result.stdout
 
     result = run(whack, "--ctlbase", ctlbase, "--shutdown")

@@ -1,0 +1,179 @@
+"""The IKE sockets and the reactor side of the sans-IO IKE engine.
+
+``IkeDriver`` is the only place the engine meets Twisted: UDP datagrams and
+timer expiries go in with ``reactor.seconds()`` as ``now``; after every input
+the driver sends what the engine queued, routes its events (log lines to the
+log and to the attached whack, SA events to the kernel side), and re-arms one
+``callLater`` for the engine's next deadline.
+
+One UDP socket per interface address and port (500 and 4500, as pluto), so a
+received datagram's local address is known for NAT-D.  On 4500 the first
+word tells IKE (the zero non-ESP marker) from ESP-in-UDP, which belongs to
+the data plane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from ipaddress import ip_address
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.error import CannotListenError
+from twisted.internet.protocol import DatagramProtocol
+
+from fswan.config.orient import IpsecInterface
+from fswan.daemon.logging import PlutoLog
+from fswan.ike import events as ev
+from fswan.ike.engine import IkeEngine
+from fswan.isakmp.message import NON_ESP_MARKER, is_natt_keepalive
+from fswan.whackproto import RC
+
+
+class IkePort(DatagramProtocol):
+    """One bound UDP socket: hands IKE datagrams to the driver."""
+
+    def __init__(self, driver: IkeDriver, local_addr, local_port: int, natt: bool) -> None:
+        self.driver = driver
+        self.local_addr = local_addr
+        self.local_port = local_port
+        self.natt = natt
+
+    def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.natt:
+            if is_natt_keepalive(data):
+                self.driver.count("natt_keepalives_received")
+                return
+            if len(data) >= 4 and data[:4] != NON_ESP_MARKER:
+                self.driver.esp_in_udp(data, self, addr)
+                return
+        self.driver.receive(data, self, addr)
+
+
+class IkeDriver:
+    """Feeds the engine from sockets, whack and timers; routes its outputs."""
+
+    def __init__(
+        self,
+        engine: IkeEngine,
+        log: PlutoLog,
+        reactor: Any,
+        on_child_sa: Callable[[Any], None] = lambda event: None,
+        ike_port: int = 500,
+        natt_port: int = 4500,
+    ) -> None:
+        self.engine = engine
+        self.log = log
+        self.reactor = reactor
+        self.on_child_sa = on_child_sa
+        self.ike_port = ike_port
+        self.natt_port = natt_port
+        self.ports: dict[tuple[Any, int], Any] = {}
+        self.whacks: dict[int, tuple[Any, defer.Deferred]] = {}
+        self.timer = None
+        self.counters: dict[str, int] = {}
+
+    # -- sockets ------------------------------------------------------------
+
+    def open_ports(self, interfaces: list[IpsecInterface]) -> None:
+        """Bind 500 and 4500 on every IPv4 interface address not bound yet."""
+        wanted = {(i.address, port) for i in interfaces if i.address.version == 4
+                  for port in (self.ike_port, self.natt_port)}
+        for key in sorted(set(self.ports) - wanted, key=str):
+            self.ports.pop(key).stopListening()
+        for address, port in sorted(wanted - set(self.ports), key=str):
+            protocol = IkePort(self, address, port, natt=(port == self.natt_port))
+            try:
+                self.ports[(address, port)] = self.reactor.listenUDP(
+                    port, protocol, interface=str(address)
+                )
+            except CannotListenError as error:
+                self.log.log(f"cannot listen on {address}:{port}: {error.socketError}", RC.LOG_SERIOUS)
+
+    def close_ports(self) -> None:
+        for port in self.ports.values():
+            port.stopListening()
+        self.ports.clear()
+
+    def count(self, what: str) -> None:
+        self.counters[what] = self.counters.get(what, 0) + 1
+
+    # -- inputs ---------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.reactor.seconds()
+
+    def receive(self, data: bytes, port: IkePort, addr: tuple[str, int]) -> None:
+        self.engine.receive_datagram(
+            data, port.local_addr, port.local_port, ip_address(addr[0]), addr[1], self.now()
+        )
+        self.pump()
+
+    def esp_in_udp(self, data: bytes, port: IkePort, addr: tuple[str, int]) -> None:
+        """ESP-in-UDP belongs to the data plane (not wired yet): counted and dropped."""
+        self.count("esp_in_udp_dropped")
+
+    def initiate(self, name: str, whack: Any | None, asynchronous: bool = False):
+        """Start keying; the Deferred fires when the engine releases the whack."""
+        done = self._attach(whack) if whack is not None and not asynchronous else None
+        self.engine.initiate(name, self.now(), whack if done is not None else None)
+        self.pump()
+        return done
+
+    def terminate(self, name: str, whack: Any | None) -> None:
+        self.engine.terminate(name, self.now(), whack)
+        self.pump()
+
+    def _attach(self, whack: Any) -> defer.Deferred:
+        done: defer.Deferred = defer.Deferred()
+        self.whacks[id(whack)] = (whack, done)
+        return done
+
+    def detach(self, whack: Any) -> None:
+        """The whack hung up: stop writing to it, keep keying."""
+        entry = self.whacks.pop(id(whack), None)
+        if entry is not None and not entry[1].called:
+            entry[1].callback(False)
+
+    def _timer_fired(self) -> None:
+        self.timer = None
+        self.engine.handle_timer(self.now())
+        self.pump()
+
+    # -- outputs --------------------------------------------------------------
+
+    def pump(self) -> None:
+        """Send queued datagrams, route events, re-arm the timer."""
+        for datagram in self.engine.datagrams_to_send():
+            self._send(datagram)
+        for event in self.engine.next_events():
+            self._route(event)
+        deadline = self.engine.get_timer()
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+        self.timer = None
+        if deadline is not None:
+            self.timer = self.reactor.callLater(max(0.0, deadline - self.now()), self._timer_fired)
+
+    def _send(self, datagram: ev.Datagram) -> None:
+        local = getattr(datagram, "local_addr", None)
+        port = self.ports.get((local, datagram.local_port)) if local is not None else None
+        if port is None:
+            port = next((p for (a, n), p in self.ports.items() if n == datagram.local_port), None)
+        if port is None:
+            self.count("sent_without_socket")
+            return
+        port.write(datagram.data, (str(datagram.remote_addr), datagram.remote_port))
+
+    def _route(self, event: Any) -> None:
+        if isinstance(event, ev.LogLine):
+            whack = None
+            if event.whack is not None and id(event.whack) in self.whacks:
+                whack = self.whacks[id(event.whack)][0]
+            self.log.log(event.text, event.rc, event.conn, event.serial, reply=whack)
+        elif isinstance(event, ev.WhackDone):
+            entry = self.whacks.pop(id(event.whack), None)
+            if entry is not None and not entry[1].called:
+                entry[1].callback(event.ok)
+        else:
+            self.on_child_sa(event)
