@@ -14,10 +14,13 @@ from twisted.python import usage
 
 from fswan import __version__
 from fswan.config.errors import ConfigError, ConfigErrors
+from fswan.config.secrets import Secrets
+from fswan.daemon.ikeport import IkeDriver
 from fswan.daemon.kernel import read_host_network
 from fswan.daemon.logging import PlutoLog
 from fswan.daemon.pluto import Pluto, default_secrets_path
 from fswan.daemon.service import FswanService
+from fswan.ike.engine import IkeEngine
 from fswan.loader import FileLoader, file_mode
 from fswan.whackproto import CTL_SUFFIX, DEFAULT_CTLBASE
 
@@ -41,6 +44,7 @@ class Options(usage.Options):
         ["secrets", None, None, "ipsec.secrets to load (default: beside the config)"],
         ["ctlbase", None, DEFAULT_CTLBASE, "control socket base path (socket is CTLBASE.ctl)"],
         ["ikeport", None, 500, "UDP port for IKE", _port],
+        ["nattport", None, 4500, "UDP port for NAT-T (IKE and ESP-in-UDP)", _port],
     ]
 
     def opt_version(self) -> None:
@@ -66,13 +70,23 @@ def makeService(options: Options) -> FswanService:
     if _already_running(ctl_path):
         sys.stderr.write(f"fswan: cannot start: a daemon already answers on {ctl_path}\n")
         raise SystemExit(1)
+    from twisted.internet import reactor
+
+    log = PlutoLog()
+    engine = IkeEngine(
+        Secrets(entries=(), files=(), warnings=()),
+        ike_port=options["ikeport"],
+        natt_port=options["nattport"],
+    )
+    ike = IkeDriver(engine, log, reactor, ike_port=options["ikeport"], natt_port=options["nattport"])
     pluto = Pluto(
         config_path,
         secrets_path,
         FileLoader(),
         read_host_network,
-        PlutoLog(),
+        log,
         file_mode=file_mode,
+        ike=ike,
     )
     try:
         pluto.start()

@@ -22,14 +22,14 @@ HELP = f"""\
 Usage: ipsec COMMAND [ARGS]
 
   ipsec auto [--config F] [--ctlbase P] [--verbose] [--asynchronous] [--showonly]
-             --add | --delete | --replace  CONN
-  ipsec auto --status | --ready | --rereadsecrets
+             --add | --delete | --replace | --up | --down  CONN
+  ipsec auto --status [--json] | --ready | --rereadsecrets
   ipsec checkconfig [--config F] [--secrets F] [--json]
   ipsec whack ...            (the same as `whack ...`)
   ipsec --version | --help
 
 Not implemented yet (the daemon answers with an error code):
-  ipsec auto --up | --down | --route | --unroute  CONN
+  ipsec auto --route | --unroute  CONN
 
 Defaults: --config {DEFAULT_CONFIG}, --ctlbase {DEFAULT_CTLBASE}.
 """

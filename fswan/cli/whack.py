@@ -22,15 +22,18 @@ status:     whack --status [--json]
 listen:     whack (--listen | --unlisten)
 reread:     whack --rereadsecrets
 delete:     whack --name NAME --delete
+initiation: whack --name NAME (--initiate [--asynchronous] | --terminate)
 shutdown:   whack --shutdown
 help:       whack [--help] [--version]
 
 Not implemented yet (the daemon answers them with an error code):
-  whack --name NAME (--initiate | --terminate | --route | --unroute) [--asynchronous]
+  whack --name NAME (--route | --unroute)
 
 Connections are added from ipsec.conf with `ipsec auto --add NAME`.
 --ctlbase PATH   control socket is PATH.ctl (default {DEFAULT_CTLBASE})
 --json           machine-readable status (one JSON document)
+--initiate streams the keying progress (pluto's 1xx/004 lines) and exits 0 only
+once the IPsec SA is established; --asynchronous returns at once.
 Exit status: 0 on success, 1 if the daemon cannot be reached, else pluto's rc code.
 """
 

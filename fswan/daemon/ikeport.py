@@ -33,6 +33,8 @@ from fswan.whackproto import RC
 class IkePort(DatagramProtocol):
     """One bound UDP socket: hands IKE datagrams to the driver."""
 
+    noisy = False
+
     def __init__(self, driver: IkeDriver, local_addr, local_port: int, natt: bool) -> None:
         self.driver = driver
         self.local_addr = local_addr
@@ -121,8 +123,13 @@ class IkeDriver:
         return done
 
     def terminate(self, name: str, whack: Any | None) -> None:
+        """Deletes happen at once: the whack sees the lines of this one step."""
+        if whack is not None:
+            self._attach(whack)
         self.engine.terminate(name, self.now(), whack)
         self.pump()
+        if whack is not None:
+            self.detach(whack)
 
     def _attach(self, whack: Any) -> defer.Deferred:
         done: defer.Deferred = defer.Deferred()

@@ -84,6 +84,9 @@ class Pluto:
         """Load everything for a fresh daemon; ConfigError propagates (exit 1)."""
         config = self._read_config(self.config_path)
         self.setup = config.setup
+        if self.ike is not None:
+            self.ike.engine.uniqueids = config.setup.uniqueids
+            self.ike.engine.keep_alive = config.setup.keep_alive
         for warning in config.warnings:
             self.log.log(f"warning: {warning}")
         for unsupported in self._unsupported_notes(config):

@@ -67,3 +67,12 @@ class FswanService(service.MultiService):
     def startService(self) -> None:
         log.info("fswan starting (pluto-compatible control at {ctl})", ctl=self.ctlbase + CTL_SUFFIX)
         super().startService()
+        self.pluto.start_auto()
+
+    def stopService(self):
+        if self.pluto.ike is not None:
+            for name in list(self.pluto.connections):
+                self.pluto.ike.engine.remove_connection(name, self.pluto.ike.now())
+            self.pluto.ike.pump()
+            self.pluto.ike.close_ports()
+        return super().stopService()

@@ -1,0 +1,172 @@
+"""Aggressive Mode (RFC 2409 section 5): phase 1 in three messages.
+
+::
+
+    AI1  SA, KE, Ni, IDii, VIDs                          -->
+                                                         <--  AR1  SA, KE, Nr, IDir, VIDs,
+                                                                   [NAT-D, NAT-D], HASH_R | SIG_R
+    AI2* [NAT-D, NAT-D], HASH_I | SIG_I                  -->   (port 4500 when NATed)
+
+The identities go in clear and the DH group cannot be negotiated (the KE in
+AI1 fixes it), so the initiator offers only the transforms with the first
+``ike=`` proposal's group.  A responder refuses Aggressive Mode unless the
+connection says ``aggrmode=yes`` (the engine logs and drops AI1 otherwise).
+Because the peer's ID arrives in AI1, a road-warrior responder can look the
+PSK up by it -- the one advantage of this mode.
+
+AI2 is sent encrypted (as pluto and strongSwan do); a clear AI2 is accepted.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fswan.ike.dh import DHKeyPair
+from fswan.ike.main_mode import (
+    NONCE_SIZE,
+    auth_payload,
+    check_nonce,
+    derive_keys,
+    encrypt_phase1,
+    id_payload,
+    identity_of,
+    ids_match,
+    make_dh,
+    our_natd,
+    read_natd,
+    read_vendor_ids,
+    shared_secret,
+    verify_auth,
+)
+from fswan.ike.natt import natd_payloads, our_vendor_ids, reply_vendor_ids
+from fswan.ike.proposals import (
+    NoAcceptableProposal,
+    accept_ike_reply,
+    choose_ike,
+    ike_reply_sa,
+    ike_sa_payload,
+)
+from fswan.ike.state import ExchangeError, MessageDigest, Phase1State
+from fswan.isakmp.constants import ExchangeType, NotifyType
+from fswan.isakmp.message import Header, Message
+from fswan.isakmp.payloads import IDPayload, KEPayload, NoncePayload, SAPayload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fswan.ike.engine import IkeEngine
+
+
+def initiate(eng: IkeEngine, st: Phase1State) -> None:
+    """Send AI1 with the transforms of the first proposal's DH group only."""
+    conn = eng.conn_entry(st.conn_name)
+    group = conn.ike[0].group
+    st.offered = tuple(p for p in conn.ike if p.group == group)
+    sa = ike_sa_payload(st.offered, conn.auths, conn.conn.ikelifetime)
+    st.sa_i_b = sa.encode()
+    st.dh = DHKeyPair.generate(st.offered[0].dh_group, eng.random_bytes)
+    st.g_xi = st.dh.public_bytes()
+    st.ni_b = eng.random(NONCE_SIZE)
+    ident = id_payload(st.connection.this.id)
+    st.our_id_b = ident.encode()
+    payloads = [sa, KEPayload(st.g_xi), NoncePayload(st.ni_b), ident]
+    payloads += our_vendor_ids(eng.nat_traversal)
+    header = Header(st.icookie, st.rcookie, ExchangeType.AGGRESSIVE)
+    eng.send(st, Message(header, payloads).encode())
+
+
+def in_r1_out_i2(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+    """AR1: check choice and HASH_R, detect NAT, send HASH_I (encrypted)."""
+    conn = eng.conn_entry(st.conn_name)
+    try:
+        choice = accept_ike_reply(md.get(SAPayload), st.offered, conn.auths, conn.conn.ikelifetime)
+    except NoAcceptableProposal as error:
+        raise ExchangeError(*error.notes, *error.lines) from None
+    ident = md.get(IDPayload)
+    peer = identity_of(ident)
+    wanted = st.connection.that.id
+    if not ids_match(wanted, peer):
+        raise ExchangeError(
+            f"we require peer to have ID '{wanted}', but peer declares '{peer}'",
+            notify=NotifyType.INVALID_ID_INFORMATION,
+        )
+    eng.set_rcookie(st, md.header.rcookie)
+    st.proposal, st.auth, st.lifetime = choice.ike, choice.auth, choice.lifetime
+    read_vendor_ids(st, md, eng.nat_traversal)
+    st.g_xr = md.get(KEPayload).data
+    st.nr_b = check_nonce(md.get(NoncePayload))
+    st.g_xy = shared_secret(st, st.g_xr)
+    derive_keys(eng, st)
+    st.peer_id = peer
+    verify_auth(eng, st, md, ident.wire_body, "AR1")
+    read_natd(eng, st, md)
+    if st.nat_us or st.nat_peer or eng.force_encapsulation(st):
+        eng.float_ports(st)
+    payloads = []
+    if st.natt is not None:
+        payloads += natd_payloads(
+            st.natt,
+            choice.ike.hash_algorithm,
+            st.icookie,
+            st.rcookie,
+            (st.remote_addr, st.remote_port),
+            (st.local_addr, st.local_port),
+        )
+    payloads.append(auth_payload(eng, st, st.our_id_b))
+    eng.send_reply(st, md, encrypt_phase1(st, ExchangeType.AGGRESSIVE, payloads))
+
+
+def in_i1_out_r1(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+    """AI1: pick a connection by address, policy and the peer's ID; answer with AR1."""
+    sa = md.get(SAPayload)
+    ident = md.get(IDPayload)
+    peer = identity_of(ident)
+    candidates = [c for c in md.candidates if ids_match(c.oriented.that.id, peer)]
+    candidates.sort(key=lambda c: 0 if c.oriented.that.id == peer else 1)
+    if not candidates:
+        raise ExchangeError(
+            f"no suitable connection for peer '{peer}'", notify=NotifyType.INVALID_ID_INFORMATION
+        )
+    first_error: NoAcceptableProposal | None = None
+    for conn in candidates:
+        try:
+            choice = choose_ike(sa, conn.ike, conn.auths, conn.conn.ikelifetime)
+        except NoAcceptableProposal as error:
+            first_error = first_error or error
+            continue
+        break
+    else:
+        assert first_error is not None
+        raise ExchangeError(
+            *first_error.notes, *first_error.lines, notify=NotifyType.NO_PROPOSAL_CHOSEN
+        )
+    for note in choice.notes:
+        eng.log_state(st, note)
+    eng.switch_connection(st, conn)
+    st.sa_i_b = sa.wire_body
+    st.offered = conn.ike
+    st.proposal, st.auth, st.lifetime = choice.ike, choice.auth, choice.lifetime
+    st.peer_id = peer
+    st.peer_id_b = ident.wire_body
+    st.g_xi = md.get(KEPayload).data
+    st.ni_b = check_nonce(md.get(NoncePayload))
+    dh = make_dh(eng, st)
+    st.g_xy = shared_secret(st, st.g_xi)
+    st.g_xr = dh.public_bytes()
+    st.nr_b = eng.random(NONCE_SIZE)
+    eng.set_rcookie(st, eng.new_cookie())
+    derive_keys(eng, st)
+    known = read_vendor_ids(st, md, eng.nat_traversal)
+    ident_r = id_payload(st.connection.this.id)
+    st.our_id_b = ident_r.encode()
+    payloads = [ike_reply_sa(choice), KEPayload(st.g_xr), NoncePayload(st.nr_b), ident_r]
+    payloads += reply_vendor_ids(known, eng.nat_traversal)
+    payloads += our_natd(st, md)
+    payloads.append(auth_payload(eng, st, st.our_id_b))
+    header = Header(st.icookie, st.rcookie, ExchangeType.AGGRESSIVE)
+    eng.send_reply(st, md, Message(header, payloads).encode())
+
+
+def in_i2(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+    """AI2: NAT-D and the initiator's HASH_I/SIG_I over the ID it sent in AI1."""
+    verify_auth(eng, st, md, st.peer_id_b, "AI2")
+    read_natd(eng, st, md)
+    eng.follow_peer(st, md)

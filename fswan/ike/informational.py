@@ -1,0 +1,185 @@
+"""Informational exchanges: notifications, Delete payloads and DPD (RFC 2408 4.8, RFC 3706).
+
+Rules of this module:
+
+* Everything we send rides an ISAKMP SA, encrypted, as ``HDR*, HASH(1),
+  N/D`` with a fresh message ID and HASH(1) = prf(SKEYID_a, M-ID | N/D)
+  (RFC 2409 section 5.7).  The only clear notification is the answer to a
+  first message we cannot accept (NO_PROPOSAL_CHOSEN to MI1): no keys yet.
+* Received ones must be encrypted and carry a good HASH(1); a clear
+  informational is logged and otherwise ignored (anyone can forge it), with
+  one exception: an error notification answering our MI1/AI1 is shown to
+  the waiting whack (rc 200 + type) -- we still keep retransmitting.
+* Deletes: IPsec SAs are named by the SPI the *sender* receives on (its
+  inbound, our outbound); ISAKMP SAs by the cookie pair.
+* DPD: R_U_THERE / R_U_THERE_ACK notifications with the cookies as SPI and a
+  4-byte sequence number.  We answer every R_U_THERE; we send them only when
+  ``dpddelay`` is set and the peer sent the DPD vendor ID, after ``dpddelay``
+  seconds without an authenticated message from the peer, and declare it
+  dead when ``dpdtimeout`` passes with R_U_THEREs unanswered.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+from fswan.ike import crypto
+from fswan.ike.state import ExchangeError, MessageDigest, Phase1State
+from fswan.isakmp.constants import ExchangeType, Flags, NotifyType, ProtocolId, name_of
+from fswan.isakmp.message import Header, Message, encode_payloads
+from fswan.isakmp.payloads import DeletePayload, HashPayload, NotificationPayload, Payload
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fswan.ike.engine import IkeEngine
+
+
+def build(p1: Phase1State, message_id: int, payloads: Sequence[Payload]) -> bytes:
+    """An encrypted informational message: HASH(1) then ``payloads``."""
+    assert p1.keys is not None and p1.crypter is not None
+    hash1 = crypto.informational_hash(
+        p1.keys.hash, p1.keys.skeyid_a, message_id, encode_payloads(list(payloads))
+    )
+    plain = encode_payloads([HashPayload(hash1), *payloads])
+    body = p1.crypter.encrypt(message_id, plain)
+    p1.crypter.forget(message_id)
+    header = Header(
+        p1.icookie,
+        p1.rcookie,
+        ExchangeType.INFORMATIONAL,
+        Flags.ENCRYPTION,
+        message_id,
+        next_payload=HashPayload.payload_type,
+    )
+    return Message(header, encrypted_body=body).encode()
+
+
+def send(eng: IkeEngine, p1: Phase1State, payloads: Sequence[Payload]) -> None:
+    eng.send_oneshot(p1, build(p1, eng.new_message_id(p1), payloads))
+
+
+def notify(
+    eng: IkeEngine,
+    p1: Phase1State,
+    kind: int,
+    protocol: int = ProtocolId.ISAKMP,
+    spi: bytes | None = None,
+    data: bytes = b"",
+) -> None:
+    """Send one notification over ``p1`` (phase-1 notifications carry the cookies)."""
+    if spi is None:
+        spi = p1.cookies if protocol == ProtocolId.ISAKMP else b""
+    send(eng, p1, [NotificationPayload(kind, protocol, spi, data)])
+
+
+def delete_ipsec(eng: IkeEngine, p1: Phase1State, spis: Sequence[int]) -> None:
+    """Tell the peer our inbound ESP SAs are gone."""
+    send(eng, p1, [DeletePayload(ProtocolId.ESP, tuple(s.to_bytes(4, "big") for s in spis))])
+
+
+def delete_isakmp(eng: IkeEngine, p1: Phase1State) -> None:
+    send(eng, p1, [DeletePayload(ProtocolId.ISAKMP, (p1.cookies,), 16)])
+
+
+def clear_notification(header: Header, kind: int) -> bytes:
+    """The clear answer to a first message (no keys exist yet)."""
+    payload = NotificationPayload(kind, ProtocolId.ISAKMP, b"")
+    return Message(
+        Header(header.icookie, header.rcookie, ExchangeType.INFORMATIONAL), [payload]
+    ).encode()
+
+
+def verify(p1: Phase1State, md: MessageDigest) -> None:
+    """Check HASH(1) of a decrypted informational message."""
+    assert p1.keys is not None
+    if not md.payloads or not isinstance(md.payloads[0], HashPayload):
+        raise ExchangeError("informational message without HASH(1) ignored", notify=None, rc=2)
+    expected = crypto.informational_hash(
+        p1.keys.hash, p1.keys.skeyid_a, md.header.message_id, md.after_first()
+    )
+    if not crypto.constant_time_equal(md.payloads[0].data, expected):
+        raise ExchangeError("informational HASH(1) does not match; message ignored", rc=2)
+
+
+def receive(eng: IkeEngine, p1: Phase1State, md: MessageDigest) -> None:
+    """Act on an authenticated informational message."""
+    for payload in md.payloads[1:]:
+        if isinstance(payload, NotificationPayload):
+            _notification(eng, p1, payload)
+        elif isinstance(payload, DeletePayload):
+            _delete(eng, p1, payload)
+        else:
+            eng.log_state(p1, f"ignoring informational payload, type {payload.name}")
+
+
+def _notification(eng: IkeEngine, p1: Phase1State, n: NotificationPayload) -> None:
+    kind = int(n.type)
+    if kind == NotifyType.R_U_THERE:
+        if len(n.data) != 4:
+            eng.log_state(p1, "R_U_THERE without a 4-byte sequence number ignored")
+            return
+        eng.count("dpd_received")
+        notify(eng, p1, NotifyType.R_U_THERE_ACK, ProtocolId.ISAKMP, p1.cookies, n.data)
+    elif kind == NotifyType.R_U_THERE_ACK:
+        seq = int.from_bytes(n.data, "big") if len(n.data) == 4 else None
+        if seq is None or seq > p1.dpd_seq or p1.dpd_seq - seq > 0x7FFFFFFF:
+            eng.log_state(p1, "DPD: R_U_THERE_ACK with an unexpected sequence number ignored")
+            return
+        p1.dpd_pending_since = None
+    elif kind == NotifyType.INITIAL_CONTACT:
+        eng.initial_contact(p1)
+    elif kind < NotifyType.CONNECTED:
+        eng.peer_error(p1, n)
+    else:
+        eng.log_state(p1, f"ignoring informational payload, type {name_of(n.type)}")
+
+
+def _delete(eng: IkeEngine, p1: Phase1State, d: DeletePayload) -> None:
+    if d.protocol == ProtocolId.ISAKMP:
+        for spi in d.spis:
+            if len(spi) == 16:
+                eng.delete_by_cookies(p1, spi)
+    elif d.protocol == ProtocolId.ESP:
+        for spi in d.spis:
+            if len(spi) == 4:
+                eng.delete_by_spi(p1, int.from_bytes(spi, "big"))
+    else:
+        eng.log_state(p1, f"ignoring Delete SA payload for protocol {name_of(d.protocol)}")
+
+
+# --------------------------------------------------------------------------
+# DPD (RFC 3706)
+
+
+def dpd_deadline(p1: Phase1State, timeout: float) -> float | None:
+    """The next DPD moment for this ISAKMP SA: a probe or the death sentence."""
+    times = []
+    if p1.dpd_next is not None:
+        times.append(p1.dpd_next)
+    if p1.dpd_pending_since is not None:
+        times.append(p1.dpd_pending_since + timeout)
+    return min(times) if times else None
+
+
+def dpd_tick(eng: IkeEngine, p1: Phase1State, now: float, delay: float, timeout: float) -> bool:
+    """Probe an idle peer; True when it must be declared dead."""
+    if p1.dpd_pending_since is not None and now >= p1.dpd_pending_since + timeout:
+        return True
+    if p1.dpd_next is not None and now >= p1.dpd_next:
+        idle = now - p1.last_inbound
+        if idle >= delay or p1.dpd_pending_since is not None:
+            p1.dpd_seq = (p1.dpd_seq + 1) & 0xFFFFFFFF or 1
+            notify(
+                eng,
+                p1,
+                NotifyType.R_U_THERE,
+                ProtocolId.ISAKMP,
+                p1.cookies,
+                p1.dpd_seq.to_bytes(4, "big"),
+            )
+            eng.count("dpd_sent")
+            if p1.dpd_pending_since is None:
+                p1.dpd_pending_since = now
+            p1.dpd_next = now + delay
+        else:
+            p1.dpd_next = p1.last_inbound + delay
+    return False
