@@ -187,3 +187,51 @@ def test_roadwarrior_behind_real_nat(lab):
     assert "ESTABLISHED" in sas and "INSTALLED" in sas and "TUNNEL-in-UDP" in sas, sas
     assert "remote 'roadwarrior' @ 192.0.2.3[14500]" in sas, sas
     assert "STATE_QUICK_I2" in west.cli("ipsec", "auto", "--status").stdout
+
+
+AGGRESSIVE = """\
+version 2
+config setup
+	interfaces="ipsec0=wan0"
+
+conn net
+	left=192.0.2.1
+	leftid=@west
+	leftsubnet=198.51.100.0/25
+	right=192.0.2.2
+	rightid=@east
+	rightsubnet=203.0.113.0/25
+	authby=secret
+	ike=aes128-sha1-modp2048
+	esp=aes128-sha1
+	pfs=no
+	keyingtries=1
+{aggrmode}	auto=add
+"""
+AGGRESSIVE_SECRETS = '@west @east : PSK "lab-aggressive-psk-0123456789"\n'
+
+
+def test_aggressive_mode_fswan_initiates(lab):
+    lab.start_peer("lab-east", "psk-aggressive", "east")
+    west = lab.fswan("lab-west", AGGRESSIVE.format(aggrmode="\taggrmode=yes\n"), AGGRESSIVE_SECRETS)
+    result = west.cli("ipsec", "auto", "--up", "net")
+    assert result.returncode == 0, result.stdout + west.log()
+    assert "STATE_AGGR_I2" in result.stdout, result.stdout
+    assert established(lab), east_sas(lab)
+
+
+def test_aggressive_mode_responder_refuses_unless_enabled(lab):
+    lab.start_peer("lab-east", "psk-aggressive", "east")
+    west = lab.fswan("lab-west", AGGRESSIVE.format(aggrmode=""), AGGRESSIVE_SECRETS)
+    result = lab.script("swanctl", "lab-east", "--initiate", "--child", "net", "--timeout", "3", check=False)
+    assert result.returncode != 0
+    assert ("initial Aggressive Mode message received on 192.0.2.1:500 but no connection has been"
+            " authorized with policy=PSK+AGGRESSIVE") in west.log(), west.log()
+    assert "ESTABLISHED" not in east_sas(lab)
+    west.stop()
+    lab.start_peer("lab-east", "psk-aggressive", "east")  # forget the refused half-open SA
+    west = lab.fswan("lab-west", AGGRESSIVE.format(aggrmode="\taggrmode=yes\n"), AGGRESSIVE_SECRETS,
+                     name="fswan-aggr")
+    result = lab.script("initiate", "lab-east", "net", "lab", check=False, timeout=90)
+    assert result.returncode == 0, result.stdout + west.log()
+    assert "STATE_AGGR_R2" in west.cli("ipsec", "auto", "--status").stdout
