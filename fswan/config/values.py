@@ -12,14 +12,15 @@ Everything here is pure and total: any input either parses or raises
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 import re
 from collections.abc import Mapping
 from ipaddress import ip_address, ip_network
 
+from fswan.config.encodings import EncodingError, decode_data
 from fswan.config.ids import IdError, parse_id
+from fswan.config.keys import KeyFormatError
+from fswan.config.keys import parse_rsasigkey as parse_public_key
 from fswan.config.model import DEFAULT_ROUTE, DIRECT, IPAddress, IPNetwork
 
 #: ``%forever`` for time values that allow it.
@@ -293,25 +294,10 @@ def parse_id_text(text: str) -> str:
 
 def decode_binary(text: str) -> bytes:
     """FreeS/WAN's ttodata forms: ``0x`` hex (``_`` allowed), ``0s`` base64, ``0t`` text."""
-    word = text.strip()
-    prefix, body = word[:2].lower(), word[2:]
     try:
-        if prefix == "0x":
-            digits = body.replace("_", "")
-            if not digits or not re.fullmatch(r"[0-9a-fA-F]+", digits) or len(digits) % 2:
-                raise ValueError("odd or bad hex")
-            return bytes.fromhex(digits)
-        if prefix == "0s":
-            if not body:
-                raise ValueError("empty")
-            return base64.b64decode(body.encode("ascii"), validate=True)
-        if prefix == "0t":
-            if not body:
-                raise ValueError("empty")
-            return body.encode("utf-8", errors="surrogateescape")
-    except (ValueError, binascii.Error, UnicodeError):
-        raise BadValue(f"cannot decode {prefix} data: expected 0x hex, 0s base64 or 0t text") from None
-    raise BadValue("expected binary data as 0x hex, 0s base64 or 0t text")
+        return decode_data(text.strip())
+    except EncodingError as error:
+        raise BadValue(f"{error}: expected 0x hex, 0s base64 or 0t text") from None
 
 
 def parse_key(text: str) -> str:
@@ -324,29 +310,19 @@ RSAKEY_WORDS = ("%none", "%dns", "%dnsonload", "%dnsondemand", "%cert")
 
 
 def parse_rsasigkey(text: str) -> str:
-    """``leftrsasigkey=``: an RFC 3110 key as ``0s``/``0x``, or a ``%`` word."""
+    """``leftrsasigkey=``: an RFC 3110 key as ``0s``/``0x``, or a ``%`` word; kept as written."""
     word = text.strip()
     if word in RSAKEY_WORDS:
         return word
-    expected = (
-        "expected an RSA public key (0s... base64 or 0x... hex, RFC 3110), "
-        "%none, %dns, %dnsonload, %dnsondemand or %cert"
-    )
     if word[:2].lower() not in ("0s", "0x"):
-        raise BadValue(expected)
+        raise BadValue(
+            "expected an RSA public key (0s... base64 or 0x... hex, RFC 3110), "
+            "%none, %dns, %dnsonload, %dnsondemand or %cert"
+        )
     try:
-        blob = decode_binary(word)
-    except BadValue:
-        raise BadValue(f"the key does not decode: {expected}") from None
-    # RFC 3110: exponent length (1 byte, or 0 then 2 bytes), exponent, modulus.
-    if len(blob) >= 1 and blob[0] != 0:
-        exp_len, start = blob[0], 1
-    elif len(blob) >= 3:
-        exp_len, start = int.from_bytes(blob[1:3], "big"), 3
-    else:
-        exp_len, start = 0, len(blob)
-    if exp_len == 0 or start + exp_len >= len(blob):
-        raise BadValue("the key is too short to be an RFC 3110 RSA public key")
+        parse_public_key(word)
+    except KeyFormatError as error:
+        raise BadValue(str(error)) from None
     return word
 
 

@@ -176,19 +176,22 @@ class TestIdsAndKeys:
         assert values.parse_key("0x01234567_89abcdef") == "0x01234567_89abcdef"
 
     def test_rsasigkey(self):
-        blob = b"\x01\x03" + bytes(range(1, 65))
+        modulus = (1 << 1023) | 0xC3  # a 1024-bit odd number stands in for a modulus
+        blob = b"\x01\x03" + modulus.to_bytes(128, "big")
         key = "0s" + base64.b64encode(blob).decode()
         assert values.parse_rsasigkey(key) == key
         assert values.parse_rsasigkey("0x" + blob.hex()) == "0x" + blob.hex()
-        long_exponent = b"\x00\x00\x03\x01\x00\x01" + bytes(range(1, 65))
+        long_exponent = b"\x00\x00\x03\x01\x00\x01" + modulus.to_bytes(128, "big")
         assert values.parse_rsasigkey("0s" + base64.b64encode(long_exponent).decode())
         for word in ("%none", "%dns", "%dnsonload", "%dnsondemand", "%cert"):
             assert values.parse_rsasigkey(word) == word
 
     def test_rsasigkey_bad(self):
         assert "expected an RSA public key" in bad(values.parse_rsasigkey, "AQOx")
-        assert "does not decode" in bad(values.parse_rsasigkey, "0sAQ!O")
-        assert "too short" in bad(values.parse_rsasigkey, "0sAQM=")
+        assert "invalid base64" in bad(values.parse_rsasigkey, "0sAQ!O")
+        assert "truncated" in bad(values.parse_rsasigkey, "0sAQM=")
+        short = "0s" + base64.b64encode(b"\x01\x03" + bytes(range(1, 65))).decode()
+        assert "too small (minimum 512)" in bad(values.parse_rsasigkey, short)
         assert "expected an RSA public key" in bad(values.parse_rsasigkey, "%dnsnow")
 
 

@@ -17,6 +17,7 @@ from fswan.config import keywords
 from fswan.config.errors import ConfigError, ConfigErrors
 from fswan.config.ipsecconf import parse_config
 from fswan.config.render import config_to_dict, format_checkconfig
+from tests.testkeys import WEST_0S
 from tests.unit.test_ipsecconf import FREESWAN_2X, LIBRESWAN
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -179,7 +180,7 @@ VALID_VALUES = {
     "rightid": ["@east", "%any"],
     "leftnexthop": ["%defaultroute", "192.0.2.254", "%direct"],
     "leftprotoport": ["17/1701", "udp/l2tp", "6"],
-    "rightrsasigkey": ["%none", "%dnsonload", "0sAQMBAgME"],
+    "rightrsasigkey": ["%none", "%dnsonload", WEST_0S],
     "leftfirewall": ["yes", "no"],
     "leftikeport": ["500", "4500"],
     "x-note": ["hello", '"two words"'],
