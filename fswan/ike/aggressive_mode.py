@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from fswan.ike.dh import DHKeyPair
 from fswan.ike.main_mode import (
+    choose_connection_and_transform,
     NONCE_SIZE,
     auth_payload,
     check_nonce,
@@ -42,7 +43,6 @@ from fswan.ike.natt import natd_payloads, our_vendor_ids, reply_vendor_ids
 from fswan.ike.proposals import (
     NoAcceptableProposal,
     accept_ike_reply,
-    choose_ike,
     ike_reply_sa,
     ike_sa_payload,
 )
@@ -125,22 +125,7 @@ def in_i1_out_r1(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
         raise ExchangeError(
             f"no suitable connection for peer '{peer}'", notify=NotifyType.INVALID_ID_INFORMATION
         )
-    first_error: NoAcceptableProposal | None = None
-    for conn in candidates:
-        try:
-            choice = choose_ike(sa, conn.ike, conn.auths, conn.conn.ikelifetime)
-        except NoAcceptableProposal as error:
-            first_error = first_error or error
-            continue
-        break
-    else:
-        assert first_error is not None
-        raise ExchangeError(
-            *first_error.notes, *first_error.lines, notify=NotifyType.NO_PROPOSAL_CHOSEN
-        )
-    for note in choice.notes:
-        eng.log_state(st, note)
-    eng.switch_connection(st, conn)
+    conn, choice = choose_connection_and_transform(eng, st, sa, candidates)
     st.sa_i_b = sa.wire_body
     st.offered = conn.ike
     st.proposal, st.auth, st.lifetime = choice.ike, choice.auth, choice.lifetime

@@ -509,26 +509,37 @@ class IkeEngine:
                     f"message ID {header.message_id:#010x}",
                 )
                 return
-            st = Phase2State(
-                serial=self._serial(),
-                kind=StateKind.QUICK_R0,
-                connection=p1.connection,
-                initiator=False,
-                icookie=p1.icookie,
-                rcookie=p1.rcookie,
-                local_addr=p1.local_addr,
-                local_port=p1.local_port,
-                remote_addr=p1.remote_addr,
-                remote_port=p1.remote_port,
-                created=md.now,
-                isakmp_serial=p1.serial,
-                message_id=header.message_id,
-                peer_id=p1.peer_id,
+            st = self._new_phase2(
+                p1, StateKind.QUICK_R0, p1.connection, md.now, header.message_id
             )
-            self._states[st.serial] = st
-            self._by_msgid[(header.cookies, header.message_id)] = st
             p1.message_ids.add(header.message_id)
         self._dispatch(st, p1, message, md)
+
+    def _new_phase2(
+        self, p1: Phase1State, kind: StateKind, connection: Any, now: float, message_id: int,
+        **more: Any,
+    ) -> Phase2State:
+        """A Quick Mode state riding on ``p1``: it shares p1's cookies, addresses and peer."""
+        st = Phase2State(
+            serial=self._serial(),
+            kind=kind,
+            connection=connection,
+            initiator=kind is StateKind.QUICK_I1,
+            icookie=p1.icookie,
+            rcookie=p1.rcookie,
+            local_addr=p1.local_addr,
+            local_port=p1.local_port,
+            remote_addr=p1.remote_addr,
+            remote_port=p1.remote_port,
+            created=now,
+            isakmp_serial=p1.serial,
+            message_id=message_id,
+            peer_id=p1.peer_id,
+            **more,
+        )
+        self._states[st.serial] = st
+        self._by_msgid[(p1.cookies, message_id)] = st
+        return st
 
     def _info_message(self, message: Message, md: MessageDigest) -> None:
         header = md.header
@@ -1004,27 +1015,10 @@ class IkeEngine:
     ) -> Phase2State:
         from fswan.ike import quick_mode
 
-        st = Phase2State(
-            serial=self._serial(),
-            kind=StateKind.QUICK_I1,
-            connection=entry.oriented,
-            initiator=True,
-            icookie=p1.icookie,
-            rcookie=p1.rcookie,
-            local_addr=p1.local_addr,
-            local_port=p1.local_port,
-            remote_addr=p1.remote_addr,
-            remote_port=p1.remote_port,
-            created=now,
-            whack=whack,
-            attempt=attempt,
-            replaces=replaces,
-            isakmp_serial=p1.serial,
-            message_id=self.new_message_id(p1),
-            peer_id=p1.peer_id,
+        st = self._new_phase2(
+            p1, StateKind.QUICK_I1, entry.oriented, now, self.new_message_id(p1),
+            whack=whack, attempt=attempt, replaces=replaces,
         )
-        self._states[st.serial] = st
-        self._by_msgid[(p1.cookies, st.message_id)] = st
         quick_mode.initiate(self, st, p1)
         suffix = f" to replace #{replaces}" if replaces else ""
         self.log_state(st, f"{st.kind.label}: initiate{suffix}", RC.NEW_STATE + int(st.kind))

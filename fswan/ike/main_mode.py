@@ -387,25 +387,35 @@ def in_r3(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
 # responder
 
 
-def in_i1_out_r1(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
-    """MI1: pick the connection and transform, answer with our cookie, SA and VIDs."""
-    sa = md.get(SAPayload)
+def choose_connection_and_transform(
+    eng: IkeEngine, st: Phase1State, sa: SAPayload, candidates
+) -> tuple:
+    """The first candidate conn whose proposals accept one of the peer's transforms.
+
+    The state switches to that conn; if none accepts, the first conn's
+    mismatch (both proposal lists) is what the peer's NO_PROPOSAL_CHOSEN logs.
+    """
     first_error: NoAcceptableProposal | None = None
-    for conn in md.candidates:
+    for conn in candidates:
         try:
             choice = choose_ike(sa, conn.ike, conn.auths, conn.conn.ikelifetime)
         except NoAcceptableProposal as error:
             first_error = first_error or error
             continue
-        break
-    else:
-        assert first_error is not None
-        raise ExchangeError(
-            *first_error.notes, *first_error.lines, notify=NotifyType.NO_PROPOSAL_CHOSEN
-        )
-    for note in choice.notes:
-        eng.log_state(st, note)
-    eng.switch_connection(st, conn)
+        for note in choice.notes:
+            eng.log_state(st, note)
+        eng.switch_connection(st, conn)
+        return conn, choice
+    assert first_error is not None
+    raise ExchangeError(
+        *first_error.notes, *first_error.lines, notify=NotifyType.NO_PROPOSAL_CHOSEN
+    )
+
+
+def in_i1_out_r1(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+    """MI1: pick the connection and transform, answer with our cookie, SA and VIDs."""
+    sa = md.get(SAPayload)
+    conn, choice = choose_connection_and_transform(eng, st, sa, md.candidates)
     eng.set_rcookie(st, eng.new_cookie())
     st.sa_i_b = sa.wire_body
     st.offered = conn.ike
