@@ -166,8 +166,9 @@ class _Conn:
     esp: tuple[EspProposal, ...]
     newest_isakmp: int = 0
     newest_ipsec: int = 0
-    peer_key: Any = None
-    peer_key_loaded: bool = False
+    #: the peer's keys from ``rightrsasigkey=``/``rightrsasigkey2=`` (parsed once)
+    peer_keys: tuple = ()
+    peer_keys_loaded: bool = False
 
     @property
     def name(self) -> str:
@@ -218,6 +219,8 @@ class IkeEngine:
         self.nat_traversal = True
         self.counters: dict[str, int] = {name: 0 for name in _COUNTERS}
         self._conns: dict[str, _Conn] = {}
+        #: peer keys by ID from outside ipsec.conf (see set_peer_keys)
+        self._dns_keys: dict[Identity, tuple] = {}
         self._states: dict[int, State] = {}
         self._by_cookies: dict[bytes, Phase1State] = {}
         self._by_msgid: dict[tuple[bytes, int], Phase2State] = {}
@@ -252,7 +255,23 @@ class IkeEngine:
     def set_secrets(self, secrets: Secrets) -> None:
         self._secrets = secrets
         for entry in self._conns.values():
-            entry.peer_key_loaded = False
+            entry.peer_keys_loaded = False
+
+    def set_peer_keys(self, identity: Identity, keys: list) -> None:
+        """Public keys for an ID learnt outside ipsec.conf (DNS for ``%dns*`` keys,
+        like ``whack --keyid ID --pubkeyrsa``); an empty list forgets them."""
+        if keys:
+            self._dns_keys[identity] = tuple(keys)
+        else:
+            self._dns_keys.pop(identity, None)
+
+    def peer_key_source(self, name: str) -> str | None:
+        """``%dns``/``%dnsonload``/``%dnsondemand`` when the conn's peer key comes from DNS."""
+        entry = self._conns.get(name)
+        if entry is None:
+            return None
+        text = (entry.oriented.that.end.rsasigkey or "").strip()
+        return text if text.startswith("%dns") else None
 
     # ------------------------------------------------------------------
     # operator commands
@@ -1561,19 +1580,29 @@ class IkeEngine:
             return None
         return secret.value
 
-    def peer_public_key(self, oriented: OrientedConnection) -> rsa.RSAPublicKey | None:
+    def peer_public_keys(
+        self, oriented: OrientedConnection, peer_id: Identity | None = None
+    ) -> tuple:
+        """Every key the peer may sign with: ``rightrsasigkey=`` and ``rightrsasigkey2=``
+        (rollover), or for ``%dns*`` the keys the shell fetched for the peer's ID."""
         entry = self._conns.get(oriented.name)
-        if entry is not None and entry.oriented is oriented and entry.peer_key_loaded:
-            return entry.peer_key
-        key = None
-        text = oriented.that.end.rsasigkey or ""
-        try:
-            key = load_public_key(text)
-        except (KeyFormatError, ValueError):
-            key = None
-        if entry is not None and entry.oriented is oriented:
-            entry.peer_key, entry.peer_key_loaded = key, True
-        return key
+        if entry is not None and entry.oriented is oriented and entry.peer_keys_loaded:
+            configured = entry.peer_keys
+        else:
+            configured = tuple(
+                key
+                for key in (
+                    _load_key(oriented.that.end.rsasigkey),
+                    _load_key(oriented.that.end.rsasigkey2),
+                )
+                if key is not None
+            )
+            if entry is not None and entry.oriented is oriented:
+                entry.peer_keys, entry.peer_keys_loaded = configured, True
+        if (oriented.that.end.rsasigkey or "").startswith("%dns"):
+            who = peer_id if peer_id is not None else oriented.that.id
+            return configured + self._dns_keys.get(who, ())
+        return configured
 
     # -- connection selection -------------------------------------------
 
@@ -1800,3 +1829,13 @@ def _handler(name: str) -> Callable[..., None]:
         found = getattr(importlib.import_module(f"fswan.ike.{module}"), function)
         _HANDLERS[name] = found
     return found
+
+
+def _load_key(text: str | None):
+    """A configured public key, or None for ``%`` words and anything unparsable."""
+    if not text or text.startswith("%"):
+        return None
+    try:
+        return load_public_key(text)
+    except (KeyFormatError, ValueError):
+        return None

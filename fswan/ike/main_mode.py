@@ -228,13 +228,13 @@ def verify_auth(
     sig = md.get(SigPayload)
     if sig is None:
         raise ExchangeError(f"missing SIG payload in {label}", notify=NotifyType.PAYLOAD_MALFORMED)
-    public = eng.peer_public_key(st.connection)
     who = st.peer_id if st.peer_id is not None else st.connection.that.id
-    if public is None:
+    keys = eng.peer_public_keys(st.connection, st.peer_id)
+    if not keys:
         raise ExchangeError(
             f"no RSA public key known for '{who}'", notify=NotifyType.AUTHENTICATION_FAILED
         )
-    if not crypto.rsa_verify_hash(public, expected, sig.data):
+    if not any(crypto.rsa_verify_hash(public, expected, sig.data) for public in keys):
         raise ExchangeError(
             f"Signature check (on {who}) failed (wrong key?)",
             notify=NotifyType.AUTHENTICATION_FAILED,
