@@ -50,6 +50,7 @@ from fswan.config.model import (
     Encapsulation,
     End,
     SetupConfig,
+    updown_is_command,
 )
 
 MAX_INCLUDE_DEPTH = 10
@@ -135,7 +136,7 @@ _PARSERS: dict[Kind, _Parser] = {
     Kind.ENUM: _enum_value,
     Kind.STRING: lambda k, t: values.parse_string(t),
     Kind.NAMES: lambda k, t: values.parse_names(t),
-    Kind.ALGS: lambda k, t: values.parse_algs(t),
+    Kind.ALGS: lambda k, t: values.parse_proposals(k.name, t),
     Kind.DEBUG: lambda k, t: values.parse_debug(t),
     Kind.SYSLOG: lambda k, t: values.parse_syslog(t),
     Kind.INTERFACES: lambda k, t: values.parse_interfaces(t),
@@ -709,7 +710,12 @@ class _Builder:
                     )
         for side, end in (("left", left), ("right", right)):
             firewall = settings.get(f"{side}firewall")
-            if end.firewall and end.updown is not None and firewall is not None:
+            script = (
+                end.updown is not None
+                and updown_is_command(end.updown)
+                and end.updown.split()[:2] != ["ipsec", "_updown"]
+            )
+            if end.firewall and script and firewall is not None:
                 self.warnings.append(
                     ConfigError(
                         f'conn "{conn.name}": {side}firewall=yes has no effect with {side}updown= '

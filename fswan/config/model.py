@@ -25,6 +25,13 @@ DEFAULT_ROUTE = "%defaultroute"
 DIRECT = "%direct"
 
 
+def updown_is_command(text: str) -> bool:
+    """pluto's reading of ``leftupdown=``: a ``/`` or a space makes it a command line
+    (a legacy script; ``ipsec _updown ...``, FreeS/WAN's stock one, stands for the
+    default plugins); anything else names updown plugins."""
+    return "/" in text or any(c.isspace() for c in text.strip())
+
+
 class ConnType(str, enum.Enum):
     TUNNEL = "tunnel"
     TRANSPORT = "transport"

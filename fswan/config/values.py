@@ -22,6 +22,7 @@ from fswan.config.ids import IdError, parse_id
 from fswan.config.keys import KeyFormatError
 from fswan.config.keys import parse_rsasigkey as parse_public_key
 from fswan.config.model import DEFAULT_ROUTE, DIRECT, IPAddress, IPNetwork
+from fswan.ike.algorithms import parse_esp, parse_ike
 
 #: ``%forever`` for time values that allow it.
 FOREVER = math.inf
@@ -389,6 +390,24 @@ def parse_algs(text: str) -> str:
     items = [item.strip() for item in word.split(",")]
     if not items or any(not item or not _ALGS_RE.fullmatch(item) for item in items):
         raise BadValue("expected algorithms such as aes128-sha1-modp2048 or 3des-md5, comma separated")
+    return word
+
+
+#: FreeS/WAN's manual-keying ``esp=`` form (``ipsec spi --esp 3des-md5-96``)
+_MANUAL_ESP_RE = re.compile(r"[a-z0-9_]+-(md5|sha1)-96")
+
+
+def parse_proposals(keyword: str, text: str) -> str:
+    """``ike=``/``esp=``: the proposal lists the IKE engine will use, checked now so a
+    refused or unknown algorithm is a config error with file:line, not a runtime one."""
+    word = parse_algs(text)
+    try:
+        if keyword == "ike":
+            parse_ike(word)
+        elif keyword == "esp" and not _MANUAL_ESP_RE.fullmatch(word.lower()):
+            parse_esp(word)
+    except ValueError as error:
+        raise BadValue(str(error)) from None
     return word
 
 

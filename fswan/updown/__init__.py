@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fswan.config.errors import ConfigError
+from fswan.config.model import updown_is_command
 from fswan.config.orient import OrientedConnection
 from fswan.updown.context import SAFacts, UpdownContext, build_context, verb_for
 from fswan.updown.interface import VERB_FAMILIES, IUpdown, UpdownFailure, UpdownPlugin
@@ -63,9 +64,7 @@ def find_plugin(name: str) -> IUpdown | None:
     return known_plugins().get(name)
 
 
-def is_command(text: str) -> bool:
-    """pluto's reading of ``leftupdown=``: a ``/`` or a space makes it a command line."""
-    return "/" in text or any(c.isspace() for c in text.strip())
+is_command = updown_is_command
 
 
 def plugins_for(

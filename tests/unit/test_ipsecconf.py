@@ -541,7 +541,8 @@ class TestKeywordFamilies:
         assert (setup.fragicmp, setup.hidetos, setup.overridemtu) == (False, False, 1400)
         assert (setup.nat_traversal, setup.keep_alive) == (False, 30)
         assert setup.plutostderrlog == "/var/log/pluto.err"
-        assert setup.unsupported == ()
+        # parsed and kept, but fswan does not act on them: listed, never silently ignored
+        assert setup.unsupported == ("syslog", "manualstart", "plutowait", "plutostderrlog")
 
     def test_setup_bad_values(self):
         assert errors("version 2\nconfig setup\n  interfaces=eth0\n  myid=bogus id\n  overridemtu=10\n") == [
@@ -1375,3 +1376,24 @@ class TestKeywordTable:
             "espenckey", "espauthkey", "ahkey", "leftespenckey", "rightespenckey", "leftespauthkey",
             "rightespauthkey", "leftahkey", "rightahkey",
         }
+
+
+class TestProposalStrings:
+    """ike=/esp= are checked at load, so a refused algorithm is a file:line error."""
+
+    def test_refused_and_unknown_algorithms(self):
+        text = "version 2\nconn x\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tike=des-md5\n\tesp=aes99-sha1\n"
+        with pytest.raises(ConfigErrors) as info:
+            parse_config(text, "a.conf")
+        messages = [str(e) for e in info.value.errors]
+        assert "a.conf:5: bad value 'des-md5' for ike=: OAKLEY_DES_CBC is not supported" in messages
+        assert any(m.startswith("a.conf:6: bad value 'aes99-sha1' for esp=: ") and "128, 192, 256" in m
+                   for m in messages), messages
+
+    def test_good_lists_and_the_manual_keying_form(self):
+        text = ("version 2\nconn x\n\tleft=192.0.2.1\n\tright=192.0.2.2\n"
+                "\tike=aes256-sha2_256-modp2048,aes128-sha1;modp1024\n\tesp=aes_gcm256,3des-sha1\n"
+                "conn m\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauto=manual\n\tesp=3des-md5-96\n")
+        config = parse_config(text, "a.conf")
+        assert config.conns["x"].ike == "aes256-sha2_256-modp2048,aes128-sha1;modp1024"
+        assert config.conns["m"].esp == "3des-md5-96"
