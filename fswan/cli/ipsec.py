@@ -26,6 +26,7 @@ Usage: ipsec COMMAND [ARGS]
   ipsec auto --status [--json] | --ready | --rereadsecrets
   ipsec checkconfig [--config F] [--secrets F] [--json]
   ipsec whack ...            (the same as `whack ...`)
+  ipsec rsasigkey [--e65537] NBITS | newhostkey --output F | showhostkey --left ...
   ipsec --version | --help
 
 Not implemented yet (the daemon answers with an error code):
@@ -183,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         return checkconfig(rest)
     if command == "whack":
         return whack.main(rest)
+    if command in ("rsasigkey", "newhostkey", "showhostkey"):
+        from fswan.cli import keytools
+
+        return getattr(keytools, f"{command}_main")(rest)
     sys.stderr.write(f"ipsec: unknown command {command!r} (try ipsec --help)\n")
     return 1
 
