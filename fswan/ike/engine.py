@@ -1661,9 +1661,17 @@ class IkeEngine:
         return ours, peers
 
     def find_client_connection(
-        self, p1: Phase1State, our_client: IPNetwork, peer_client: IPNetwork
+        self,
+        p1: Phase1State,
+        our_client: IPNetwork,
+        peer_client: IPNetwork,
+        our_protoport: tuple[int, int] = (0, 0),
+        peer_protoport: tuple[int, int] = (0, 0),
     ) -> _Conn | None:
-        """The conn (sharing this ISAKMP SA's peer) whose clients are exactly these."""
+        """The conn (sharing this ISAKMP SA's peer) whose clients are exactly these.
+
+        Protocol and port match exactly as pluto's did, except that a conn's
+        port 0 (``leftprotoport=17/%any``) accepts any port of that protocol."""
         current = self._conns.get(p1.conn_name)
         others = [c for c in self._conns.values() if c is not current]
         for entry in ([current] if current is not None else []) + others:
@@ -1680,6 +1688,11 @@ class IkeEngine:
             ours, peers = self.clients(entry, p1)
             if ours != our_client:
                 continue
+            if not (
+                _protoport_matches(o.this.end.protoport, our_protoport)
+                and _protoport_matches(o.that.end.protoport, peer_protoport)
+            ):
+                continue
             if peers == peer_client:
                 return entry
             if o.that.end.subnet is None and p1.nat_peer and peer_client.num_addresses == 1:
@@ -1694,22 +1707,31 @@ class IkeEngine:
         return None
 
     def describe_request(
-        self, p1: Phase1State, our_client: IPNetwork, peer_client: IPNetwork
+        self,
+        p1: Phase1State,
+        our_client: IPNetwork,
+        peer_client: IPNetwork,
+        our_protoport: tuple[int, int] = (0, 0),
+        peer_protoport: tuple[int, int] = (0, 0),
     ) -> str:
-        """``203.0.113.0/25===192.0.2.2[@east]...192.0.2.1[@west]===198.51.100.0/25``."""
+        """``203.0.113.0/25===192.0.2.2[@east]:17/1701...192.0.2.1[@west]===198.51.100.0/25``
+        (pluto's topology form; ``:proto/port`` only when not 0/0)."""
 
-        def end(client: IPNetwork, host: IPAddress, ident: Identity | None, left: bool) -> str:
+        def end(client: IPNetwork, host: IPAddress, ident: Identity | None,
+                protoport: tuple[int, int], left: bool) -> str:
             text = str(host)
             if ident is not None and str(ident) != str(host):
                 text += f"[{ident}]"
+            if protoport != (0, 0):
+                text += f":{protoport[0]}/{protoport[1]}"
             if client != ipaddress.ip_network(host):
                 text = f"{client}==={text}" if left else f"{text}==={client}"
             return text
 
         return (
-            end(our_client, p1.local_addr, p1.connection.this.id, True)
+            end(our_client, p1.local_addr, p1.connection.this.id, our_protoport, True)
             + "..."
-            + end(peer_client, p1.remote_addr, p1.peer_id, False)
+            + end(peer_client, p1.remote_addr, p1.peer_id, peer_protoport, False)
         )
 
     # ------------------------------------------------------------------
@@ -1839,3 +1861,8 @@ def _load_key(text: str | None):
         return load_public_key(text)
     except (KeyFormatError, ValueError):
         return None
+
+
+def _protoport_matches(wanted: tuple[int, int] | None, got: tuple[int, int]) -> bool:
+    protocol, port = wanted or (0, 0)
+    return got[0] == protocol and (got[1] == port or (port == 0 and protocol != 0))

@@ -54,11 +54,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from fswan.ike.engine import IkeEngine, _Conn
 
 
-def client_id(network: IPNetwork) -> IDPayload:
-    """ID_IPV4_ADDR for a lone host, ID_IPV4_ADDR_SUBNET for a net (v6 alike)."""
+def client_id(network: IPNetwork, protoport: tuple[int, int] | None = None) -> IDPayload:
+    """ID_IPV4_ADDR for a lone host, ID_IPV4_ADDR_SUBNET for a net (v6 alike), carrying
+    ``leftprotoport=`` as the ID's protocol and port (0/0 = all traffic)."""
+    protocol, port = protoport or (0, 0)
     if network.prefixlen == network.max_prefixlen:
-        return IDPayload.from_address(network.network_address)
-    return IDPayload.from_network(network)
+        return IDPayload.from_address(network.network_address, protocol, port)
+    return IDPayload.from_network(network, protocol, port)
+
+
+def protoport_of(payload: IDPayload) -> tuple[int, int]:
+    return int(payload.protocol), int(payload.port)
 
 
 def client_of(payload: IDPayload) -> IPNetwork:
@@ -190,8 +196,10 @@ def initiate(eng: IkeEngine, st: Phase2State, p1: Phase1State) -> None:
         st.dh = DHKeyPair.generate(get_group(st.pfs_group), eng.random_bytes)
         payloads.append(KEPayload(st.dh.public_bytes()))
     st.our_client, st.peer_client = eng.clients(conn, p1)
-    if conn.oriented.this.has_client or conn.oriented.that.has_client:
-        st.id_ci, st.id_cr = client_id(st.our_client), client_id(st.peer_client)
+    this, that = conn.oriented.this, conn.oriented.that
+    if this.has_client or that.has_client or this.end.protoport or that.end.protoport:
+        st.id_ci = client_id(st.our_client, this.end.protoport)
+        st.id_cr = client_id(st.peer_client, that.end.protoport)
         payloads += [st.id_ci, st.id_cr]
     h, skeyid_a, _ = _skeyid(p1)
     hash1 = crypto.qm_hash1(h, skeyid_a, st.message_id, encode_payloads(payloads))
@@ -265,15 +273,17 @@ def in_i1_out_r1(eng: IkeEngine, st: Phase2State, md: MessageDigest) -> None:
         )
     if ids:
         peer_client, our_client = client_of(ids[0]), client_of(ids[1])
+        peer_pp, our_pp = protoport_of(ids[0]), protoport_of(ids[1])
         st.id_ci, st.id_cr = ids
     else:
         peer_client = ipaddress.ip_network(p1.remote_addr)
         our_client = ipaddress.ip_network(p1.local_addr)
-    conn = eng.find_client_connection(p1, our_client, peer_client)
+        peer_pp = our_pp = (0, 0)
+    conn = eng.find_client_connection(p1, our_client, peer_client, our_pp, peer_pp)
     if conn is None:
         raise ExchangeError(
             "cannot respond to IPsec SA request because no connection is known for "
-            + eng.describe_request(p1, our_client, peer_client),
+            + eng.describe_request(p1, our_client, peer_client, our_pp, peer_pp),
             notify=NotifyType.INVALID_ID_INFORMATION,
         )
     eng.switch_connection(st, conn)
