@@ -70,26 +70,27 @@ def _one_line(raw: bytes, on_line: Callable[[int | None, str], None], status: in
 
 
 def echo_lines(
-    out: TextIO = sys.stdout, hide: frozenset[int] = frozenset()
+    out: TextIO | None = None, hide: frozenset[int] = frozenset()
 ) -> Callable[[int | None, str], None]:
     """An ``on_line`` that prints lines as whack does, hiding some codes (auto hides 002)."""
 
     def on_line(rc: int | None, text: str) -> None:
         if rc is not None and rc in hide:
             return
-        out.write(text + "\n")
-        out.flush()
+        stream = out or sys.stdout
+        stream.write(text + "\n")
+        stream.flush()
 
     return on_line
 
 
-def json_lines(out: TextIO = sys.stdout) -> Callable[[int | None, str], None]:
+def json_lines(out: TextIO | None = None) -> Callable[[int | None, str], None]:
     """For ``--json``: print the document from its ``000`` line bare, other lines to stderr."""
 
     def on_line(rc: int | None, text: str) -> None:
         _, body = parse_line(text)
         if rc == RC.COMMENT and body.startswith("{"):
-            out.write(body + "\n")
+            (out or sys.stdout).write(body + "\n")
         else:
             sys.stderr.write(text + "\n")
 

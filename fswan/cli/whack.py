@@ -107,13 +107,30 @@ def run(requests: list[Request], ctlbase: str, as_json: bool = False,
     status = 0
     for request in requests:
         on_line = json_lines() if as_json and request.command == "status" else echo_lines(hide=hide)
+        last: list[tuple[int | None, str]] = [(None, "")]
+
+        def record(rc: int | None, text: str, show=on_line) -> None:
+            last[0] = (rc, text)
+            show(rc, text)
+
         try:
-            result = send_request(ctlbase, request, on_line)
+            result = send_request(ctlbase, request, record)
         except ControlUnavailable as error:
             sys.stderr.write(f"whack: {error}\n")
             return RC.WHACK_PROBLEM
+        if result == 0 and _keying_unfinished(request, *last[0]):
+            sys.stderr.write("whack: the daemon stopped answering before keying finished\n")
+            result = RC.INTERNALERR
         status = result or status
     return status
+
+
+def _keying_unfinished(request: Request, rc: int | None, text: str) -> bool:
+    """A synchronous --initiate that succeeds ends with pluto's ``004 ... IPsec SA
+    established``; a stream that stops anywhere else means pluto went away."""
+    if request.command != "initiate" or request.args.get("asynchronous"):
+        return False
+    return not (rc == RC.SUCCESS and "IPsec SA established" in text)
 
 
 def main(argv: list[str] | None = None) -> int:
