@@ -86,6 +86,7 @@ from fswan.ike.events import (
     IsakmpSAEstablished,
     LogLine,
     PeerAddressChanged,
+    PeerKeyNeeded,
     WhackDone,
 )
 from fswan.ike.main_mode import established_details as phase1_details
@@ -95,6 +96,7 @@ from fswan.ike.quick_mode import established_details as phase2_details
 from fswan.ike.state import (
     TRANSITIONS,
     ExchangeError,
+    KeyPending,
     MessageDigest,
     Phase1State,
     Phase2State,
@@ -137,6 +139,7 @@ _RSA = OakleyAuth.OAKLEY_RSA_SIG
 _AUTH_POLICY = {_PSK: "PSK", _RSA: "RSASIG"}
 _COUNTERS = (
     "datagrams_received",
+    "held_for_key",
     "datagrams_sent",
     "malformed",
     "unknown_cookie",
@@ -221,6 +224,10 @@ class IkeEngine:
         self._conns: dict[str, _Conn] = {}
         #: peer keys by ID from outside ipsec.conf (see set_peer_keys)
         self._dns_keys: dict[Identity, tuple] = {}
+        #: IDs whose key lookup failed (their messages are then refused), and
+        #: the datagrams held while a lookup runs
+        self._key_failed: set[Identity] = set()
+        self._held_for_key: dict[Identity, list[tuple]] = {}
         self._states: dict[int, State] = {}
         self._by_cookies: dict[bytes, Phase1State] = {}
         self._by_msgid: dict[tuple[bytes, int], Phase2State] = {}
@@ -257,13 +264,39 @@ class IkeEngine:
         for entry in self._conns.values():
             entry.peer_keys_loaded = False
 
-    def set_peer_keys(self, identity: Identity, keys: list) -> None:
+    def set_peer_keys(self, identity: Identity, keys: list, now: float | None = None) -> None:
         """Public keys for an ID learnt outside ipsec.conf (DNS for ``%dns*`` keys,
-        like ``whack --keyid ID --pubkeyrsa``); an empty list forgets them."""
+        like ``whack --keyid ID --pubkeyrsa``).  An empty list says the lookup
+        failed.  Messages held for this ID's key (PeerKeyNeeded) are processed now."""
         if keys:
             self._dns_keys[identity] = tuple(keys)
+            self._key_failed.discard(identity)
         else:
             self._dns_keys.pop(identity, None)
+            self._key_failed.add(identity)
+        held = self._held_for_key.pop(identity, [])
+        for data, local_addr, local_port, remote_addr, remote_port in held:
+            self.receive_datagram(
+                data, local_addr, local_port, remote_addr, remote_port,
+                self._now if now is None else now,
+            )
+
+    def may_fetch_key(self, oriented: OrientedConnection, identity: Identity) -> bool:
+        """True when the conn's peer key comes from DNS and no lookup for it has failed."""
+        source = (oriented.that.end.rsasigkey or "").strip()
+        return source.startswith("%dns") and identity not in self._key_failed
+
+    def _hold_for_key(self, st: State, identity: Identity, md: MessageDigest) -> None:
+        """Keep the message until the shell answers PeerKeyNeeded (one request per ID)."""
+        data = md.raw if md.local_port != self.natt_port else add_non_esp_marker(md.raw)
+        first = identity not in self._held_for_key
+        self._held_for_key.setdefault(identity, []).append(
+            (data, md.local_addr, md.local_port, md.remote_addr, md.remote_port)
+        )
+        self.counters["held_for_key"] += 1
+        if first:
+            self.log_state(st, f"fetching the public key of '{identity}' (DNS)")
+            self._events.append(PeerKeyNeeded(st.conn_name, st.serial, identity))
 
     def peer_key_source(self, name: str) -> str | None:
         """``%dns``/``%dnsonload``/``%dnsondemand`` when the conn's peer key comes from DNS."""
@@ -718,6 +751,11 @@ class IkeEngine:
             if saved_iv is not None and p1.crypter is not None:
                 p1.crypter.set_iv(md.header.message_id, saved_iv)
             self._fail(st, error, md)
+            return
+        except KeyPending as pending:
+            if saved_iv is not None and p1.crypter is not None:
+                p1.crypter.set_iv(md.header.message_id, saved_iv)
+            self._hold_for_key(st, pending.identity, md)
             return
         st.last_received = md.raw
         st.duplicate_replies = 0

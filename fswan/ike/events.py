@@ -28,6 +28,7 @@ __all__ = [
     "IsakmpSAEstablished",
     "LogLine",
     "PeerAddressChanged",
+    "PeerKeyNeeded",
     "WhackDone",
 ]
 
@@ -174,7 +175,23 @@ class PeerAddressChanged:
     child_serials: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class PeerKeyNeeded:
+    """A message needs the peer's public key from outside ipsec.conf (``%dns*``).
+
+    The engine holds that message; the shell fetches the key (DNS) and calls
+    :meth:`~fswan.ike.engine.IkeEngine.set_peer_keys` -- with the keys, or with
+    an empty list when the lookup failed -- and the held message is processed.
+    """
+
+    conn: str
+    serial: int
+    #: the ID whose key is wanted (the one the peer proved in its ID payload)
+    identity: Identity
+
+
 EngineEvent = Union[
+    PeerKeyNeeded,
     LogLine,
     WhackDone,
     ChildSAInstalled,

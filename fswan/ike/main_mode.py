@@ -44,7 +44,7 @@ from fswan.ike.proposals import (
     ike_reply_sa,
     ike_sa_payload,
 )
-from fswan.ike.state import ExchangeError, MessageDigest, Phase1State
+from fswan.ike.state import ExchangeError, KeyPending, MessageDigest, Phase1State
 from fswan.isakmp.constants import (
     ExchangeType,
     Flags,
@@ -230,6 +230,8 @@ def verify_auth(
         raise ExchangeError(f"missing SIG payload in {label}", notify=NotifyType.PAYLOAD_MALFORMED)
     who = st.peer_id if st.peer_id is not None else st.connection.that.id
     keys = eng.peer_public_keys(st.connection, st.peer_id)
+    if not keys and eng.may_fetch_key(st.connection, who):
+        raise KeyPending(who)
     if not keys:
         raise ExchangeError(
             f"no RSA public key known for '{who}'", notify=NotifyType.AUTHENTICATION_FAILED

@@ -360,6 +360,15 @@ class ExchangeError(Exception):
         self.delete = delete
 
 
+class KeyPending(Exception):
+    """A handler needs the peer's public key for ``identity``, which the shell has to
+    fetch (DNS): the message is held, not refused."""
+
+    def __init__(self, identity: Any) -> None:
+        super().__init__(f"waiting for the public key of {identity}")
+        self.identity = identity
+
+
 @dataclass(eq=False)
 class MessageDigest:
     """One received message, decoded (and decrypted), with where it came from (pluto's ``md``)."""

@@ -4,7 +4,7 @@ and ``rightrsasigkey2=`` for key rollover."""
 from fswan.config.ids import parse_id
 from fswan.config.keys import load_public_key
 from fswan.config.model import AuthBy
-from fswan.ike.events import WhackDone
+from fswan.ike.events import PeerKeyNeeded, WhackDone
 from tests.ike_pair import KEYS, conn, make_pair, rsa_pubkey, rsa_secrets
 from tests.unit.test_ike_engine_modes import check_up
 
@@ -19,31 +19,54 @@ def public(side: str):
     return load_public_key((KEYS / f"{side}.pub").read_text())
 
 
-def test_dns_key_unknown_fails_then_key_from_the_shell_works():
-    # west only knows east's key through "DNS": rightrsasigkey=%dnsondemand
-    west_conn = rsa_conn(rightrsasigkey="%dnsondemand")
-    pair = make_pair(west_conn, rsa_conn(), west_secrets=rsa_secrets("west"),
+def dns_pair(west_key="%dnsondemand", east_key=None):
+    west_conn = rsa_conn(rightrsasigkey=west_key)
+    east_conn = rsa_conn(leftrsasigkey=east_key) if east_key else rsa_conn()
+    return make_pair(west_conn, east_conn, west_secrets=rsa_secrets("west"),
                      east_secrets=rsa_secrets("east"))
+
+
+def test_initiator_holds_the_message_until_the_shell_brings_the_key():
+    pair = dns_pair()
     assert pair.west.engine.peer_key_source("net") == "%dnsondemand"
     pair.initiate()
-    assert "no RSA public key known for '@east'" in pair.west.text()
-    pair.run(200)
-    assert WhackDone("whack", False) in pair.west.whack_done
-
-    pair = make_pair(west_conn, rsa_conn(), west_secrets=rsa_secrets("west"),
-                     east_secrets=rsa_secrets("east"))
-    pair.west.engine.set_peer_keys(parse_id("@east"), [public("west"), public("east")])
-    pair.initiate()
+    (needed,) = pair.west.of(PeerKeyNeeded)
+    assert (needed.conn, str(needed.identity)) == ("net", "@east")
+    assert "fetching the public key of '@east' (DNS)" in pair.west.text()
+    assert pair.west.installed == []
+    # the lookup answers (a second key for the ID is fine: any may sign)
+    pair.west.engine.set_peer_keys(parse_id("@east"), [public("west"), public("east")], pair.now)
+    pair.transfer()
     check_up(pair)
 
 
+def test_responder_holds_main_mode_3_until_the_key_arrives():
+    pair = dns_pair(west_key=rsa_pubkey("east"), east_key="%dnsonload")
+    pair.initiate()
+    (needed,) = pair.east.of(PeerKeyNeeded)
+    assert str(needed.identity) == "@west"
+    pair.east.engine.set_peer_keys(parse_id("@west"), [public("west")], pair.now)
+    pair.transfer()
+    check_up(pair)
+
+
+def test_failed_lookup_refuses_the_held_message():
+    pair = dns_pair()
+    pair.initiate()
+    pair.west.engine.set_peer_keys(parse_id("@east"), [], pair.now)
+    pair.transfer()
+    assert "no RSA public key known for '@east'" in pair.west.text()
+    pair.run(200)
+    assert pair.west.installed == []
+    assert WhackDone("whack", False) in pair.west.whack_done
+    assert len(pair.west.of(PeerKeyNeeded)) == 1  # a failed ID is not asked for again
+
+
 def test_dns_keys_of_another_id_are_not_used():
-    west_conn = rsa_conn(rightrsasigkey="%dns")
-    pair = make_pair(west_conn, rsa_conn(), west_secrets=rsa_secrets("west"),
-                     east_secrets=rsa_secrets("east"))
+    pair = dns_pair(west_key="%dns")
     pair.west.engine.set_peer_keys(parse_id("@someone-else"), [public("east")])
     pair.initiate()
-    assert "no RSA public key known for '@east'" in pair.west.text()
+    assert [str(n.identity) for n in pair.west.of(PeerKeyNeeded)] == ["@east"]
     assert pair.west.installed == []
 
 
