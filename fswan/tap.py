@@ -20,6 +20,7 @@ from fswan.daemon.kernel import read_host_network
 from fswan.daemon.logging import PlutoLog
 from fswan.daemon.pluto import Pluto, default_secrets_path
 from fswan.daemon.service import FswanService
+from fswan.daemon.tunnels import attach_dataplane
 from fswan.ike.engine import IkeEngine
 from fswan.loader import FileLoader, file_mode
 from fswan.whackproto import CTL_SUFFIX, DEFAULT_CTLBASE
@@ -45,6 +46,10 @@ class Options(usage.Options):
         ["ctlbase", None, DEFAULT_CTLBASE, "control socket base path (socket is CTLBASE.ctl)"],
         ["ikeport", None, 500, "UDP port for IKE", _port],
         ["nattport", None, 4500, "UDP port for NAT-T (IKE and ESP-in-UDP)", _port],
+    ]
+
+    optFlags = [
+        ["nodataplane", None, "IKE only: no ipsec0 TUN device and no packet pump"],
     ]
 
     def opt_version(self) -> None:
@@ -96,4 +101,5 @@ def makeService(options: Options) -> FswanService:
         for problem in problems:
             sys.stderr.write(f"{problem}\n")
         raise SystemExit(1)
-    return FswanService(pluto, options["ctlbase"], options["ikeport"])
+    pump = None if options["nodataplane"] else attach_dataplane(pluto, ike, log, reactor)
+    return FswanService(pluto, options["ctlbase"], options["ikeport"], pump=pump)

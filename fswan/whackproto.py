@@ -21,8 +21,11 @@ Commands and their arguments:
 ``shutdown``        (none)
 ``initiate``        ``name``, ``asynchronous``: streams keying progress
 ``terminate``       ``name``
-``route``           ``name`` (not yet implemented)
-``unroute``         ``name`` (not yet implemented)
+``route``           ``name``: %trap eroute + route into ipsec0
+``unroute``         ``name``
+``eroute``          (none) the eroute table (``ipsec eroute``)
+``look``            (none) eroutes, SAs, counters (``ipsec look``)
+``manual``          ``name``, ``up`` (bool), ``config``: ``ipsec manual``
 ==================  ==============================================
 """
 
@@ -82,10 +85,13 @@ COMMANDS = {
     "terminate": ("name",),
     "route": ("name",),
     "unroute": ("name",),
+    "eroute": (),
+    "look": (),
+    "manual": ("name",),
 }
 
 #: commands that a later part of fswan implements; the daemon answers them clearly
-NOT_YET_IMPLEMENTED = frozenset({"route", "unroute"})
+NOT_YET_IMPLEMENTED: frozenset[str] = frozenset()
 
 
 class BadRequest(ValueError):

@@ -22,15 +22,15 @@ HELP = f"""\
 Usage: ipsec COMMAND [ARGS]
 
   ipsec auto [--config F] [--ctlbase P] [--verbose] [--asynchronous] [--showonly]
-             --add | --delete | --replace | --up | --down  CONN
+             --add | --delete | --replace | --up | --down | --route | --unroute  CONN
   ipsec auto --status [--json] | --ready | --rereadsecrets
+  ipsec manual [--config F] [--ctlbase P] --up | --down  CONN   (manual keying, no IKE)
+  ipsec eroute [--ctlbase P]   the eroute table (KLIPS /proc/net/ipsec_eroute layout)
+  ipsec look [--ctlbase P]     eroutes, SAs and data-plane counters
   ipsec checkconfig [--config F] [--secrets F] [--json]
   ipsec whack ...            (the same as `whack ...`)
   ipsec rsasigkey [--e65537] NBITS | newhostkey --output F | showhostkey --left ...
   ipsec --version | --help
-
-Not implemented yet (the daemon answers with an error code):
-  ipsec auto --route | --unroute  CONN
 
 Defaults: --config {DEFAULT_CONFIG}, --ctlbase {DEFAULT_CTLBASE}.
 """
@@ -98,6 +98,41 @@ def auto(argv: list[str]) -> int:
             return 0
     hide = frozenset() if options.verbose else frozenset({RC.LOG})
     return whack.run([request], options.ctlbase, options.json, hide)
+
+
+def manual(argv: list[str]) -> int:
+    """``ipsec manual --up|--down NAME``: SAs from the conn's spi=/esp=/keys, no IKE."""
+    parser = _Parser(prog="ipsec manual", add_help=False)
+    parser.add_argument("--config")
+    parser.add_argument("--ctlbase", default=DEFAULT_CTLBASE)
+    parser.add_argument("--up", action="store_true")
+    parser.add_argument("--down", action="store_true")
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("conn", nargs="?")
+    try:
+        options = parser.parse_args(argv)
+        if options.up == options.down or not options.conn:
+            raise whack.WhackUsage("usage: ipsec manual [--config F] --up|--down CONN")
+    except whack.WhackUsage as error:
+        sys.stderr.write(f"ipsec manual: {error}\n")
+        return RC.WHACK_PROBLEM
+    args: dict = {"up": bool(options.up)}
+    if options.config:
+        args["config"] = os.path.abspath(options.config)
+    hide = frozenset() if options.verbose else frozenset({RC.LOG})
+    return whack.run([Request("manual", options.conn, args)], options.ctlbase, False, hide)
+
+
+def _listing(command: str, argv: list[str]) -> int:
+    """``ipsec eroute`` / ``ipsec look``: the daemon's table, one line each."""
+    parser = _Parser(prog=f"ipsec {command}", add_help=False)
+    parser.add_argument("--ctlbase", default=DEFAULT_CTLBASE)
+    try:
+        options = parser.parse_args(argv)
+    except whack.WhackUsage as error:
+        sys.stderr.write(f"ipsec {command}: {error}\n")
+        return RC.WHACK_PROBLEM
+    return whack.run([Request(command)], options.ctlbase)
 
 
 def checkconfig(argv: list[str]) -> int:
@@ -182,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         return auto(rest)
     if command == "checkconfig":
         return checkconfig(rest)
+    if command == "manual":
+        return manual(rest)
+    if command in ("eroute", "look"):
+        return _listing(command, rest)
     if command == "whack":
         return whack.main(rest)
     if command in ("rsasigkey", "newhostkey", "showhostkey"):

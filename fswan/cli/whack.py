@@ -23,11 +23,9 @@ listen:     whack (--listen | --unlisten)
 reread:     whack --rereadsecrets
 delete:     whack --name NAME --delete
 initiation: whack --name NAME (--initiate [--asynchronous] | --terminate)
+routing:    whack --name NAME (--route | --unroute)
 shutdown:   whack --shutdown
 help:       whack [--help] [--version]
-
-Not implemented yet (the daemon answers them with an error code):
-  whack --name NAME (--route | --unroute)
 
 Connections are added from ipsec.conf with `ipsec auto --add NAME`.
 --ctlbase PATH   control socket is PATH.ctl (default {DEFAULT_CTLBASE})

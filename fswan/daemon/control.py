@@ -19,7 +19,6 @@ from twisted.protocols.basic import LineOnlyReceiver
 from fswan.daemon.pluto import Pluto
 from fswan.whackproto import (
     MAX_REQUEST,
-    NOT_YET_IMPLEMENTED,
     RC,
     BadRequest,
     Request,
@@ -101,8 +100,16 @@ class ControlProtocol(LineOnlyReceiver):
             return pluto.initiate(request.name, bool(args.get("asynchronous")), self)
         if command == "terminate":
             return pluto.terminate(request.name, self)
-        if command in NOT_YET_IMPLEMENTED:
-            return pluto.not_yet(command, request.name, self)
+        if command == "route":
+            return pluto.route(request.name, self)
+        if command == "unroute":
+            return pluto.unroute(request.name, self)
+        if command == "eroute":
+            return pluto.eroute(self)
+        if command == "look":
+            return pluto.look(self)
+        if command == "manual":
+            return pluto.manual_command(request.name, bool(args.get("up")), args.get("config"), self)
         raise AssertionError(f"unhandled command {command}")
 
 

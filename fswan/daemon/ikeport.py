@@ -14,13 +14,16 @@ the data plane.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from ipaddress import ip_address
 from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IReadDescriptor
 from twisted.internet.protocol import DatagramProtocol
+from zope.interface import implementer
 
 from fswan.config.orient import IpsecInterface
 from fswan.daemon.logging import PlutoLog
@@ -28,6 +31,8 @@ from fswan.ike import events as ev
 from fswan.ike.engine import IkeEngine
 from fswan.isakmp.message import NON_ESP_MARKER, is_natt_keepalive
 from fswan.whackproto import RC
+
+SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 
 
 class IkePort(DatagramProtocol):
@@ -52,6 +57,46 @@ class IkePort(DatagramProtocol):
         self.driver.receive(data, self, addr)
 
 
+@implementer(IReadDescriptor)
+class NattReader:
+    """Reads a 4500 port's socket in place of Twisted's ``udp.Port``: drains it until
+    EAGAIN, hands IKE (zero marker) and keepalives to the port's protocol one by one,
+    and all ESP-in-UDP of the wake-up to the data plane in one batch (one flush)."""
+
+    def __init__(self, port: Any, on_batch: Callable[[list], None], budget: int = 2048) -> None:
+        self.port = port
+        self.protocol = port.protocol
+        self.sock = port.socket
+        self.on_batch = on_batch
+        self.budget = budget
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def doRead(self) -> None:
+        recvfrom = self.sock.recvfrom
+        batch: list[tuple[bytes, str, int]] = []
+        for _ in range(self.budget):
+            try:
+                data, addr = recvfrom(65535)
+            except BlockingIOError:
+                break
+            except OSError:  # an ICMP error reported on the socket: keep reading
+                continue
+            if len(data) > 8 and data[:4] != NON_ESP_MARKER:
+                batch.append((data, addr[0], addr[1]))
+            else:
+                self.protocol.datagramReceived(data, addr)
+        if batch:
+            self.on_batch(batch)
+
+    def connectionLost(self, reason: Any) -> None:
+        pass
+
+    def logPrefix(self) -> str:
+        return "natt"
+
+
 class IkeDriver:
     """Feeds the engine from sockets, whack and timers; routes its outputs."""
 
@@ -74,25 +119,80 @@ class IkeDriver:
         self.whacks: dict[int, tuple[Any, defer.Deferred]] = {}
         self.timer = None
         self.counters: dict[str, int] = {}
+        #: the data plane's ESP-in-UDP entry (``Pump.inbound_udp``); None: dropped
+        self.on_esp: Callable[[bytes, str, int], None] | None = None
+        #: called after every engine step (on-demand keying watches for give-ups)
+        self.after_step: Callable[[], None] = lambda: None
+        #: (address, port) -> physical device the socket is bound to
+        self.devices: dict[tuple[Any, int], str] = {}
+        #: the data plane's batch entry (``Pump.inbound_udp_batch``): when set, the 4500
+        #: sockets are read by a draining ``NattReader`` instead of ``udp.Port``
+        self.on_esp_batch: Callable[[list], None] | None = None
+        self.natt_readers: dict[tuple[Any, int], NattReader] = {}
 
     # -- sockets ------------------------------------------------------------
 
     def open_ports(self, interfaces: list[IpsecInterface]) -> None:
         """Bind 500 and 4500 on every IPv4 interface address not bound yet."""
+        physical = {i.address: i.physical for i in interfaces}
         wanted = {(i.address, port) for i in interfaces if i.address.version == 4
                   for port in (self.ike_port, self.natt_port)}
         for key in sorted(set(self.ports) - wanted, key=str):
+            self._drop_reader(key)
             self.ports.pop(key).stopListening()
+            self.devices.pop(key, None)
         for address, port in sorted(wanted - set(self.ports), key=str):
             protocol = IkePort(self, address, port, natt=(port == self.natt_port))
             try:
-                self.ports[(address, port)] = self.reactor.listenUDP(
-                    port, protocol, interface=str(address)
-                )
+                listening = self.reactor.listenUDP(port, protocol, interface=str(address))
             except CannotListenError as error:
                 self.log.log(f"cannot listen on {address}:{port}: {error.socketError}", RC.LOG_SERIOUS)
+                continue
+            self.ports[(address, port)] = listening
+            self._bind_device(listening, physical[address], (address, port))
+        self.drain_natt()
+
+    def drain_natt(self) -> None:
+        """Put a draining ``NattReader`` on every 4500 socket (once the data plane is there)."""
+        if self.on_esp_batch is None:
+            return
+        for key, listening in self.ports.items():
+            if key[1] != self.natt_port or key in self.natt_readers:
+                continue
+            if getattr(listening, "socket", None) is None or not hasattr(self.reactor, "addReader"):
+                continue
+            reader = NattReader(listening, self.on_esp_batch)
+            self.reactor.removeReader(listening)
+            self.reactor.addReader(reader)
+            self.natt_readers[key] = reader
+
+    def _drop_reader(self, key: tuple[Any, int]) -> None:
+        reader = self.natt_readers.pop(key, None)
+        if reader is not None:
+            self.reactor.removeReader(reader)
+
+    def _bind_device(self, listening: Any, device: str, key: tuple[Any, int]) -> None:
+        """Keep IKE and ESP-in-UDP on the physical device: a host-to-host conn routes the
+        peer into ipsec0, which would otherwise capture our own packets to it."""
+        sock = getattr(listening, "socket", None)
+        if sock is None:
+            return
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, device.encode() + b"\0")
+        except OSError as error:
+            self.log.log(f"cannot bind {key[0]}:{key[1]} to {device}: {error.strerror}",
+                         RC.LOG_SERIOUS)
+            return
+        self.devices[key] = device
+
+    def natt_sockets(self) -> list[Any]:
+        """The bound 4500 sockets, for the pump's direct ESP-in-UDP sends."""
+        return [getattr(p, "socket", None) for (a, n), p in sorted(self.ports.items(), key=str)
+                if n == self.natt_port and getattr(p, "socket", None) is not None]
 
     def close_ports(self) -> None:
+        for key in list(self.natt_readers):
+            self._drop_reader(key)
         for port in self.ports.values():
             port.stopListening()
         self.ports.clear()
@@ -112,8 +212,11 @@ class IkeDriver:
         self.pump()
 
     def esp_in_udp(self, data: bytes, port: IkePort, addr: tuple[str, int]) -> None:
-        """ESP-in-UDP belongs to the data plane (not wired yet): counted and dropped."""
-        self.count("esp_in_udp_dropped")
+        """ESP-in-UDP belongs to the data plane; without one it is counted and dropped."""
+        if self.on_esp is None:
+            self.count("esp_in_udp_dropped")
+            return
+        self.on_esp(data, addr[0], addr[1])
 
     def initiate(self, name: str, whack: Any | None, asynchronous: bool = False):
         """Start keying; the Deferred fires when the engine releases the whack."""
@@ -161,6 +264,7 @@ class IkeDriver:
         self.timer = None
         if deadline is not None:
             self.timer = self.reactor.callLater(max(0.0, deadline - self.now()), self._timer_fired)
+        self.after_step()
 
     def _send(self, datagram: ev.Datagram) -> None:
         local = getattr(datagram, "local_addr", None)

@@ -42,3 +42,62 @@ def read_host_network() -> HostNetwork:
                     ip_address(source) if source else None,
                 )
     return HostNetwork(tuple(addresses), default)
+
+
+# -- the TUN device ipsec0 ------------------------------------------------------
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000
+#: room for the largest ESP overhead we build: outer IPv4 20 + UDP 8 + SPI/seq 8
+#: + IV 16 + padding 15 + pad length/next header 2 + ICV 16 = 85, rounded up
+ESP_OVERHEAD = 100
+#: ipsec0's transmit queue: packets the kernel keeps for the pump while it is busy
+TUN_QUEUE = 4000
+
+
+def link_mtu(name: str) -> int | None:
+    """The MTU of device ``name``, or None if it does not exist."""
+    with IPRoute() as ipr:
+        indexes = ipr.link_lookup(ifname=name)
+        if not indexes:
+            return None
+        return ipr.get_links(indexes[0])[0].get_attr("IFLA_MTU")
+
+
+def tunnel_mtu(physical_mtu: int, override: int | None = None) -> int:
+    """``ipsec0``'s MTU: ``overridemtu=``, else the physical MTU less the worst ESP overhead."""
+    if override:
+        return override
+    return max(576, physical_mtu - ESP_OVERHEAD)
+
+
+def open_tun(name: str, mtu: int) -> int:
+    """Create (or attach to) TUN device ``name``, set it up with ``mtu``; the non-blocking fd.
+
+    The device lives as long as the fd (not persistent), so a crashed daemon
+    leaves no ``ipsec0`` behind, and its routes vanish with it.
+    """
+    import fcntl
+    import os
+    import struct
+
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+        with IPRoute() as ipr:
+            index = ipr.link_lookup(ifname=name)[0]
+            ipr.link("set", index=index, mtu=mtu, txqlen=TUN_QUEUE, state="up")
+    except BaseException:
+        os.close(fd)
+        raise
+    # ICMP errors the data plane writes come from our own (local) address; the
+    # kernel would call that a martian on ipsec0.  Decrypted packets arrive here
+    # with the peer's client as source: no reverse-path filter on this device.
+    for knob, value in (("accept_local", "1"), ("rp_filter", "0")):
+        try:
+            with open(f"/proc/sys/net/ipv4/conf/{name}/{knob}", "w") as handle:
+                handle.write(value)
+        except OSError:
+            pass
+    return fd

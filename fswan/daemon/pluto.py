@@ -9,8 +9,10 @@ whack that asked.  The Twisted control socket (``control.py``) calls it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -27,13 +29,9 @@ from fswan.config.orient import (
 from fswan.config.secrets import Secrets, load_secrets, permission_warning
 from fswan.daemon.logging import PlutoLog, Reply
 from fswan.daemon.status import LoadedConnection, StatusSnapshot, format_status, status_dict
-from fswan.whackproto import NOT_YET_IMPLEMENTED, RC
+from fswan.whackproto import RC
 
-#: what each not-yet-implemented command needs before it can work
-_LATER = {
-    "route": "the eroute data plane (ipsec0) is not implemented yet",
-    "unroute": "the eroute data plane (ipsec0) is not implemented yet",
-}
+_STATE_SA_LINE = re.compile(r'^(#(\d+): "[^"]+") (esp\.)')
 
 
 class IkeSide(Protocol):
@@ -62,8 +60,14 @@ class Pluto:
         log: PlutoLog,
         file_mode: Callable[[str], int | None] = lambda path: None,
         ike: IkeSide | None = None,
+        tunnels: Any = None,
+        manual: Any = None,
     ) -> None:
         self.ike = ike
+        #: ``daemon.tunnels.Tunnels`` (eroutes, SAs, updown); None: no data plane
+        self.tunnels = tunnels
+        #: ``daemon.manual.ManualKeying``; None: no data plane
+        self.manual = manual
         self.config_path = config_path
         self.secrets_path = secrets_path
         self.loader = loader
@@ -87,6 +91,7 @@ class Pluto:
         if self.ike is not None:
             self.ike.engine.uniqueids = config.setup.uniqueids
             self.ike.engine.keep_alive = config.setup.keep_alive
+            self.ike.engine.nat_traversal = config.setup.nat_traversal
         for warning in config.warnings:
             self.log.log(f"warning: {warning}")
         for unsupported in self._unsupported_notes(config):
@@ -94,14 +99,22 @@ class Pluto:
         self._set_secrets(self._read_secrets(self.secrets_path))
         self.listen(None)
         for conn in config.conns.values():
-            if conn.auto in (Auto.ADD, Auto.ROUTE, Auto.START):
+            if conn.auto in (Auto.ADD, Auto.ROUTE, Auto.START, Auto.MANUAL):
                 self._add(conn, None)
 
     def start_auto(self) -> None:
-        """``auto=start``: initiate once the reactor runs, as pluto did after loading."""
+        """Once the reactor runs, as ``ipsec setup`` did after loading: ``auto=route``
+        conns are routed, ``auto=start`` ones initiated, ``auto=manual`` ones keyed."""
         for loaded in list(self.connections.values()):
-            if loaded.conn.auto is Auto.START and loaded.oriented is not None and self.ike:
+            if loaded.oriented is None:
+                continue
+            auto = loaded.conn.auto
+            if auto is Auto.ROUTE and self.tunnels is not None:
+                self.tunnels.route(loaded.name, None)
+            elif auto is Auto.START and self.ike:
                 self.ike.initiate(loaded.name, None, asynchronous=True)
+            elif auto is Auto.MANUAL and self.manual is not None:
+                self.manual.up(loaded.oriented, None)
 
     def _set_secrets(self, secrets: Secrets) -> None:
         self.secrets = secrets
@@ -170,7 +183,7 @@ class Pluto:
             self.connections[name] = self._orient(loaded.conn, reply, quiet=True)
 
     def _tell_engine(self, loaded: LoadedConnection) -> None:
-        if self.ike is not None and loaded.oriented is not None:
+        if self.ike is not None and loaded.oriented is not None and loaded.conn.auto is not Auto.MANUAL:
             self.ike.engine.add_connection(loaded.oriented)
 
     def _forget_in_engine(self, name: str) -> None:
@@ -208,13 +221,13 @@ class Pluto:
                 conn=conn.name,
                 reply=reply,
             )
-        if conn.auto is Auto.ROUTE:
-            self.log.log(
-                f"auto=route: {_LATER['route']}; the conn is added only",
-                RC.LOG_SERIOUS,
-                conn=conn.name,
-                reply=reply,
-            )
+        if conn.auto is Auto.MANUAL:
+            from fswan.daemon.manual import ManualError, check_manual
+
+            try:
+                check_manual(conn)
+            except ManualError as error:
+                self.log.log(str(error), RC.BADWHACKMESSAGE, conn=conn.name, reply=reply)
         return True
 
     def add(self, name: str, config_path: str | None, reply: Reply) -> None:
@@ -253,6 +266,10 @@ class Pluto:
     def _delete(self, name: str, reply: Reply | None) -> None:
         self.log.log("deleting connection", conn=name, reply=reply)
         self._forget_in_engine(name)
+        if self.tunnels is not None:
+            if self.manual is not None:
+                self.manual.up_conns.discard(name)
+            self.tunnels.forget(name, reply)
         del self.connections[name]
 
     def delete(self, name: str, reply: Reply) -> None:
@@ -311,17 +328,73 @@ class Pluto:
             return None
         return loaded
 
-    def not_yet(self, command: str, name: str | None, reply: Reply) -> None:
-        assert command in NOT_YET_IMPLEMENTED
-        if name is not None and name not in self.connections:
-            self.log.log(f'no connection named "{name}"', RC.UNKNOWN_NAME, reply=reply)
-            return
+    def _no_dataplane(self, command: str, name: str | None, reply: Reply) -> None:
         self.log.log(
-            f"--{command} is not supported yet: {_LATER[command]}",
-            RC.INTERNALERR,
-            conn=name,
-            reply=reply,
+            f"--{command}: this daemon runs without a data plane (no {self._virtual()})",
+            RC.INTERNALERR, conn=name, reply=reply,
         )
+
+    def _virtual(self) -> str:
+        return self.interfaces[0].virtual if self.interfaces else "ipsec0"
+
+    def route(self, name: str, reply: Reply) -> Any:
+        """``--route``: the conn's %trap eroute and its route into ipsec0."""
+        loaded = self._known_oriented(name, reply)
+        if loaded is None:
+            return None
+        if self.tunnels is None:
+            return self._no_dataplane("route", name, reply)
+        return self.tunnels.route(name, reply)
+
+    def unroute(self, name: str, reply: Reply) -> Any:
+        loaded = self._known_oriented(name, reply)
+        if loaded is None:
+            return None
+        if self.tunnels is None:
+            return self._no_dataplane("unroute", name, reply)
+        return self.tunnels.unroute(name, reply)
+
+    def manual_command(self, name: str, up: bool, config_path: str | None, reply: Reply) -> Any:
+        """``ipsec manual --up|--down NAME``: SAs from the conn's keys, no IKE."""
+        loaded = self.connections.get(name)
+        if loaded is None:
+            conn = self._conn_from_file(name, config_path, reply)
+            if conn is None:
+                return None
+            loaded = self._orient(conn, reply)
+            if loaded.oriented is None:
+                return None
+            self.connections[name] = loaded
+        if loaded.oriented is None:
+            self.log.log(loaded.orientation_error or "cannot orient", RC.ORIENT, conn=name,
+                         reply=reply)
+            return None
+        if self.manual is None:
+            return self._no_dataplane("up" if up else "down", name, reply)
+        if up:
+            return self.manual.up(loaded.oriented, reply)
+        return self.manual.down(loaded.oriented, reply)
+
+    def eroute(self, reply: Reply) -> None:
+        """``ipsec eroute``: KLIPS's /proc/net/ipsec_eroute lines."""
+        if self.tunnels is None:
+            return self._no_dataplane("eroute", None, reply)
+        for line in self.tunnels.kernel.dataplane.eroute_listing():
+            reply.line(RC.COMMENT, line)
+
+    def look(self, reply: Reply) -> None:
+        """``ipsec look``: eroutes, SAs and the data plane's counters at a glance."""
+        if self.tunnels is None:
+            return self._no_dataplane("look", None, reply)
+        dp = self.tunnels.kernel.dataplane
+        now = self.tunnels.now()
+        for line in dp.eroute_listing():
+            reply.line(RC.COMMENT, line)
+        for line in dp.status_lines(now):
+            reply.line(RC.COMMENT, line)
+        pump = self.tunnels.pump
+        if pump is not None:
+            reply.line(RC.COMMENT, "pump: " + " ".join(f"{k}={v}" for k, v in pump.counters.items()))
 
     # -- status -----------------------------------------------------------
 
@@ -335,16 +408,53 @@ class Pluto:
             states = tuple(engine.state_lines(now))
             state_dicts = tuple(engine.state_dicts(now))
             newest = {name: engine.newest(name) for name in self.connections}
+        connections = tuple(self.connections.values())
+        kernel_lines: tuple[str, ...] = ()
+        if self.tunnels is not None:
+            states, connections, kernel_lines = self._with_dataplane(states, connections)
         return StatusSnapshot(
             interfaces=tuple(self.interfaces),
             myid=self.setup.myid,
-            connections=tuple(self.connections.values()),
+            connections=connections,
+            kernel=kernel_lines,
             listening=self.listening,
             debug=self.setup.plutodebug or "none",
             states=states,
             state_dicts=state_dicts,
             newest=newest,
         )
+
+    def _with_dataplane(self, states: tuple, connections: tuple) -> tuple[tuple, tuple, tuple]:
+        """Routing words, eroute owners, per-SA traffic and the data plane's drops."""
+        tunnels = self.tunnels
+        now = tunnels.now()
+        kernel = tunnels.kernel
+        traffic = tunnels.sa_traffic(now)
+        lines = []
+        for line in states:
+            match = _STATE_SA_LINE.match(str(line))
+            if match and int(match.group(2)) in traffic:
+                info = traffic[int(match.group(2))]
+                used, _, rest = info.partition("; ")
+                line = f"{match.group(1)} {used}; {str(line)[len(match.group(1)) + 1:]}; {rest}"
+            lines.append(line)
+        for name, entry in sorted(kernel.conns.items()):
+            if 0 in entry.pairs:  # manual keying: no IKE state
+                inbound, outbound = entry.pairs[0]
+                used, _, rest = traffic[0].partition("; ") if 0 in traffic else ("", "", "")
+                lines.append(f'#0: "{name}" {used}; {outbound.said.dotted} {inbound.said.dotted}; '
+                             f"manually keyed; {rest}")
+        connections = tuple(
+            dataclasses.replace(c, routing=kernel.routing(c.name), eroute_owner=kernel.owner_of(c.name))
+            for c in connections
+        )
+        dp = kernel.dataplane
+        counters = "; ".join(f"{k}: {v}" for k, v in dp.counters.items() if v)
+        kernel_lines = (
+            f"{self._virtual()}: {len(dp.eroutes)} eroutes, {len(dp.sad)} SAs; "
+            + (counters or "no drops"),
+        )
+        return tuple(lines), connections, kernel_lines
 
     def status(self, as_json: bool, reply: Reply) -> None:
         snapshot = self.snapshot()

@@ -57,9 +57,11 @@ class ControlService(service.Service):
 class FswanService(service.MultiService):
     """The whole daemon."""
 
-    def __init__(self, pluto: Pluto, ctlbase: str, ikeport: int, reactor=None) -> None:
+    def __init__(self, pluto: Pluto, ctlbase: str, ikeport: int, reactor=None, pump=None) -> None:
         super().__init__()
         self.pluto = pluto
+        #: the TUN <-> ESP pump (``daemon.pump.Pump``), None without a data plane
+        self.pump = pump
         self.ctlbase = ctlbase
         self.ikeport = ikeport
         ControlService(ctlbase + CTL_SUFFIX, pluto, reactor).setServiceParent(self)
@@ -67,6 +69,8 @@ class FswanService(service.MultiService):
     def startService(self) -> None:
         log.info("fswan starting (pluto-compatible control at {ctl})", ctl=self.ctlbase + CTL_SUFFIX)
         super().startService()
+        if self.pump is not None:
+            self.pump.start()
         self.pluto.start_auto()
 
     def stopService(self):
@@ -74,5 +78,12 @@ class FswanService(service.MultiService):
             for name in list(self.pluto.connections):
                 self.pluto.ike.engine.remove_connection(name, self.pluto.ike.now())
             self.pluto.ike.pump()
+        if self.pluto.tunnels is not None:
+            # down, then SAs and eroutes out, then unroute: routes go before ipsec0 does
+            for name in list(self.pluto.connections):
+                self.pluto.tunnels.forget(name)
+        if self.pluto.ike is not None:
             self.pluto.ike.close_ports()
+        if self.pump is not None:
+            self.pump.stop()
         return super().stopService()

@@ -22,6 +22,8 @@ class LoadedConnection:
     oriented: OrientedConnection | None = None
     orientation_error: str | None = None
     routing: str = "unrouted"
+    #: the IPsec state whose SA the conn's eroute points at
+    eroute_owner: int | None = None
 
     @property
     def name(self) -> str:
@@ -40,6 +42,8 @@ class StatusSnapshot:
     state_dicts: tuple[dict, ...] = ()
     #: per conn: (newest ISAKMP SA serial, newest IPsec SA serial), 0 = none
     newest: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: the data plane's summary lines (eroutes, SAs, drop counters such as ``no eroute!``)
+    kernel: tuple[str, ...] = ()
 
 
 def _seconds(value: float) -> str:
@@ -129,6 +133,8 @@ def connection_lines(loaded: LoadedConnection, newest: tuple[int, int] = (0, 0))
     conn = loaded.conn
     label = f'"{conn.name}":'
     first = f"{label} {topology(loaded)}; {loaded.routing}"
+    if loaded.eroute_owner is not None:
+        first += f"; eroute owner: #{loaded.eroute_owner}"
     if loaded.oriented is None:
         first += "; unoriented"
     interface = loaded.oriented.interface.physical if loaded.oriented else "none"
@@ -169,6 +175,8 @@ def format_status(snapshot: StatusSnapshot) -> list[str]:
         lines.append(str(state))
     if snapshot.states:
         lines.append("")
+    for line in snapshot.kernel:
+        lines.append(line)
     return lines
 
 
@@ -189,6 +197,7 @@ def connection_dict(loaded: LoadedConnection, newest: tuple[int, int] = (0, 0)) 
         "name": conn.name,
         "topology": topology(loaded),
         "routing": loaded.routing,
+        "eroute_owner": loaded.eroute_owner,
         "oriented": oriented is not None,
         "orientation_error": loaded.orientation_error,
         "interface": str(oriented.interface) if oriented else None,
@@ -229,4 +238,5 @@ def status_dict(snapshot: StatusSnapshot) -> dict[str, Any]:
             for c in sorted(snapshot.connections, key=lambda c: c.name)
         ],
         "states": list(snapshot.state_dicts),
+        "kernel": list(snapshot.kernel),
     }

@@ -178,10 +178,10 @@ def test_unlisten_then_listen_reorients(harness):
 
 
 @pytest.mark.parametrize("command", ["route", "unroute"])
-def test_not_yet_implemented_commands_fail_clearly(harness, command):
+def test_route_without_a_data_plane_fails_clearly(harness, command):
     lines, status = harness.request(command, "net")
     assert status == RC.INTERNALERR
-    assert lines[-1].startswith(f'032 "net": --{command} is not supported yet: ')
+    assert lines[-1] == f'032 "net": --{command}: this daemon runs without a data plane (no ipsec0)'
 
 
 def test_bad_requests(harness):

@@ -1,0 +1,327 @@
+"""KLIPS in user space: the reactor side of the TUN <-> ESP packet pump.
+
+The pump hosts the sans-IO :class:`~fswan.ipsec.dataplane.DataPlane` (see its
+docstring for the API) and does only I/O:
+
+* the TUN device ``ipsec0`` (plain IPv4/IPv6 packets, ``IFF_NO_PI``) is an
+  ``IReadDescriptor``; each wake-up drains every ready packet
+  (``os.read`` until EAGAIN, bounded by ``budget`` so IKE is never starved)
+  into ``dataplane.outbound``, then flushes once;
+* a raw ``IPPROTO_ESP`` socket per physical device, drained the same way
+  into ``dataplane.inbound_ip``;
+* ESP-in-UDP arrives on the IKE driver's 4500 socket (the first word tells
+  it from IKE) and comes in through :meth:`Pump.inbound_udp`; outbound
+  ESP-in-UDP is written straight to that same socket with ``sendto``;
+* ``%pass`` packets leave through an ``IPPROTO_RAW`` socket.
+
+Every socket is bound to the physical device (``SO_BINDTODEVICE``): a
+host-to-host conn routes the peer's /32 into ``ipsec0``, which would
+otherwise swallow our own ESP and IKE packets to that peer (a loop).
+
+performance.md's lessons are kept: no logging, Deferreds or per-packet
+objects on the fast path; one ``now`` per wake-up; outputs flushed in one
+pass; events (Acquire, SoftExpire, ...) handed to ``on_event`` after the
+batch.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.interfaces import IReadDescriptor
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from fswan.ipsec.dataplane import DataPlane
+from fswan.ipsec.sa import KIND_ESP, KIND_ESP_UDP
+
+log = Logger(namespace="fswan.pump")
+
+SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+#: packets read per wake-up before the reactor gets a turn (level-triggered: we come back)
+DEFAULT_BUDGET = 2048
+_READ_SIZE = 65535
+
+
+#: socket buffers for the ESP sockets: a burst from a fast peer must not overflow
+#: while the reactor is busy with the other direction (TCP retransmits otherwise)
+SOCKET_BUFFER = 4 << 20
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+
+
+def bind_to_device(sock: socket.socket, device: str) -> None:
+    """Send and receive only through ``device`` (the loop guard for host-to-host conns)."""
+    sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, device.encode() + b"\0")
+
+
+def enlarge_buffers(sock: Any, size: int = SOCKET_BUFFER) -> None:
+    """Big receive/send buffers (the FORCE variants pass rmem_max as root); best effort."""
+    if not hasattr(sock, "setsockopt"):
+        return
+    for force, plain in ((SO_RCVBUFFORCE, socket.SO_RCVBUF), (SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+        except OSError:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, plain, size)
+            except OSError:
+                pass
+
+
+@implementer(IReadDescriptor)
+class _Reader:
+    """A file descriptor whose readability calls ``on_read`` (a pump drain loop)."""
+
+    def __init__(self, fileno: int, on_read: Callable[[], None], label: str) -> None:
+        self._fileno = fileno
+        self.doRead = on_read
+        self.label = label
+
+    def fileno(self) -> int:
+        return self._fileno
+
+    def connectionLost(self, reason: Any) -> None:
+        pass
+
+    def logPrefix(self) -> str:
+        return self.label
+
+
+class Pump:
+    """TUN and raw-ESP readers, output flushing and the SA-lifetime timer."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        dataplane: DataPlane,
+        tun_fd: int | None,
+        on_event: Callable[[Any], None] = lambda event: None,
+        budget: int = DEFAULT_BUDGET,
+    ) -> None:
+        self.reactor = reactor
+        self.dp = dataplane
+        self.tun_fd = tun_fd
+        self.on_event = on_event
+        self.budget = budget
+        #: peer address -> UDP socket to send its ESP-in-UDP from (our 4500 socket)
+        self.udp_by_peer: dict[str, Any] = {}
+        self.udp_default: Any = None
+        #: physical device -> raw ESP socket; peer -> the one to send through
+        self.esp_socks: dict[str, socket.socket] = {}
+        self.esp_by_peer: dict[str, socket.socket] = {}
+        self.raw_ip: socket.socket | None = None
+        self.counters: dict[str, int] = {
+            "tun_read": 0, "tun_written": 0, "sent": 0, "send_failed": 0,
+            "esp_received": 0, "udp_received": 0, "tun_write_failed": 0,
+        }
+        self._readers: list[_Reader] = []
+        self._timer: Any = None
+        self._started = False
+
+    # -- life -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        if self.tun_fd is not None:
+            self._add_reader(self.tun_fd, self._read_tun, "ipsec0")
+        self.arm_timer()
+
+    def stop(self) -> None:
+        for reader in self._readers:
+            self.reactor.removeReader(reader)
+        self._readers.clear()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        for sock in list(self.esp_socks.values()) + ([self.raw_ip] if self.raw_ip else []):
+            sock.close()
+        self.esp_socks.clear()
+        self.esp_by_peer.clear()
+        self.raw_ip = None
+        if self.tun_fd is not None:
+            try:
+                os.close(self.tun_fd)
+            except OSError:
+                pass
+            self.tun_fd = None
+        self._started = False
+
+    def _add_reader(self, fileno: int, drain: Callable[[], None], label: str) -> None:
+        reader = _Reader(fileno, drain, label)
+        self._readers.append(reader)
+        self.reactor.addReader(reader)
+
+    def open_raw(self, devices: list[str]) -> list[str]:
+        """Raw ESP (receive + send) and raw IP (``%pass``) sockets bound to ``devices``.
+
+        Returns the problems met (e.g. not root); the pump then carries ESP-in-UDP only.
+        """
+        problems = []
+        for device in devices:
+            if device in self.esp_socks:
+                continue
+            try:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ESP)
+                bind_to_device(sock, device)
+                enlarge_buffers(sock)
+                sock.setblocking(False)
+            except OSError as error:
+                problems.append(f"raw ESP socket on {device}: {error.strerror}")
+                continue
+            self.esp_socks[device] = sock
+            self._add_reader(sock.fileno(), lambda s=sock: self._read_esp(s), f"esp/{device}")
+        if self.raw_ip is None and devices:
+            try:
+                raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+                bind_to_device(raw, devices[0])
+                enlarge_buffers(raw)
+                raw.setblocking(False)
+                self.raw_ip = raw
+            except OSError as error:
+                problems.append(f"raw IP socket on {devices[0]}: {error.strerror}")
+        return problems
+
+    def set_udp_sockets(self, sockets: list[Any]) -> None:
+        """The IKE driver's 4500 sockets (the first is the default sender)."""
+        for sock in sockets:
+            if sock is not self.udp_default and sock not in self.udp_by_peer.values():
+                enlarge_buffers(sock)
+        self.udp_default = sockets[0] if sockets else None
+
+    def route_peer(self, peer: str, udp_sock: Any, device: str | None) -> None:
+        """Which of our sockets carries ESP to ``peer`` (chosen at SA install, not per packet)."""
+        if udp_sock is not None:
+            self.udp_by_peer[peer] = udp_sock
+        if device is not None and device in self.esp_socks:
+            self.esp_by_peer[peer] = self.esp_socks[device]
+
+    # -- the fast path ------------------------------------------------------------
+
+    def _read_tun(self) -> None:
+        fd = self.tun_fd
+        if fd is None:
+            return
+        read = os.read
+        outbound = self.dp.outbound
+        now = self.reactor.seconds()
+        n = 0
+        budget = self.budget
+        while n < budget:
+            try:
+                packet = read(fd, _READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError:
+                break
+            n += 1
+            outbound(packet, now)
+        self.counters["tun_read"] += n
+        self.flush()
+
+    def _read_esp(self, sock: socket.socket) -> None:
+        recv = sock.recv
+        inbound_ip = self.dp.inbound_ip
+        now = self.reactor.seconds()
+        n = 0
+        budget = self.budget
+        while n < budget:
+            try:
+                data = recv(_READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError:
+                break
+            n += 1
+            inbound_ip(data, now)
+        self.counters["esp_received"] += n
+        self.flush()
+
+    def inbound_udp(self, data: bytes, host: str, port: int) -> None:
+        """One ESP-in-UDP datagram from the IKE driver's 4500 socket."""
+        self.dp.inbound(data, host, port, self.reactor.seconds())
+        self.counters["udp_received"] += 1
+        self.flush()
+
+    def inbound_udp_batch(self, batch: list[tuple[bytes, str, int]]) -> None:
+        """Many ESP-in-UDP datagrams, one flush (a draining UDP reader)."""
+        inbound = self.dp.inbound
+        now = self.reactor.seconds()
+        for data, host, port in batch:
+            inbound(data, host, port, now)
+        self.counters["udp_received"] += len(batch)
+        self.flush()
+
+    def flush(self) -> None:
+        """Send what the data plane queued, write decrypted packets, hand events on."""
+        dp = self.dp
+        network = dp.network
+        if network:
+            udp_by_peer = self.udp_by_peer
+            udp_default = self.udp_default
+            failed = 0
+            for kind, data, addr in network:
+                try:
+                    if kind == KIND_ESP_UDP:
+                        (udp_by_peer.get(addr[0]) or udp_default).sendto(data, addr)
+                    elif kind == KIND_ESP:
+                        (self.esp_by_peer.get(addr[0]) or self._any_esp()).sendto(data, addr)
+                    else:
+                        self.raw_ip.sendto(data, addr)  # type: ignore[union-attr]
+                except (OSError, AttributeError):
+                    failed += 1
+            self.counters["sent"] += len(network) - failed
+            if failed:
+                self.counters["send_failed"] += failed
+            network.clear()
+        tun = dp.tun
+        if tun:
+            fd = self.tun_fd
+            write = os.write
+            bad = 0
+            for packet in tun:
+                try:
+                    write(fd, packet)  # type: ignore[arg-type]
+                except (OSError, TypeError):
+                    bad += 1
+            self.counters["tun_written"] += len(tun) - bad
+            if bad:
+                self.counters["tun_write_failed"] += bad
+            tun.clear()
+        if dp.events:
+            events = list(dp.events)
+            dp.events.clear()
+            for event in events:
+                try:
+                    self.on_event(event)
+                except Exception:
+                    log.failure("data plane event {event!r}", event=event)
+            self.arm_timer()
+
+    def _any_esp(self) -> socket.socket | None:
+        return next(iter(self.esp_socks.values()), None)
+
+    # -- SA lifetimes -------------------------------------------------------------
+
+    def arm_timer(self) -> None:
+        """Re-arm the one timer for the data plane's next time-based SA limit."""
+        deadline = self.dp.get_timer()
+        if self._timer is not None and self._timer.active():
+            if deadline is not None and abs(self._timer.getTime() - deadline) < 1e-6:
+                return
+            self._timer.cancel()
+        self._timer = None
+        if deadline is not None and self._started:
+            delay = max(0.0, deadline - self.reactor.seconds())
+            self._timer = self.reactor.callLater(delay, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self.dp.handle_timer(self.reactor.seconds())
+        self.flush()
+        self.arm_timer()

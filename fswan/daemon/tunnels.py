@@ -1,0 +1,475 @@
+"""Tunnels: what pluto did between its IKE states, the kernel and ``_updown``.
+
+The IKE engine says an SA pair was installed or deleted; the data plane says
+a packet hit a ``%trap`` or an SA crossed a limit.  ``Tunnels`` turns those
+into kernel operations (:class:`~fswan.ipsec.kernel.Klips`) and updown verbs
+(:class:`~fswan.updown.runner.UpdownRunner`), following docs/updown.md's
+table:
+
+==========================================  =====================================
+event                                       what happens
+==========================================  =====================================
+``--route`` / ``auto=route``                ``prepare``, ``route``; then ``%trap``
+first SA pair of an unrouted conn           SAs in; ``prepare``, ``route``; eroute
+                                            -> SA; ``up``.  A failed ``route``
+                                            deletes the pair and terminates the conn
+rekey (the conn's eroute has an SA)         SAs in, eroute -> new SA (make before
+                                            break); no verbs
+a pair deleted                              SAs out; eroute -> newer pair, ``%trap``
+                                            or nothing; last pair: ``down`` then
+                                            ``unroute`` unless routed with a trap
+Acquire from a ``%trap``                    ``initiate`` the owning conn (once)
+keying given up while holding               holds -> ``failureshunt=`` or ``%trap``
+``--unroute``/``--delete``/shutdown         ``down`` (if up), SAs and eroutes out,
+                                            ``unroute``
+==========================================  =====================================
+
+Nothing here is on the packet path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import defer
+
+from fswan.config.model import ConnType, SetupConfig
+from fswan.config.orient import OrientedConnection
+from fswan.daemon.logging import PlutoLog, Reply
+from fswan.daemon.status import LoadedConnection
+from fswan.ike import events as ev
+from fswan.ike.algorithms import UnsupportedAlgorithm
+from fswan.ike.state import StateKind
+from fswan.ipsec.dataplane import Acquire, UnknownSPI
+from fswan.ipsec.eroute import DROP, PASS, REJECT, TRAP
+from fswan.ipsec.kernel import KernelError, Klips
+from fswan.ipsec.sa import HardExpire, SoftExpire, sa_pair_from_child
+from fswan.updown import SAFacts, UnknownPluginError, plugins_for
+from fswan.updown.runner import UpdownRunner
+from fswan.whackproto import RC
+
+#: conn type -> the eroute ``--route`` installs
+_ROUTE_TARGETS = {
+    ConnType.TUNNEL: TRAP,
+    ConnType.TRANSPORT: TRAP,
+    ConnType.PASSTHROUGH: PASS,
+    ConnType.DROP: DROP,
+    ConnType.REJECT: REJECT,
+}
+
+
+class Tunnels:
+    """Glue between engine events, the kernel (eroutes, SAs) and updown."""
+
+    def __init__(
+        self,
+        kernel: Klips,
+        runner: UpdownRunner,
+        log: PlutoLog,
+        clock: Any,
+        lookup: Callable[[str], LoadedConnection | None],
+        setup: Callable[[], SetupConfig] = SetupConfig,
+        pump: Any = None,
+    ) -> None:
+        self.kernel = kernel
+        self.runner = runner
+        self.log = log
+        self.clock = clock
+        self.lookup = lookup
+        self.setup = setup
+        self.pump = pump
+        #: the IKE driver (set once both exist); None: no IKE (manual keying only)
+        self.ike: Any = None
+        #: conns keying because a packet hit their %trap -> when
+        self.keying: dict[str, float] = {}
+        #: SA pairs whose route is being put in place: serial -> conn
+        self._routing: dict[int, str] = {}
+        self.path_mtu = kernel.dataplane.path_mtu
+
+    # -- helpers ----------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.seconds()
+
+    def _oriented(self, name: str) -> OrientedConnection | None:
+        loaded = self.lookup(name)
+        return loaded.oriented if loaded is not None else None
+
+    def _plugins(self, oriented: OrientedConnection, reply: Reply | None) -> list | None:
+        try:
+            return plugins_for(oriented)
+        except UnknownPluginError as error:
+            self.log.log(str(error), RC.LOG_SERIOUS, oriented.name, None, reply)
+            return None
+
+    def routing(self, name: str) -> str:
+        return self.kernel.routing(name)
+
+    # -- engine events ------------------------------------------------------------
+
+    def on_engine_event(self, event: Any) -> None:
+        """Everything the IKE driver does not handle itself (SA events)."""
+        if isinstance(event, ev.ChildSAInstalled):
+            self.child_installed(event)
+        elif isinstance(event, ev.ChildSADeleted):
+            self.child_deleted(event)
+        elif isinstance(event, ev.PeerAddressChanged):
+            self.peer_moved(event)
+
+    def child_installed(self, event: ev.ChildSAInstalled) -> None:
+        name = event.conn
+        oriented = self._oriented(name)
+        if oriented is None:
+            return
+        conn = oriented.conn
+        now = self.now()
+        try:
+            inbound, outbound = sa_pair_from_child(
+                event,
+                now=now,
+                hidetos=self.setup().hidetos,
+                disablearrivalcheck=conn.disablearrivalcheck,
+                path_mtu=self.path_mtu,
+            )
+        except (ValueError, UnsupportedAlgorithm) as error:
+            self._refuse(name, event.serial, f"cannot install IPsec SA: {error}")
+            return
+        rekey = self.kernel.owner_of(name) is not None
+        routed = rekey or self.runner.is_routed(name) or self.kernel.routing(name) != "unrouted"
+        try:
+            self.kernel.install(name, event.serial, inbound, outbound, now, take_eroute=routed)
+        except KernelError as error:
+            self._refuse(name, event.serial, str(error))
+            return
+        self._steer(event, oriented)
+        if routed:
+            self.keying.pop(name, None)
+            if not rekey:
+                self._up(oriented, event)
+            return
+        self._routing[event.serial] = name
+        d = self._route_verbs(oriented, SAFacts.from_event(event), None)
+        d.addCallback(self._routed_for_sa, oriented, event)
+
+    def _steer(self, event: Any, oriented: OrientedConnection) -> None:
+        """Tell the pump which of our sockets carries this peer's ESP."""
+        if self.pump is None:
+            return
+        udp = None
+        if self.ike is not None:
+            self.pump.set_udp_sockets(self.ike.natt_sockets())
+            port = self.ike.ports.get((event.local_addr, self.ike.natt_port))
+            udp = getattr(port, "socket", None)
+        self.pump.route_peer(str(event.remote_addr), udp, oriented.interface.physical)
+
+    def _routed_for_sa(self, ok: bool, oriented: OrientedConnection, event: Any) -> None:
+        name = oriented.name
+        self._routing.pop(event.serial, None)
+        if event.serial not in self.kernel.pairs_of(name):
+            return  # deleted while the route went in
+        if not ok:
+            self.kernel.delete(name, event.serial, self.now())
+            self.log.log(
+                "routing failed: the tunnel does not come up; terminating",
+                RC.LOG_SERIOUS, name, event.serial,
+            )
+            self.keying.pop(name, None)
+            if self.ike is not None:
+                self.ike.terminate(name, None)
+            return
+        self.kernel.take_eroute(name, event.serial, self.now())
+        self.keying.pop(name, None)
+        self._up(oriented, event)
+
+    def _up(self, oriented: OrientedConnection, event: Any) -> None:
+        plugins = self._plugins(oriented, None)
+        if plugins is not None:
+            self.runner.run("up", oriented, SAFacts.from_event(event), plugins)
+
+    def _refuse(self, name: str, serial: int, text: str) -> None:
+        self.log.log(text, RC.LOG_SERIOUS, name, serial)
+        if self.ike is not None:
+            self.ike.terminate(name, None)
+
+    def child_deleted(self, event: ev.ChildSADeleted) -> None:
+        name = event.conn
+        inbound, outbound = self.kernel.delete(name, event.serial, self.now())
+        if inbound is None or outbound is None:
+            return
+        if self.kernel.pairs_of(name):
+            return  # a newer pair carries the tunnel
+        oriented = self._oriented(name)
+        if oriented is None:
+            return
+        facts = SAFacts(
+            serial=event.serial,
+            spi_in=event.inbound_spi,
+            spi_out=event.outbound_spi,
+            in_bytes=inbound.bytes,
+            out_bytes=outbound.bytes,
+            in_packets=inbound.packets,
+            out_packets=outbound.packets,
+        )
+        self._teardown(oriented, facts, keep_route=self.kernel.routing(name) != "unrouted")
+
+    def _teardown(
+        self, oriented: OrientedConnection, facts: SAFacts | None, keep_route: bool,
+        reply: Reply | None = None,
+    ) -> defer.Deferred:
+        plugins = self._plugins(oriented, reply) or []
+        d = self.runner.run("down", oriented, facts, plugins, reply)
+        if not keep_route:
+            d.addCallback(lambda _: self.runner.run("unroute", oriented, facts, plugins, reply))
+        return d
+
+    def peer_moved(self, event: ev.PeerAddressChanged) -> None:
+        """NAT rebinding: the conn's outbound ESP-in-UDP SAs follow the peer's new port."""
+        for serial in event.child_serials:
+            pair = self.kernel.pairs_of(event.conn).get(serial)
+            if pair is None:
+                continue
+            outbound = pair[1]
+            if outbound.remote != event.remote_addr:
+                # TODO: an address change needs the outbound SA re-keyed in the SAD
+                self.log.log(
+                    f"peer moved to {event.remote_addr}: the data plane keeps {outbound.remote}",
+                    RC.LOG_SERIOUS, event.conn, serial,
+                )
+                continue
+            outbound.remote_port = event.remote_port
+            outbound.sendto = (str(event.remote_addr), event.remote_port)
+
+    # -- data plane events ----------------------------------------------------------
+
+    def on_dataplane_event(self, event: Any) -> None:
+        if isinstance(event, Acquire):
+            self.acquire(event)
+        elif isinstance(event, SoftExpire):
+            self._soft_expire(event)
+        elif isinstance(event, HardExpire):
+            self._hard_expire(event)
+        elif isinstance(event, UnknownSPI):
+            self.log.log(
+                f"ESP packet with unknown SPI 0x{event.spi:08x} from {event.src}:{event.sport} dropped"
+            )
+
+    def acquire(self, event: Acquire) -> None:
+        name = self.kernel.acquire(event)
+        if name is None:
+            return
+        if name in self.keying or self.kernel.pairs_of(name):
+            return
+        if self.ike is None:
+            return
+        self.keying[name] = self.now()
+        self.log.log(
+            f"initiate on demand from {event.src}:0 to {event.dst}:0 proto={event.proto} "
+            "because: acquire",
+            RC.LOG, name,
+        )
+        self.ike.initiate(name, None, asynchronous=True)
+
+    def after_ike_step(self) -> None:
+        """After every engine step: did on-demand keying give up?"""
+        if not self.keying or self.ike is None:
+            return
+        now = self.now()
+        states = None
+        for name in list(self.keying):
+            if self.kernel.pairs_of(name):
+                del self.keying[name]
+                continue
+            if states is None:
+                states = self.ike.engine.state_dicts(now)
+            if any(self._in_progress(s) for s in states if s["connection"] == name):
+                continue
+            del self.keying[name]
+            oriented = self._oriented(name)
+            shunt = oriented.conn.failureshunt.value if oriented is not None else "none"
+            self.kernel.keying_failed(name, shunt, now)
+            what = f"failureshunt={shunt} installed" if shunt != "none" else "back to %trap"
+            self.log.log(f"keying failed: {what}", RC.LOG_SERIOUS, name)
+
+    @staticmethod
+    def _in_progress(state: dict) -> bool:
+        if state.get("kind") == "IPSEC":
+            return not state.get("installed")
+        try:
+            return not StateKind(state["state_number"]).established
+        except (KeyError, ValueError):
+            return False
+
+    def _soft_expire(self, event: SoftExpire) -> None:
+        sa = self.kernel.dataplane.sad.get(event.said, event.direction)
+        if sa is None or sa.conn is None:
+            return
+        if self.kernel.owner_of(sa.conn) != sa.serial:
+            return
+        self.log.log(
+            f"{event.direction}bound SA {event.said.dotted} reached its soft {event.reason} "
+            "limit: rekeying", RC.LOG, sa.conn, sa.serial,
+        )
+        # The engine offers no "rekey serial N": a fresh initiate makes a new pair,
+        # which takes the eroute; the old pair lives until the engine expires it.
+        if self.ike is not None:
+            self.ike.initiate(sa.conn, None, asynchronous=True)
+
+    def _hard_expire(self, event: HardExpire) -> None:
+        sa = self.kernel.dataplane.sad.get(event.said, event.direction)
+        conn = sa.conn if sa is not None else None
+        self.log.log(
+            f"{event.direction}bound SA {event.said.dotted} reached its hard {event.reason} "
+            "limit: it carries no more packets", RC.LOG_SERIOUS, conn,
+            sa.serial if sa is not None else None,
+        )
+
+    # -- operator commands ------------------------------------------------------------
+
+    def _route_verbs(
+        self, oriented: OrientedConnection, facts: SAFacts | None, reply: Reply | None
+    ) -> defer.Deferred:
+        """``prepare`` then ``route``: fires True when the route is in place."""
+        plugins = self._plugins(oriented, reply)
+        if plugins is None:
+            return defer.succeed(False)
+        if self.runner.is_routed(oriented.name):
+            return defer.succeed(True)
+
+        def after_prepare(ok: bool) -> Any:
+            if not ok:
+                return False
+            return self.runner.run("route", oriented, facts, plugins, reply)
+
+        d = self.runner.run("prepare", oriented, facts, plugins, reply)
+        d.addCallback(after_prepare)
+        return d
+
+    def route(self, name: str, reply: Reply | None) -> defer.Deferred:
+        """``ipsec auto --route``: route, then the conn's ``%trap`` eroute."""
+        oriented = self._oriented(name)
+        if oriented is None:
+            return defer.succeed(False)
+        if oriented.that.client is None or oriented.this.client is None:
+            self.log.log(
+                "cannot route template connection (the peer is %any)", RC.ROUTE, name, None, reply
+            )
+            return defer.succeed(False)
+        target = _ROUTE_TARGETS.get(oriented.conn.type, TRAP)
+
+        def routed(ok: bool) -> bool:
+            if not ok:
+                self.log.log("could not route", RC.ROUTE, name, None, reply)
+                return False
+            try:
+                self.kernel.route(
+                    name, oriented.this.client, oriented.that.client, self.now(), target
+                )
+            except KernelError as error:
+                self.log.log(str(error), RC.ROUTE, name, None, reply)
+                self.runner.run("unroute", oriented, None, self._plugins(oriented, None) or [])
+                return False
+            return True
+
+        return self._route_verbs(oriented, None, reply).addCallback(routed)
+
+    def unroute(self, name: str, reply: Reply | None) -> defer.Deferred:
+        """``ipsec auto --unroute``: the trap eroute out, then the route."""
+        oriented = self._oriented(name)
+        if oriented is None:
+            return defer.succeed(False)
+        try:
+            self.kernel.unroute(name, self.now())
+        except KernelError as error:
+            self.log.log(str(error), RC.RTBUSY, name, None, reply)
+            return defer.succeed(False)
+        self.keying.pop(name, None)
+        plugins = self._plugins(oriented, reply) or []
+        return self.runner.run("unroute", oriented, None, plugins, reply)
+
+    def forget(self, name: str, reply: Reply | None = None) -> defer.Deferred:
+        """The conn goes (delete, replace, shutdown): ``down``, SAs and eroutes out, ``unroute``."""
+        oriented = self._oriented(name)
+        pairs = self.kernel.pairs_of(name)
+        self.kernel.forget(name, self.now())
+        self.keying.pop(name, None)
+        if oriented is None:
+            return defer.succeed(None)
+        facts = None
+        if pairs:
+            serial = max(pairs)
+            inbound, outbound = pairs[serial]
+            facts = SAFacts(serial=serial, in_bytes=inbound.bytes, out_bytes=outbound.bytes,
+                            in_packets=inbound.packets, out_packets=outbound.packets)
+        return self._teardown(oriented, facts, keep_route=False, reply=reply)
+
+    # -- status ---------------------------------------------------------------------
+
+    def sa_traffic(self, now: float) -> dict[int, str]:
+        """Per IPsec state serial: ``used Ns ago`` and the counters, for the state lines."""
+        out = {}
+        for entry in self.kernel.conns.values():
+            for serial, (inbound, outbound) in entry.pairs.items():
+                last = max(x for x in (inbound.last_used, outbound.last_used, -1.0) if x is not None)
+                used = f"used {max(0.0, now - last):.0f}s ago" if last >= 0 else "never used"
+                out[serial] = (
+                    f"{used}; in {inbound.bytes}B/{inbound.packets}p "
+                    f"out {outbound.bytes}B/{outbound.packets}p"
+                    + ("; eroute owner" if entry.owner == serial else "")
+                )
+        return out
+
+
+def attach_dataplane(pluto: Any, ike: Any, log: PlutoLog, reactor: Any) -> Any:
+    """Create ``ipsec0`` and the pump, and wire them to pluto and the IKE driver.
+
+    Returns the :class:`~fswan.daemon.pump.Pump`, or None (logged) when the
+    TUN device cannot be made (not root, no /dev/net/tun): the daemon then
+    keys IKE but carries no traffic, and route/manual commands say so.
+    """
+    from fswan.daemon.kernel import link_mtu, open_tun, tunnel_mtu
+    from fswan.daemon.manual import ManualKeying
+    from fswan.daemon.pump import Pump
+    from fswan.ipsec.dataplane import DataPlane
+
+    interfaces = pluto.interfaces
+    if not interfaces:
+        log.log("no IPsec interface: running without a data plane", RC.LOG_SERIOUS)
+        return None
+    virtual, physical = interfaces[0].virtual, interfaces[0].physical
+    try:
+        physical_mtu = link_mtu(physical) or 1500
+        mtu = tunnel_mtu(physical_mtu, pluto.setup.overridemtu)
+        fd = open_tun(virtual, mtu)
+    except (OSError, IndexError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        log.log(f"cannot create {virtual}: {reason}; running without a data plane", RC.LOG_SERIOUS)
+        return None
+    dataplane = DataPlane(path_mtu=physical_mtu)
+    kernel = Klips(dataplane)
+    pump = Pump(reactor, dataplane, fd)
+    runner = UpdownRunner(log, reactor)
+    tunnels = Tunnels(kernel, runner, log, reactor, pluto.connections.get, lambda: pluto.setup, pump)
+    pump.on_event = tunnels.on_dataplane_event
+    if ike is not None:
+        tunnels.ike = ike
+        ike.on_child_sa = tunnels.on_engine_event
+        ike.on_esp = pump.inbound_udp
+        ike.on_esp_batch = pump.inbound_udp_batch
+        ike.drain_natt()
+        ike.after_step = tunnels.after_ike_step
+        pump.set_udp_sockets(ike.natt_sockets())
+    for problem in pump.open_raw(sorted({i.physical for i in interfaces})):
+        log.log(f"{problem}: raw ESP unavailable, ESP-in-UDP only", RC.LOG_SERIOUS)
+    if not pluto.setup.hidetos:
+        # hidetos=no: the inner TOS must reach the outer header, which only a header we
+        # build ourselves (IP_HDRINCL) can carry; the kernel would write TOS 0
+        if pump.raw_ip is not None:
+            dataplane.outer_header = True
+        else:
+            log.log("hidetos=no needs a raw IP socket (root): the outer TOS stays 0",
+                    RC.LOG_SERIOUS)
+    pluto.tunnels = tunnels
+    pluto.manual = ManualKeying(tunnels, log)
+    log.log(f"{virtual}: TUN over {physical}, mtu {mtu} (path mtu {physical_mtu})")
+    return pump
