@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from ipaddress import ip_address
 
 from twisted.python import usage
 
@@ -17,7 +18,9 @@ from fswan.config.errors import ConfigError, ConfigErrors
 from fswan.config.secrets import Secrets
 from fswan.daemon.ikeport import IkeDriver
 from fswan.daemon.kernel import read_host_network
+from fswan.daemon.dns import DnsKeyFetcher
 from fswan.daemon.logging import PlutoLog
+from fswan.daemon.peerkeys import PeerKeys
 from fswan.daemon.pluto import Pluto, default_secrets_path
 from fswan.daemon.service import FswanService
 from fswan.daemon.tunnels import attach_dataplane
@@ -34,7 +37,10 @@ def _port(value: str) -> int:
 
 
 class Options(usage.Options):
-    synopsis = "[-c FILE] [--secrets FILE] [--ctlbase PATH] [--ikeport N]"
+    synopsis = (
+        "[-c FILE] [--secrets FILE] [--ctlbase PATH] [--ikeport N] [--nattport N]"
+        " [--nodataplane] [--dnsresolver ADDR[:PORT]] [--dnstimeout S]"
+    )
     longdesc = (
         "fswan: a FreeS/WAN-style IPsec gateway (pluto + KLIPS) as one daemon. "
         "Reads ipsec.conf and ipsec.secrets, serves the whack control socket "
@@ -46,11 +52,23 @@ class Options(usage.Options):
         ["ctlbase", None, DEFAULT_CTLBASE, "control socket base path (socket is CTLBASE.ctl)"],
         ["ikeport", None, 500, "UDP port for IKE", _port],
         ["nattport", None, 4500, "UDP port for NAT-T (IKE and ESP-in-UDP)", _port],
+        ["dnsresolver", None, None,
+         "ADDR[:PORT] of the DNS server for %dns* public keys (default: /etc/resolv.conf)"],
+        ["dnstimeout", None, 5.0, "seconds one DNS key lookup may take", float],
     ]
 
     optFlags = [
         ["nodataplane", None, "IKE only: no ipsec0 TUN device and no packet pump"],
     ]
+
+    def postOptions(self) -> None:
+        text = self["dnsresolver"]
+        if text:
+            host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "53")
+            try:
+                self["dnsresolver"] = (str(ip_address(host or text)), _port(port or "53"))
+            except ValueError:
+                raise usage.UsageError(f"--dnsresolver {text!r}: expected ADDR or ADDR:PORT")
 
     def opt_version(self) -> None:
         print(f"fswan {__version__}")
@@ -84,6 +102,10 @@ def makeService(options: Options) -> FswanService:
         natt_port=options["nattport"],
     )
     ike = IkeDriver(engine, log, reactor, ike_port=options["ikeport"], natt_port=options["nattport"])
+    ike.peer_keys = PeerKeys(
+        DnsKeyFetcher(reactor, resolver=options["dnsresolver"], timeout=options["dnstimeout"], log=log.log),
+        ike,
+    )
     pluto = Pluto(
         config_path,
         secrets_path,

@@ -113,6 +113,8 @@ class IkeDriver:
         self.log = log
         self.reactor = reactor
         self.on_child_sa = on_child_sa
+        #: answers PeerKeyNeeded from DNS (``daemon.peerkeys.PeerKeys``); None: no lookups
+        self.peer_keys: Any = None
         self.ike_port = ike_port
         self.natt_port = natt_port
         self.ports: dict[tuple[Any, int], Any] = {}
@@ -286,5 +288,10 @@ class IkeDriver:
             entry = self.whacks.pop(id(event.whack), None)
             if entry is not None and not entry[1].called:
                 entry[1].callback(event.ok)
+        elif isinstance(event, ev.PeerKeyNeeded):
+            if self.peer_keys is not None:
+                self.peer_keys.needed(event)
+            else:
+                self.engine.set_peer_keys(event.identity, [], self.now())
         else:
             self.on_child_sa(event)

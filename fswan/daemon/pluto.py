@@ -185,6 +185,9 @@ class Pluto:
     def _tell_engine(self, loaded: LoadedConnection) -> None:
         if self.ike is not None and loaded.oriented is not None and loaded.conn.auto is not Auto.MANUAL:
             self.ike.engine.add_connection(loaded.oriented)
+            peer_keys = getattr(self.ike, "peer_keys", None)
+            if peer_keys is not None:
+                peer_keys.conn_added(loaded.oriented)
 
     def _forget_in_engine(self, name: str) -> None:
         loaded = self.connections.get(name)
