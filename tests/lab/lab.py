@@ -71,8 +71,9 @@ class Lab:
         return sh("ip", "netns", "exec", "lab-west-client", "ping", "-c", str(count), "-W", "1",
                   "-i", "0.2", "203.0.113.10", check=False)
 
-    def fswan(self, ns: str, conf: str, secrets: str, name: str = "fswan") -> FswanDaemon:
-        daemon = FswanDaemon(self.workdir / f"{name}-{ns}", ns, conf, secrets)
+    def fswan(self, ns: str, conf: str, secrets: str, name: str = "fswan",
+              extra_args: tuple[str, ...] = ()) -> FswanDaemon:
+        daemon = FswanDaemon(self.workdir / f"{name}-{ns}", ns, conf, secrets, extra_args)
         self.daemons.append(daemon)
         daemon.start()
         return daemon
@@ -81,9 +82,11 @@ class Lab:
 class FswanDaemon:
     """``twistd -n fswan`` inside a namespace, driven with the real CLIs."""
 
-    def __init__(self, directory: Path, ns: str, conf: str, secrets: str) -> None:
+    def __init__(self, directory: Path, ns: str, conf: str, secrets: str,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.dir = directory
         self.ns = ns
+        self.extra_args = tuple(extra_args)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "ipsec.conf").write_text(conf)
         (self.dir / "ipsec.secrets").write_text(secrets)
@@ -97,7 +100,8 @@ class FswanDaemon:
         assert twistd, "twistd not on PATH"
         self.process = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, twistd, "-n", "--pidfile=", f"--logfile={self.logfile}",
-             "fswan", "-c", str(self.dir / "ipsec.conf"), "--ctlbase", self.ctlbase],
+             "fswan", "-c", str(self.dir / "ipsec.conf"), "--ctlbase", self.ctlbase,
+             *self.extra_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         deadline = time.monotonic() + 20
