@@ -29,6 +29,7 @@ from fswan.config.orient import (
 from fswan.config.secrets import Secrets, load_secrets, permission_warning
 from fswan.daemon.logging import PlutoLog, Reply
 from fswan.daemon.status import LoadedConnection, StatusSnapshot, format_status, status_dict
+from fswan.updown import UnknownPluginError, plugins_for
 from fswan.whackproto import RC
 
 _STATE_SA_LINE = re.compile(r'^(#(\d+): "[^"]+") (esp\.)')
@@ -100,7 +101,7 @@ class Pluto:
         self.listen(None)
         for conn in config.conns.values():
             if conn.auto in (Auto.ADD, Auto.ROUTE, Auto.START, Auto.MANUAL):
-                self._add(conn, None)
+                self._add(conn, None, strict=True)
 
     def start_auto(self) -> None:
         """Once the reactor runs, as ``ipsec setup`` did after loading: ``auto=route``
@@ -206,11 +207,21 @@ class Pluto:
 
     # -- whack verbs ------------------------------------------------------
 
-    def _add(self, conn: Connection, reply: Reply | None) -> bool:
+    def _add(self, conn: Connection, reply: Reply | None, strict: bool = False) -> bool:
+        """Add one conn; ``strict`` (start-up) raises an unknown updown plugin as a
+        config error so the daemon stops with file:line instead of adding it."""
         if conn.name in self.connections:
             self.log.log(f'attempt to redefine connection "{conn.name}"', RC.DUPNAME, reply=reply)
             return False
         loaded = self._orient(conn, reply)
+        if loaded.oriented is not None:
+            try:
+                plugins_for(loaded.oriented)
+            except UnknownPluginError as error:
+                if strict:
+                    raise
+                self.log.log(str(error), RC.BADWHACKMESSAGE, conn=conn.name, reply=reply)
+                return False
         self.connections[conn.name] = loaded
         if loaded.oriented is None:
             return False

@@ -8,7 +8,7 @@ from ipaddress import ip_address
 import pytest
 from twisted.internet.testing import StringTransport
 
-from fswan.config.errors import ConfigErrors
+from fswan.config.errors import ConfigError, ConfigErrors
 from fswan.config.orient import DefaultRoute, HostAddress, HostNetwork
 from fswan.daemon.control import ControlFactory
 from fswan.daemon.logging import PlutoLog
@@ -203,3 +203,22 @@ def test_start_with_bad_config_raises_config_errors():
         h.pluto.start()
     messages = [str(e) for e in info.value.errors]
     assert any(m.startswith("/etc/ipsec.conf:3: unknown keyword 'lefft'") for m in messages), messages
+
+
+def test_unknown_updown_plugin_refuses_the_conn_with_file_line(harness):
+    harness.loader.files["/etc/ipsec.conf"] = CONF.replace(
+        "conn rw\n", "conn rw\n\tleftupdown=frobnicate\n")
+    lines, status = harness.request("add", "rw")
+    assert status == RC.BADWHACKMESSAGE
+    assert lines[-1].startswith('030 "rw": /etc/ipsec.conf:')
+    assert "leftupdown=frobnicate: no updown plugin named 'frobnicate'" in lines[-1]
+    assert "rw" not in harness.pluto.connections
+
+
+def test_unknown_updown_plugin_at_start_is_a_config_error():
+    h = Harness({"/etc/ipsec.conf": CONF.replace("\tauto=add\n", "\tauto=add\n\tleftupdown=frobnicate\n"),
+                 "/etc/ipsec.secrets": SECRETS})
+    with pytest.raises(ConfigError) as info:
+        h.pluto.start()
+    assert "leftupdown=frobnicate: no updown plugin named 'frobnicate'" in str(info.value)
+    assert str(info.value).startswith("/etc/ipsec.conf:")
