@@ -29,7 +29,7 @@ import posixpath
 import re
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, Union
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fswan.config import keys
 from fswan.config.encodings import EncodingError, decode_data
 from fswan.config.errors import ConfigError, ConfigErrors, Location
-from fswan.config.ids import Identity, IdError, parse_id
+from fswan.config.ids import Identity, IdError, IdKind, parse_id
 
 __all__ = [
     "SecretsLoader",
@@ -178,6 +178,19 @@ class Secrets:
     entries: tuple[Secret, ...] = ()
     files: tuple[str, ...] = ()
     warnings: tuple[ConfigError, ...] = ()
+
+    def with_myid(self, myid: Identity | None) -> Secrets:
+        """The same secrets with every ``%myid`` selector replaced by ``myid=`` of
+        config setup (pluto resolved it the same way); unchanged without a myid."""
+        if myid is None:
+            return self
+        entries = tuple(
+            replace(s, ids=tuple(myid if i.kind is IdKind.MYID else i for i in s.ids))
+            if any(i.kind is IdKind.MYID for i in s.ids)
+            else s
+            for s in self.entries
+        )
+        return replace(self, entries=entries)
 
     def find_psk(self, our_id: Identity, peer_id: Identity) -> Secret | None:
         """The best PSK for these ends (see :func:`psk_match_level`); first wins a tie."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from fswan.config.errors import ConfigError, ConfigErrors
+from fswan.config.ids import parse_id
 from fswan.config.ipsecconf import IncludeLoader, load_config
 from fswan.config.model import Auto, Config, Connection, SetupConfig
 from fswan.config.orient import (
@@ -118,6 +119,8 @@ class Pluto:
                 self.manual.up(loaded.oriented, None)
 
     def _set_secrets(self, secrets: Secrets) -> None:
+        myid = parse_id(self.setup.myid) if self.setup.myid else None
+        secrets = secrets.with_myid(myid)
         self.secrets = secrets
         if self.ike is not None:
             self.ike.engine.set_secrets(secrets)

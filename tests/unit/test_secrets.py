@@ -548,3 +548,15 @@ def test_secret_is_frozen() -> None:
     entry = Secret("PSK", (), Location("s", 1), b"x")
     with pytest.raises(AttributeError):
         entry.value = b"y"  # type: ignore[misc]
+
+
+def test_myid_selector_is_replaced_by_the_configured_myid():
+    from fswan.config.ids import parse_id
+    from fswan.config.secrets import parse_secrets
+
+    secrets = parse_secrets('%myid @peer : PSK "myid-test-secret"\n', "ipsec.secrets")
+    assert secrets.find_psk(parse_id("@gw.example"), parse_id("@peer")) is None
+    resolved = secrets.with_myid(parse_id("@gw.example"))
+    found = resolved.find_psk(parse_id("@gw.example"), parse_id("@peer"))
+    assert found is not None and bytes(found.value) == b"myid-test-secret"
+    assert secrets.with_myid(None) is secrets
