@@ -7,6 +7,7 @@ wiring stays here and holds no protocol logic.
 from __future__ import annotations
 
 import os
+import signal
 
 from twisted.application import service
 from twisted.logger import Logger
@@ -72,6 +73,24 @@ class FswanService(service.MultiService):
         if self.pump is not None:
             self.pump.start()
         self.pluto.start_auto()
+        self._catch_hangup()
+
+    def _catch_hangup(self) -> None:
+        """SIGHUP would otherwise kill the daemon without deleting its SAs; admins send it
+        to mean "reload", so it rereads ipsec.secrets (conns change with ipsec auto)."""
+        from twisted.internet import reactor
+
+        def hangup(signum, frame) -> None:
+            reactor.callFromThread(self._reread_on_hangup)
+
+        try:
+            signal.signal(signal.SIGHUP, hangup)
+        except ValueError:  # not the main thread (tests): nothing to catch
+            pass
+
+    def _reread_on_hangup(self) -> None:
+        self.pluto.log.log("received SIGHUP: rereading secrets (whack --shutdown stops the daemon)")
+        self.pluto.reread_secrets(None, None)
 
     def stopService(self):
         if self.pluto.ike is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -116,6 +117,13 @@ def test_whole_lifecycle(daemon):
 
     result = run(ipsec, "auto", "--ctlbase", ctlbase, "--route", "net")
     assert result.returncode == 32 and "without a data plane" in result.stdout
+
+    os.kill(process.pid, signal.SIGHUP)  # admins' "reload": must not kill the daemon
+    deadline = time.monotonic() + 10
+    while "received SIGHUP: rereading secrets" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    assert process.poll() is None
 
     result = run(whack, "--ctlbase", ctlbase, "--shutdown")
     assert result.returncode == 0
