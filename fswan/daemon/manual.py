@@ -12,8 +12,11 @@ its SPIs and keys:
 * Every ``left...`` value describes the SA **sent by left** (its destination
   is right), every ``right...`` value the SA sent by right; the conn-wide
   ``spi=``/``espenckey=``/``espauthkey=`` fill whatever a side leaves out.
-* ``espreplay_window=0`` (the default) turns replay checking off, as KLIPS:
-  with static keys a restarted peer starts again at sequence number 1.
+* Every SA has anti-replay, manual ones too: ``espreplay_window=N`` sets the
+  window, 0 (FreeS/WAN's default, which turned KLIPS's check off) means 64.
+  With static keys a restarted peer starts again at sequence number 1 and is
+  refused as a replay until both ends run ``ipsec manual --down``/``--up``
+  (which starts fresh SAs): the price of never accepting a replayed packet.
 
 AES-GCM is refused: its IV is a counter, and with a key that never changes
 a restart repeats (key, nonce) pairs, which breaks GCM completely.
@@ -50,23 +53,6 @@ GCM_REFUSAL = (
 
 class ManualError(ValueError):
     """A manual conn that cannot be keyed; the message says which keyword is wrong."""
-
-
-class _NoReplayCheck:
-    """``espreplay_window=0``: accept every sequence number (KLIPS's manual default)."""
-
-    __slots__ = ("top",)
-
-    def __init__(self) -> None:
-        self.top = 0
-
-    def check(self, seq_low: int) -> int:
-        return seq_low
-
-    def update(self, seq: int) -> bool:
-        if seq > self.top:
-            self.top = seq
-        return True
 
 
 def _proposal(esp: str | None) -> EspProposal:
@@ -152,8 +138,6 @@ def manual_sa_pair(
         outbound = SecurityAssociation(direction=OUT, spi=spi_out, keys=keys_out, **common)
     except (ValueError, UnsupportedAlgorithm) as error:
         raise ManualError(str(error)) from None
-    if not window:
-        inbound.replay = _NoReplayCheck()  # type: ignore[assignment]
     return inbound, outbound
 
 

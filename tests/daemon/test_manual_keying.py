@@ -5,6 +5,8 @@ from __future__ import annotations
 from ipaddress import ip_address
 
 import pytest
+
+from fswan.ipsec.replay import DUPLICATE
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from fswan.config.orient import DefaultRoute, HostAddress, HostNetwork
@@ -167,14 +169,17 @@ def test_missing_key_named(harness):
     assert any("manual keying needs espauthkey=" in line for line in lines), lines
 
 
-def test_manual_pair_directions_and_no_replay_window_by_default(harness):
+def test_manual_pair_directions_and_anti_replay_by_default(harness):
     assert harness.request("manual", "split", up=True)[1] == 0  # loads it from the file
     oriented = harness.pluto.connections["split"].oriented
     inbound, outbound = manual_sa_pair(oriented, now=0.0)
     assert (inbound.spi, outbound.spi) == (0x501, 0x500)
     assert str(outbound.said) == "tun0x500@192.0.2.2" and str(inbound.said) == "tun0x501@192.0.2.1"
-    # espreplay_window=0: a restarted peer's sequence number 1 is accepted again
-    assert inbound.replay.check(1) == 1 and inbound.replay.check(1) == 1
+    # espreplay_window=0 (FreeS/WAN's default) still gets a 64-packet window: a
+    # replayed sequence number is refused like on every other SA
+    assert inbound.replay.check(1) == 1 and inbound.replay.update(1)
+    assert inbound.replay.check(1) == DUPLICATE
+    assert inbound.replay.size == 64
     bad = oriented.conn.__class__(**{**oriented.conn.__dict__, "esp": "aes_gcm256"})
     with pytest.raises(ManualError, match="AES-GCM"):
         manual_sa_pair(oriented.__class__(**{**oriented.__dict__, "conn": bad}), now=0.0)
