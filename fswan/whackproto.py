@@ -15,6 +15,7 @@ Commands and their arguments:
 ``replace``         ``name``, ``config``
 ``delete``          ``name``
 ``rereadsecrets``   ``secrets`` (path; default: the daemon's)
+``rereadgroups``    (none) implicit conns and ipsec.d/policies again
 ``listen``          (none) rescan interfaces, orient conns
 ``unlisten``        (none)
 ``ready``           (none) same as listen, as ``ipsec auto --ready``
@@ -77,6 +78,7 @@ COMMANDS = {
     "replace": ("name",),
     "delete": ("name",),
     "rereadsecrets": (),
+    "rereadgroups": (),
     "listen": (),
     "unlisten": (),
     "ready": (),

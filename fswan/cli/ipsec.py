@@ -23,7 +23,7 @@ Usage: ipsec COMMAND [ARGS]
 
   ipsec auto [--config F] [--ctlbase P] [--verbose] [--asynchronous] [--showonly]
              --add | --delete | --replace | --up | --down | --route | --unroute  CONN
-  ipsec auto --status [--json] | --ready | --rereadsecrets
+  ipsec auto --status [--json] | --ready | --rereadsecrets | --rereadgroups
   ipsec manual [--config F] [--ctlbase P] --up | --down  CONN   (manual keying, no IKE)
   ipsec eroute [--ctlbase P]   the eroute table (KLIPS /proc/net/ipsec_eroute layout)
   ipsec look [--ctlbase P]     eroutes, SAs and data-plane counters
@@ -47,6 +47,7 @@ AUTO_VERBS = {
     "status": ("status", False),
     "ready": ("ready", False),
     "rereadsecrets": ("rereadsecrets", False),
+    "rereadgroups": ("rereadgroups", False),
 }
 
 

@@ -598,7 +598,8 @@ class _Builder:
         settings: dict[str, _Setting] = {}
         user: dict[str, _Setting] = {}
         chain = self._chain(root)
-        if self.reader.default is not None:
+        # FreeS/WAN: the implicit OE conns (and a file's redefinition of them) ignore %default
+        if self.reader.default is not None and root.name not in IMPLICIT_CONNS:
             chain.append((self.reader.default, False))
         for section, flip in chain:
             for key, setting in section.settings.items():

@@ -88,6 +88,8 @@ class ControlProtocol(LineOnlyReceiver):
             return pluto.delete(request.name, self)
         if command == "rereadsecrets":
             return pluto.reread_secrets(args.get("secrets"), self)
+        if command == "rereadgroups":
+            return pluto.reread_groups(self)
         if command in ("listen", "ready"):
             return pluto.listen(self)
         if command == "unlisten":

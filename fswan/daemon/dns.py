@@ -66,6 +66,7 @@ from fswan.dnskeys.records import (
     keys_for,
     parse_rdata,
     query_name,
+    reverse_name,
 )
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "DnsKeyFetcher",
     "DnspythonQuery",
     "check_config_names",
+    "fetch_gateways",
 ]
 
 T = TypeVar("T")
@@ -458,3 +460,55 @@ def check_config_names(config: Config, local_hosts: Iterable[str] = ()) -> list[
             prefix = f'"{conn.name}": {keyword}={end.rsasigkey}{default}: '
             lines.extend(prefix + note for note in _end_notes(side, end, when, config.setup.myid))
     return lines
+
+
+# --------------------------------------------------------------------------
+# Opportunistic encryption: who is the gateway of an address?
+
+
+def _gateway_records(fetcher: DnsKeyFetcher, address: str, deadline: float) -> list[KeyRecord]:
+    """Blocking: the ``X-IPsec-Server`` TXT records at the reverse name of ``address``
+    that name a gateway and give its key, best preference first."""
+    identity = Identity(IdKind.IPV6_ADDR if ":" in address else IdKind.IPV4_ADDR, address)
+    name = reverse_name(address)
+    remaining = deadline - fetcher._monotonic()
+    if remaining <= 0:
+        raise DnsKeyError(identity, f"no answer from {fetcher._server_text} within {fetcher.timeout:g} s")
+    fetcher.queries += 1
+    answer = fetcher._ask(identity, name, dns.rdatatype.TXT, "TXT", remaining)
+    found: list[KeyRecord] = []
+    problems: list[str] = []
+    for rdata in answer.rdatas:
+        try:
+            record = parse_rdata(rdata)
+        except RecordError as exc:
+            problems.append(f"TXT record at {name}: {exc}")
+            continue
+        if record is not None and record.gateway is not None and record.key is not None:
+            found.append(record)
+    if not found:
+        reason = f"no {TXT_ATTRIBUTE} TXT record naming a gateway with a key at {name}"
+        if problems:
+            reason += "; " + "; ".join(problems)
+        raise DnsKeyError(identity, reason)
+    return sorted(found, key=lambda r: r.preference)
+
+
+def fetch_gateways(fetcher: DnsKeyFetcher, address: str) -> Deferred[list[KeyRecord]]:
+    """OE: the gateways (and their keys) DNS names for ``address`` at its reverse name.
+    Not cached (FreeS/WAN asked again on each acquire); errback DnsKeyError, logged."""
+    deadline = fetcher._monotonic() + fetcher.timeout
+    d = fetcher._run_blocking(_gateway_records, fetcher, address, deadline)
+    d.addTimeout(fetcher.timeout + BACKSTOP_GRACE, fetcher._reactor)
+
+    def failed(failure: Failure) -> Failure:
+        if failure.check(DnsKeyError):
+            fetcher._log(str(failure.value))
+            return failure
+        reason = (f"no answer from {fetcher._server_text} within {fetcher.timeout:g} s"
+                  if failure.check(defer.TimeoutError, defer.CancelledError)
+                  else f"internal error: {failure.getErrorMessage()}")
+        return Failure(fetcher._failed(address, reason))
+
+    d.addErrback(failed)
+    return d

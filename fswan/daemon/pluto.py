@@ -83,6 +83,13 @@ class Pluto:
         self.host = HostNetwork()
         self.listening = False
         self.shutdown_requested: Callable[[], None] = lambda: None
+        from fswan.daemon.oe import Opportunism
+
+        #: policy groups and OE instances (``daemon.oe``); its ``fetcher`` is set by the tap
+        self.oe = Opportunism(self, log)
+        peer_keys = getattr(ike, "peer_keys", None)
+        if peer_keys is not None:
+            peer_keys.oe = self.oe
 
     # -- start-up ---------------------------------------------------------
 
@@ -103,6 +110,7 @@ class Pluto:
         for conn in config.conns.values():
             if conn.auto in (Auto.ADD, Auto.ROUTE, Auto.START, Auto.MANUAL):
                 self._add(conn, None, strict=True)
+        self.oe.load(config)
 
     def start_auto(self) -> None:
         """Once the reactor runs, as ``ipsec setup`` did after loading: ``auto=route``
@@ -117,6 +125,7 @@ class Pluto:
                 self.ike.initiate(loaded.name, None, asynchronous=True)
             elif auto is Auto.MANUAL and self.manual is not None:
                 self.manual.up(loaded.oriented, None)
+        self.oe.install(None)
 
     def _set_secrets(self, secrets: Secrets) -> None:
         myid = parse_id(self.setup.myid) if self.setup.myid else None
@@ -476,10 +485,27 @@ class Pluto:
     def status(self, as_json: bool, reply: Reply) -> None:
         snapshot = self.snapshot()
         if as_json:
-            reply.line(RC.COMMENT, json.dumps(status_dict(snapshot), sort_keys=True))
+            document = status_dict(snapshot)
+            oe = self.oe.status_dict()
+            if oe is not None:
+                document["opportunistic"] = oe
+            reply.line(RC.COMMENT, json.dumps(document, sort_keys=True))
             return
         for line in format_status(snapshot):
             reply.line(RC.COMMENT, line)
+        for line in self.oe.status_lines():
+            reply.line(RC.COMMENT, line)
+
+    def reread_groups(self, reply: Reply) -> None:
+        """``ipsec auto --rereadgroups``: the implicit conns and ``ipsec.d/policies`` again."""
+        try:
+            config = self._read_config(self.config_path)
+        except ConfigError as error:
+            problems = error.errors if isinstance(error, ConfigErrors) else [error]
+            for problem in problems:
+                self.log.log(str(problem), RC.LOG_SERIOUS, reply=reply)
+            return
+        self.oe.reread(config, reply)
 
 
 def default_secrets_path(config_path: str) -> str:

@@ -85,6 +85,8 @@ class Tunnels:
         self.keying: dict[str, float] = {}
         #: SA pairs whose route is being put in place: serial -> conn
         self._routing: dict[int, str] = {}
+        #: ``daemon.oe.Opportunism``: Acquires from policy-group traps; None: no OE
+        self.opportunism: Any = None
         self.path_mtu = kernel.dataplane.path_mtu
 
     # -- helpers ----------------------------------------------------------------
@@ -257,6 +259,9 @@ class Tunnels:
     def acquire(self, event: Acquire) -> None:
         name = self.kernel.acquire(event)
         if name is None:
+            # not a conn's trap: a policy group's (opportunistic encryption)?
+            if self.opportunism is not None:
+                self.opportunism.acquire(event)
             return
         if name in self.keying or self.kernel.pairs_of(name):
             return
@@ -470,6 +475,7 @@ def attach_dataplane(pluto: Any, ike: Any, log: PlutoLog, reactor: Any) -> Any:
             log.log("hidetos=no needs a raw IP socket (root): the outer TOS stays 0",
                     RC.LOG_SERIOUS)
     pluto.tunnels = tunnels
+    tunnels.opportunism = getattr(pluto, "oe", None)
     pluto.manual = ManualKeying(tunnels, log)
     log.log(f"{virtual}: TUN over {physical}, mtu {mtu} (path mtu {physical_mtu})")
     return pump

@@ -228,6 +228,11 @@ class IkeEngine:
         #: the datagrams held while a lookup runs
         self._key_failed: set[Identity] = set()
         self._held_for_key: dict[Identity, list[tuple]] = {}
+        #: opportunistic encryption (the shell's ``daemon.oe``): called with (ISAKMP state,
+        #: our client, peer client) when no conn has a Quick Mode's clients; returns an
+        #: instance conn to add and use, None to refuse, or raises KeyPending to hold the
+        #: message while the shell checks the peer client's DNS records
+        self.opportunistic_client: Callable[..., OrientedConnection | None] | None = None
         self._states: dict[int, State] = {}
         self._by_cookies: dict[bytes, Phase1State] = {}
         self._by_msgid: dict[tuple[bytes, int], Phase2State] = {}
@@ -1742,6 +1747,11 @@ class IkeEngine:
                     f"client of the peer behind NAT at {p1.remote_addr}",
                 )
                 return entry
+        if self.opportunistic_client is not None:
+            oriented = self.opportunistic_client(p1, our_client, peer_client)
+            if oriented is not None:
+                self.add_connection(oriented)
+                return self._conns[oriented.name]
         return None
 
     def describe_request(
