@@ -101,3 +101,44 @@ def open_tun(name: str, mtu: int) -> int:
         except OSError:
             pass
     return fd
+
+
+#: the routing table (and rule priority) for the policy groups' nets: a table of its
+#: own, consulted before main, so a group net never replaces an ordinary route (the
+#: pump's clear sends, bound to the physical device, skip it and use main)
+GROUP_TABLE = 220
+
+
+def set_device_routes(
+    device: str, add: list, remove: list, sources: list, table: int = GROUP_TABLE
+) -> list[str]:
+    """Route each net of ``add`` into ``device`` in ``table``, drop the routes of
+    ``remove``, and make sure packets from each of ``sources`` (our client nets)
+    look ``table`` up: only those are meant for the group eroutes.  The problems
+    met, as text."""
+    problems = []
+    with IPRoute() as ipr:
+        indexes = ipr.link_lookup(ifname=device)
+        if not indexes:
+            return [f"no device {device} for policy group routes"]
+        present = {
+            (rule.get_attr("FRA_SRC"), rule["src_len"])
+            for rule in ipr.get_rules(family=2)
+            if rule.get_attr("FRA_TABLE") == table
+        }
+        for source in sources:
+            key = (str(source.network_address), source.prefixlen)
+            if key in present or (source.prefixlen == 0 and (None, 0) in present):
+                continue
+            try:
+                ipr.rule("add", table=table, priority=table, src=key[0], src_len=key[1])
+            except Exception as error:  # netlink errors carry errno and text
+                problems.append(f"ip rule add from {source} lookup {table}: {error}")
+        for net, command in [(n, "replace") for n in add] + [(n, "del") for n in remove]:
+            try:
+                ipr.route(command, dst=str(net), oif=indexes[0], table=table)
+            except Exception as error:
+                if command == "del":
+                    continue
+                problems.append(f"ip route {command} {net} dev {device} table {table}: {error}")
+    return problems

@@ -22,8 +22,10 @@ FreeS/WAN 2.x's OE as far as fswan has it:
   when the peer client's reverse TXT names that peer (address or ID),
   holding the message (``KeyPending``) while DNS is asked.
 
-Not here yet: routes into ``ipsec0`` for group CIDRs (the admin routes
-them), @FQDN gateways in TXT records, IPv6 OE, and more than one instance
+Group nets that need the data plane are routed into ``ipsec0`` in table 220,
+looked up for packets from our client nets (``_route_groups``).
+
+Not here yet: @FQDN gateways in TXT records, IPv6 OE, and more than one instance
 per destination (while one is keying or up, packets from a second local
 source to that destination stay on their %hold).
 """
@@ -50,6 +52,7 @@ from fswan.config.policygroups import (
     parse_policy_group,
     policies_dir,
 )
+from fswan.daemon.kernel import set_device_routes
 from fswan.daemon.logging import PlutoLog, Reply
 from fswan.ipsec.dataplane import Acquire
 from fswan.ipsec.eroute import DROP, PASS, REJECT, TRAP
@@ -69,6 +72,8 @@ class Opportunism:
         self.conns: dict[str, Connection] = {}
         self.eroutes: list[GroupEroute] = []
         self._installed: dict[tuple, GroupEroute] = {}
+        #: the group nets routed into ipsec0 (see _route_groups)
+        self._routed: set = set()
         #: instance name -> group, for instances made from an Acquire
         self.instances: dict[str, str] = {}
         #: instances waiting for DNS
@@ -143,6 +148,25 @@ class Opportunism:
                 continue
             kernel.dataplane.replace_eroute(*nets, _TARGETS[eroute.shunt], now=now)
             self._installed[nets] = eroute
+        self._route_groups(reply)
+
+    def _route_groups(self, reply: Reply | None) -> None:
+        """Route the nets of the groups that need the data plane (everything but
+        clear ``%pass``) into ipsec0 for packets from our client nets, so they meet
+        the eroutes; the pump's own clear sends are bound to the physical device
+        and never take that table, so they cannot loop."""
+        interfaces = self.pluto.interfaces
+        if not interfaces:
+            return
+        wanted = {e.destination for e in self._installed.values() if e.shunt != "%pass"}
+        add = sorted(wanted - self._routed, key=str)
+        remove = sorted(self._routed - wanted, key=str)
+        if not add and not remove:
+            return
+        sources = sorted({e.source for e in self._installed.values() if e.shunt != "%pass"}, key=str)
+        for problem in set_device_routes(interfaces[0].virtual, add, remove, sources):
+            self.log.log(problem, RC.LOG_SERIOUS, reply=reply)
+        self._routed = wanted
 
     def reread(self, config: Config, reply: Reply | None) -> None:
         """``ipsec auto --rereadgroups``."""
