@@ -28,6 +28,7 @@ from fswan.config.orient import (
     orient,
 )
 from fswan.config.secrets import Secrets, load_secrets, permission_warning
+from fswan.daemon.dns import check_config_names
 from fswan.daemon.logging import PlutoLog, Reply
 from fswan.daemon.status import LoadedConnection, StatusSnapshot, format_status, status_dict
 from fswan.updown import UnknownPluginError, plugins_for
@@ -107,6 +108,9 @@ class Pluto:
             self.log.log(unsupported)
         self._set_secrets(self._read_secrets(self.secrets_path))
         self.listen(None)
+        # conns whose peer key comes from DNS, said at load as pluto did
+        for line in check_config_names(config, [str(i.address) for i in self.interfaces]):
+            self.log.log(line)
         for conn in config.conns.values():
             if conn.auto in (Auto.ADD, Auto.ROUTE, Auto.START, Auto.MANUAL):
                 self._add(conn, None, strict=True)

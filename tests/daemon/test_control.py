@@ -222,3 +222,15 @@ def test_unknown_updown_plugin_at_start_is_a_config_error():
         h.pluto.start()
     assert "leftupdown=frobnicate: no updown plugin named 'frobnicate'" in str(info.value)
     assert str(info.value).startswith("/etc/ipsec.conf:")
+
+
+def test_conns_with_dns_keys_are_announced_at_load():
+    conf = CONF.replace("conn %default\n\tauthby=secret\n", "conn %default\n\tauthby=rsasig\n").replace(
+        "\trightsubnet=203.0.113.0/25\n", "\trightsubnet=203.0.113.0/25\n\trightid=@east.example\n"
+        "\trightrsasigkey=%dnsondemand\n", 1)
+    h = Harness({"/etc/ipsec.conf": conf, "/etc/ipsec.secrets": SECRETS})
+    h.pluto.start()
+    text = "\n".join(h.sink.lines)
+    assert ('"net": rightrsasigkey=%dnsondemand: the key of @east.example will be fetched from DNS'
+            in text), text
+    assert '"net": leftrsasigkey' not in text  # our own end's key is never fetched
