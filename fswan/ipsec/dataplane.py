@@ -351,6 +351,7 @@ class DataPlane:
                 return sa  # type: ignore[return-value]
         if len(packet) > sa.inner_mtu:
             return self._too_big(sa, packet, now)
+        # _send inlined: this is the per-packet path, one call less per packet
         if not sa.tunnel:
             return self._send_transport(sa, packet, now)
         esp = sa.encap(packet, IPPROTO_IPIP if packet[0] < 0x60 else IPPROTO_IPV6, now)

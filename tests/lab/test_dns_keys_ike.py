@@ -87,7 +87,8 @@ def test_key_missing_from_dns_fails_with_plutos_message(lab, servers):
                      .replace("@east.example", "@nobody.example"),
                      f': RSA "{PRIVATE / "west" / "private" / "west.key"}"\n',
                      extra_args=("--dnsresolver", "127.0.0.1:53"))
-    east = lab.fswan("lab-east", conf("%dnsonload", format_rsasigkey(key_of("east").public_key()))
+    lab.fswan(  # the peer, whose key nobody publishes
+        "lab-east", conf("%dnsonload", format_rsasigkey(key_of("east").public_key()))
                      .replace("@east.example", "@nobody.example"),
                      f': RSA "{PRIVATE / "east" / "private" / "east.key"}"\n',
                      extra_args=("--dnsresolver", "127.0.0.1:53"))

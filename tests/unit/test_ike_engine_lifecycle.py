@@ -10,7 +10,6 @@ from fswan.ike.engine import IkeEngine
 from fswan.ike.events import (
     ChildSADeleted,
     ChildSAInstalled,
-    IsakmpSADeleted,
     IsakmpSAEstablished,
     WhackDone,
 )

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import errno
-import fnmatch
 import textwrap
 from dataclasses import fields
 from ipaddress import ip_address, ip_network
@@ -12,6 +9,7 @@ from ipaddress import ip_address, ip_network
 import pytest
 
 from fswan.config import keywords
+from tests.fakes import MemoryLoader as FakeLoader
 from tests.testkeys import WEST_0S
 from fswan.config.errors import ConfigError, ConfigErrors, Location
 from fswan.config.ipsecconf import load_config, parse_config
@@ -28,33 +26,6 @@ from fswan.config.model import (
     FailureShunt,
     SetupConfig,
 )
-
-
-class FakeLoader:
-    """In-memory include loader: a dict of absolute-or-relative path -> text."""
-
-    def __init__(self, files: dict[str, str] | None = None, unreadable: tuple[str, ...] = ()) -> None:
-        self.files = dict(files or {})
-        self.unreadable = unreadable
-        self.globbed: list[str] = []
-
-    def glob(self, pattern: str) -> list[str]:
-        """Like glob.glob: wildcards match within one path component."""
-        self.globbed.append(pattern)
-        parts = pattern.split("/")
-
-        def matches(path: str) -> bool:
-            names = path.split("/")
-            return len(names) == len(parts) and all(map(fnmatch.fnmatchcase, names, parts))
-
-        return sorted(p for p in list(self.files) + list(self.unreadable) if matches(p))
-
-    def read(self, path: str) -> str:
-        if path in self.unreadable:
-            raise PermissionError(errno.EACCES, "Permission denied", path)
-        if path not in self.files:
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
-        return self.files[path]
 
 
 def conf(text: str) -> str:

@@ -7,7 +7,6 @@ Whatever parses must also render (dict + checkconfig) without errors.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 
 from hypothesis import HealthCheck, given, settings
@@ -17,30 +16,18 @@ from fswan.config import keywords
 from fswan.config.errors import ConfigError, ConfigErrors
 from fswan.config.ipsecconf import parse_config
 from fswan.config.render import config_to_dict, format_checkconfig
+from tests.fakes import MemoryLoader
 from tests.testkeys import WEST_0S
 from tests.unit.test_ipsecconf import FREESWAN_2X, LIBRESWAN
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-class DictLoader:
+class DictLoader(MemoryLoader):
+    """In-memory files; ``unreadable.conf`` exists but cannot be read."""
+
     def __init__(self, files: dict[str, str]) -> None:
-        self.files = files
-
-    def glob(self, pattern: str) -> list[str]:
-        parts = pattern.split("/")
-        return sorted(
-            p for p in self.files
-            if len(p.split("/")) == len(parts) and all(map(fnmatch.fnmatchcase, p.split("/"), parts))
-        )
-
-    def read(self, path: str) -> str:
-        if path.endswith("unreadable.conf"):
-            raise PermissionError(13, "Permission denied", path)
-        try:
-            return self.files[path]
-        except KeyError:
-            raise FileNotFoundError(2, "No such file or directory", path) from None
+        super().__init__(files, unreadable=("unreadable.conf",))
 
 
 def check(text: str, files: dict[str, str] | None = None) -> None:

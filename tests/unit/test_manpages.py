@@ -27,6 +27,7 @@ from fswan.config.values import _limit_text, format_time
 from fswan.ike import algorithms
 from fswan.ike.dh import GROUPS
 from fswan.whackproto import CTL_SUFFIX, DEFAULT_CTLBASE, NOT_YET_IMPLEMENTED, RC
+from tests.fakes import MemoryLoader
 
 MAN = Path(__file__).resolve().parents[2] / "man"
 PAGES = ("ipsec.conf.5", "ipsec.secrets.5", "fswan.8", "whack.8", "ipsec_auto.8")
@@ -316,16 +317,8 @@ def test_complete_examples_parse():
         if "..." in block:
             continue
         text = block if block.startswith("version") else "version 2\n" + block
-        config = parse_config(text, "example.conf", loader=_NoIncludes())
+        config = parse_config(text, "example.conf", loader=MemoryLoader())
         assert config.conns
-
-
-class _NoIncludes:
-    def glob(self, pattern):
-        return []
-
-    def read(self, path):
-        raise OSError(2, "No such file or directory")
 
 
 # --------------------------------------------------------------------------- ipsec.secrets(5)

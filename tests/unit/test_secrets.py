@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import errno
-import fnmatch
 import functools
-import os
 import stat
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from fswan.config.secrets import (
     psk_match_level,
     rsa_match_level,
 )
+from tests.fakes import MemoryLoader
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "keys"
 SECRET = "Sup3rS3cretXyZ"  # must never show up in any error, repr or summary
@@ -39,25 +37,6 @@ def rsa_key() -> rsa.RSAPrivateKey:
 @functools.cache
 def other_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(65537, 1024)
-
-
-class MemoryLoader:
-    """An in-memory SecretsLoader: paths are dict keys, globs are fnmatch patterns."""
-
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = files
-
-    def glob(self, pattern: str) -> list[str]:
-        depth = pattern.count("/")  # like glob(3), '*' does not cross '/'
-        return sorted(
-            p for p in self.files if p.count("/") == depth and fnmatch.fnmatchcase(p, pattern)
-        )
-
-    def read(self, path: str) -> str:
-        try:
-            return self.files[path]
-        except KeyError:
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path) from None
 
 
 def ids(*texts: str) -> tuple:

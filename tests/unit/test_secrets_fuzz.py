@@ -7,10 +7,7 @@ ConfigError into a ``file:line:`` message and anything else into a crash.
 
 from __future__ import annotations
 
-import errno
-import fnmatch
 import functools
-import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +18,7 @@ from fswan.config import keys
 from fswan.config.errors import ConfigError
 from fswan.config.ids import ANY_ID, parse_id
 from fswan.config.secrets import Secrets, parse_secrets
+from tests.fakes import MemoryLoader
 
 FUZZ = settings(
     max_examples=250,
@@ -32,19 +30,6 @@ FUZZ = settings(
 @functools.cache
 def key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(3, 1024)
-
-
-class MemoryLoader:
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = files
-
-    def glob(self, pattern: str) -> list[str]:
-        return sorted(p for p in self.files if fnmatch.fnmatchcase(p, pattern))
-
-    def read(self, path: str) -> str:
-        if path not in self.files:
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
-        return self.files[path]
 
 
 @functools.cache
