@@ -15,6 +15,7 @@ the data plane.
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Callable
 from ipaddress import ip_address
 from typing import Any
@@ -33,6 +34,10 @@ from fswan.isakmp.message import NON_ESP_MARKER, is_natt_keepalive
 from fswan.whackproto import RC
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+SOL_UDP = getattr(socket, "SOL_UDP", 17)
+#: linux/udp.h: deliver coalesced datagrams of a flow as one read, segment size in a cmsg
+UDP_GRO = getattr(socket, "UDP_GRO", 104)
+_GRO_CMSG_SPACE = socket.CMSG_SPACE(4)
 
 
 class IkePort(DatagramProtocol):
@@ -61,7 +66,12 @@ class IkePort(DatagramProtocol):
 class NattReader:
     """Reads a 4500 port's socket in place of Twisted's ``udp.Port``: drains it until
     EAGAIN, hands IKE (zero marker) and keepalives to the port's protocol one by one,
-    and all ESP-in-UDP of the wake-up to the data plane in one batch (one flush)."""
+    and all ESP-in-UDP of the wake-up to the data plane in one batch (one flush).
+
+    The socket asks for ``UDP_GRO``: a burst of equal-size datagrams from one peer
+    (a UDP GSO send, or the NIC's GRO) arrives as one read, cut back into datagrams
+    here by the segment size the kernel reports.
+    """
 
     def __init__(self, port: Any, on_batch: Callable[[list], None], budget: int = 2048) -> None:
         self.port = port
@@ -69,13 +79,26 @@ class NattReader:
         self.sock = port.socket
         self.on_batch = on_batch
         self.budget = budget
+        try:
+            self.sock.setsockopt(SOL_UDP, UDP_GRO, 1)
+            self.gro = True
+        except OSError:  # kernels before 5.0: one datagram per read, as before
+            self.gro = False
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def doRead(self) -> None:
-        recvfrom = self.sock.recvfrom
         batch: list[tuple[bytes, str, int]] = []
+        if self.gro:
+            self._drain_gro(batch)
+        else:
+            self._drain(batch)
+        if batch:
+            self.on_batch(batch)
+
+    def _drain(self, batch: list) -> None:
+        recvfrom = self.sock.recvfrom
         for _ in range(self.budget):
             try:
                 data, addr = recvfrom(65535)
@@ -83,12 +106,32 @@ class NattReader:
                 break
             except OSError:  # an ICMP error reported on the socket: keep reading
                 continue
-            if len(data) > 8 and data[:4] != NON_ESP_MARKER:
-                batch.append((data, addr[0], addr[1]))
-            else:
-                self.protocol.datagramReceived(data, addr)
-        if batch:
-            self.on_batch(batch)
+            self._sort(data, addr, batch)
+
+    def _drain_gro(self, batch: list) -> None:
+        recvmsg = self.sock.recvmsg
+        for _ in range(self.budget):
+            try:
+                data, ancillary, _flags, addr = recvmsg(65535, _GRO_CMSG_SPACE)
+            except BlockingIOError:
+                break
+            except OSError:
+                continue
+            if ancillary:
+                level, kind, value = ancillary[0]
+                if level == SOL_UDP and kind == UDP_GRO:
+                    size = int.from_bytes(value[:4], sys.byteorder)
+                    if 0 < size < len(data):
+                        for offset in range(0, len(data), size):
+                            self._sort(data[offset:offset + size], addr, batch)
+                        continue
+            self._sort(data, addr, batch)
+
+    def _sort(self, data: bytes, addr: tuple[str, int], batch: list) -> None:
+        if len(data) > 8 and data[:4] != NON_ESP_MARKER:
+            batch.append((data, addr[0], addr[1]))
+        else:
+            self.protocol.datagramReceived(data, addr)
 
     def connectionLost(self, reason: Any) -> None:
         pass

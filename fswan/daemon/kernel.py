@@ -49,6 +49,8 @@ def read_host_network() -> HostNetwork:
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
+#: every read/write carries a ``virtio_net_hdr`` (lets us write GSO superpackets)
+IFF_VNET_HDR = 0x4000
 #: room for the largest ESP overhead we build: outer IPv4 20 + UDP 8 + SPI/seq 8
 #: + IV 16 + padding 15 + pad length/next header 2 + ICV 16 = 85, rounded up
 ESP_OVERHEAD = 100
@@ -72,8 +74,12 @@ def tunnel_mtu(physical_mtu: int, override: int | None = None) -> int:
     return max(576, physical_mtu - ESP_OVERHEAD)
 
 
-def open_tun(name: str, mtu: int) -> int:
+def open_tun(name: str, mtu: int, vnet_hdr: bool = False) -> int:
     """Create (or attach to) TUN device ``name``, set it up with ``mtu``; the non-blocking fd.
+
+    ``vnet_hdr``: frames carry a ``virtio_net_hdr`` (``fswan.ipsec.coalesce``), so
+    decrypted TCP can be written as GSO superpackets.  No offload is enabled for
+    reads: the kernel still hands us finished, checksummed packets of at most ``mtu``.
 
     The device lives as long as the fd (not persistent), so a crashed daemon
     leaves no ``ipsec0`` behind, and its routes vanish with it.
@@ -84,7 +90,8 @@ def open_tun(name: str, mtu: int) -> int:
 
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack(
+            "16sH", name.encode(), IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if vnet_hdr else 0)))
         with IPRoute() as ipr:
             index = ipr.link_lookup(ifname=name)[0]
             ipr.link("set", index=index, mtu=mtu, txqlen=TUN_QUEUE, state="up")

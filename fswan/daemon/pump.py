@@ -14,6 +14,16 @@ docstring for the API) and does only I/O:
   ESP-in-UDP is written straight to that same socket with ``sendto``;
 * ``%pass`` packets leave through an ``IPPROTO_RAW`` socket.
 
+Kernel offloads (performance.md: the system calls, in which the kernel forwards
+each packet in the caller's context, are most of a gateway's time):
+
+* the TUN is opened ``IFF_VNET_HDR``: decrypted segments of one TCP flow are
+  written as one GSO superpacket (:func:`fswan.ipsec.coalesce.tun_frames`);
+* consecutive ESP-in-UDP packets of equal size to one peer leave in one
+  ``sendmsg`` with ``UDP_SEGMENT`` (UDP GSO; turned off for good if the kernel
+  refuses it), and the 4500 socket reads with ``UDP_GRO``
+  (:class:`fswan.daemon.ikeport.NattReader`).
+
 Every socket is bound to the physical device (``SO_BINDTODEVICE``): a
 host-to-host conn routes the peer's /32 into ``ipsec0``, which would
 otherwise swallow our own ESP and IKE packets to that peer (a loop).
@@ -26,8 +36,10 @@ batch.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +47,7 @@ from twisted.internet.interfaces import IReadDescriptor
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from fswan.ipsec.coalesce import VNET_HDR_LEN, tun_frames
 from fswan.ipsec.dataplane import DataPlane
 from fswan.ipsec.sa import KIND_ESP, KIND_ESP_UDP
 
@@ -51,6 +64,15 @@ _READ_SIZE = 65535
 SOCKET_BUFFER = 4 << 20
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+
+SOL_UDP = getattr(socket, "SOL_UDP", 17)
+#: linux/udp.h: the segment size of a UDP GSO send (cmsg, u16)
+UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
+#: segments per GSO send (the kernel's UDP_MAX_SEGMENTS is 64 or more) and bytes
+GSO_MAX_SEGMENTS = 64
+GSO_MAX_BYTES = 65000
+#: errors meaning "this kernel/device cannot do UDP GSO", not "this packet failed"
+_NO_GSO = frozenset({errno.EIO, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOPROTOOPT})
 
 
 def bind_to_device(sock: socket.socket, device: str) -> None:
@@ -101,10 +123,15 @@ class Pump:
         tun_fd: int | None,
         on_event: Callable[[Any], None] = lambda event: None,
         budget: int = DEFAULT_BUDGET,
+        vnet_hdr: bool = False,
     ) -> None:
         self.reactor = reactor
         self.dp = dataplane
         self.tun_fd = tun_fd
+        #: the TUN fd speaks ``virtio_net_hdr`` frames (``open_tun(vnet_hdr=True)``)
+        self.vnet_hdr = vnet_hdr
+        #: ESP-in-UDP bursts go out as UDP GSO sends until the kernel refuses one
+        self.udp_gso = True
         self.on_event = on_event
         self.budget = budget
         #: peer address -> UDP socket to send its ESP-in-UDP from (our 4500 socket)
@@ -117,6 +144,7 @@ class Pump:
         self.counters: dict[str, int] = {
             "tun_read": 0, "tun_written": 0, "sent": 0, "send_failed": 0,
             "esp_received": 0, "udp_received": 0, "tun_write_failed": 0,
+            "gso_sends": 0, "tun_frames": 0,
         }
         self._readers: list[_Reader] = []
         self._timer: Any = None
@@ -212,6 +240,7 @@ class Pump:
         now = self.reactor.seconds()
         n = 0
         budget = self.budget
+        skip = VNET_HDR_LEN if self.vnet_hdr else 0
         while n < budget:
             try:
                 packet = read(fd, _READ_SIZE)
@@ -220,7 +249,7 @@ class Pump:
             except OSError:
                 break
             n += 1
-            outbound(packet, now)
+            outbound(packet[skip:] if skip else packet, now)
         self.counters["tun_read"] += n
         self.flush()
 
@@ -262,34 +291,21 @@ class Pump:
         dp = self.dp
         network = dp.network
         if network:
-            udp_by_peer = self.udp_by_peer
-            udp_default = self.udp_default
-            failed = 0
-            for kind, data, addr in network:
-                try:
-                    if kind == KIND_ESP_UDP:
-                        (udp_by_peer.get(addr[0]) or udp_default).sendto(data, addr)
-                    elif kind == KIND_ESP:
-                        (self.esp_by_peer.get(addr[0]) or self._any_esp()).sendto(data, addr)
-                    else:
-                        self.raw_ip.sendto(data, addr)  # type: ignore[union-attr]
-                except (OSError, AttributeError):
-                    failed += 1
-            self.counters["sent"] += len(network) - failed
-            if failed:
-                self.counters["send_failed"] += failed
+            self._send(network)
             network.clear()
         tun = dp.tun
         if tun:
             fd = self.tun_fd
             write = os.write
+            frames = tun_frames(tun) if self.vnet_hdr else tun
             bad = 0
-            for packet in tun:
+            for frame in frames:
                 try:
-                    write(fd, packet)  # type: ignore[arg-type]
+                    write(fd, frame)  # type: ignore[arg-type]
                 except (OSError, TypeError):
                     bad += 1
-            self.counters["tun_written"] += len(tun) - bad
+            self.counters["tun_written"] += len(tun)
+            self.counters["tun_frames"] += len(frames) - bad
             if bad:
                 self.counters["tun_write_failed"] += bad
             tun.clear()
@@ -302,6 +318,70 @@ class Pump:
                 except Exception:
                     log.failure("data plane event {event!r}", event=event)
             self.arm_timer()
+
+    def _send(self, network: list) -> None:
+        """Send ``dp.network``; runs of equal-size ESP-in-UDP to one peer as one GSO send."""
+        udp_by_peer = self.udp_by_peer
+        udp_default = self.udp_default
+        failed = 0
+        count = len(network)
+        i = 0
+        while i < count:
+            kind, data, addr = network[i]
+            end = i + 1
+            try:
+                if kind == KIND_ESP_UDP:
+                    sock = udp_by_peer.get(addr[0]) or udp_default
+                    if self.udp_gso:
+                        size = total = len(data)
+                        while end < count and end - i < GSO_MAX_SEGMENTS:
+                            next_kind, next_data, next_addr = network[end]
+                            length = len(next_data)
+                            if (next_kind != KIND_ESP_UDP or next_addr != addr or length > size
+                                    or total + length > GSO_MAX_BYTES):
+                                break
+                            total += length
+                            end += 1
+                            if length < size:
+                                break
+                    if end - i > 1:
+                        failed += self._send_gso(sock, network, i, end, size, addr)
+                    else:
+                        sock.sendto(data, addr)
+                elif kind == KIND_ESP:
+                    (self.esp_by_peer.get(addr[0]) or self._any_esp()).sendto(data, addr)
+                else:
+                    self.raw_ip.sendto(data, addr)  # type: ignore[union-attr]
+            except (OSError, AttributeError):
+                failed += 1
+            i = end
+        self.counters["sent"] += count - failed
+        if failed:
+            self.counters["send_failed"] += failed
+
+    def _send_gso(self, sock: Any, network: list, start: int, end: int, size: int,
+                  addr: tuple[str, int]) -> int:
+        """``network[start:end]`` in one UDP GSO send; how many packets failed."""
+        try:
+            sock.sendmsg([b"".join([entry[1] for entry in network[start:end]])],
+                         [(SOL_UDP, UDP_SEGMENT, size.to_bytes(2, sys.byteorder))], 0, addr)
+            self.counters["gso_sends"] += 1
+            return 0
+        except OSError as error:
+            if error.errno not in _NO_GSO:
+                return end - start
+            reason = os.strerror(error.errno or 0)
+        # this kernel or device cannot segment UDP: plain sends from now on
+        self.udp_gso = False
+        log.info("UDP GSO unavailable ({reason}): ESP-in-UDP sent packet by packet",
+                 reason=reason)
+        failed = 0
+        for entry in network[start:end]:
+            try:
+                sock.sendto(entry[1], addr)
+            except OSError:
+                failed += 1
+        return failed
 
     def _any_esp(self) -> socket.socket | None:
         return next(iter(self.esp_socks.values()), None)

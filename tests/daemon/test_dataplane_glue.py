@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from dataclasses import dataclass, replace
 from ipaddress import ip_address, ip_network
 
@@ -14,7 +15,7 @@ from twisted.internet.testing import MemoryReactorClock
 from fswan.config.orient import DefaultRoute, HostAddress, HostNetwork
 from fswan.daemon.logging import PlutoLog
 from fswan.daemon.pluto import Pluto
-from fswan.daemon.pump import Pump
+from fswan.daemon.pump import GSO_MAX_BYTES, GSO_MAX_SEGMENTS, UDP_SEGMENT, Pump
 from fswan.daemon.tunnels import Tunnels
 from fswan.ike import events as ev
 from fswan.ike.algorithms import EspProposal
@@ -340,18 +341,32 @@ def _status(pluto):
 
 
 class FakeUdp:
+    """A 4500 socket that records datagrams, cutting UDP GSO sends as the kernel would."""
+
     def __init__(self):
         self.sent: list[tuple[bytes, tuple]] = []
+        self.gso_sends: list[int] = []
 
     def sendto(self, data, addr):
         self.sent.append((data, addr))
+
+    def sendmsg(self, buffers, ancillary, flags, addr):
+        [(level, kind, value)] = ancillary
+        assert (level, kind) == (socket.SOL_UDP, UDP_SEGMENT)
+        size = int.from_bytes(value, sys.byteorder)
+        data = b"".join(buffers)
+        self.gso_sends.append(len(data))
+        for offset in range(0, len(data), size):
+            self.sent.append((data[offset:offset + size], addr))
 
 
 def tun_pair():
     """A datagram socketpair standing in for /dev/net/tun: (pump end, test end)."""
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    a.setblocking(False)
-    b.setblocking(False)
+    for end in (a, b):
+        end.setblocking(False)
+        end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     return a, b
 
 
@@ -383,6 +398,61 @@ def test_pump_drains_the_tun_encrypts_sends_and_decrypts_into_the_peer_tun():
     west.stop()
     east.stop()
     assert reactor.getReaders() == []
+
+
+def _west_pump_with_sa(event=None):
+    reactor = MemoryReactorClock()
+    end, test = tun_pair()
+    pump = Pump(reactor, DataPlane(), end.fileno())
+    pump.start()
+    Klips(pump.dp).install("net", 2, *sa_pair(event or child(2, 0x100, 0x200)), now=0.0)
+    return pump, end, test
+
+
+def test_equal_esp_in_udp_packets_to_one_peer_leave_as_udp_gso_sends():
+    event = child(2, 0x100, 0x200)
+    pump, end, test = _west_pump_with_sa(event)
+    udp = FakeUdp()
+    pump.set_udp_sockets([udp])
+    sizes = [500] * 70 + [400] + [500] * 3 + [1200] + [1400] * 50
+    for size in sizes:
+        test.send(packet(size=size))
+    pump._read_tun()
+    # a run stops at 64 segments, after a shorter packet, before a longer one, and
+    # before 64 KiB
+    lengths = [len(data) for data, _ in udp.sent]
+    esp = {size: length for size, length in zip(sizes, lengths)}
+    assert len(udp.sent) == len(sizes) and pump.counters["sent"] == len(sizes)
+    fit = GSO_MAX_BYTES // esp[1400]
+    assert udp.gso_sends == [GSO_MAX_SEGMENTS * esp[500], 6 * esp[500] + esp[400],
+                             3 * esp[500], fit * esp[1400], (50 - fit) * esp[1400]]
+    assert pump.counters["gso_sends"] == 5
+    assert lengths[74] == esp[1200]  # the longer one went alone, with sendto
+    # every datagram decrypts at the peer, in order
+    east_end, east_test = tun_pair()
+    east = Pump(MemoryReactorClock(), DataPlane(), east_end.fileno())
+    Klips(east.dp).install("net", 2, *sa_pair(mirror(event)), now=0.0)
+    east.inbound_udp_batch([(data, WEST, 4500) for data, _ in udp.sent])
+    assert [len(east_test.recv(65535)) for _ in sizes] == sizes
+    pump.stop()
+
+
+def test_a_kernel_refusing_udp_gso_turns_it_off_and_nothing_is_lost():
+    pump, end, test = _west_pump_with_sa()
+
+    class NoGso(FakeUdp):
+        def sendmsg(self, buffers, ancillary, flags, addr):
+            raise OSError(5, "Input/output error")  # EIO: no checksum offload
+
+    udp = NoGso()
+    pump.set_udp_sockets([udp])
+    for _ in range(10):
+        test.send(packet(size=500))
+    pump._read_tun()
+    assert pump.udp_gso is False
+    assert len(udp.sent) == 10 and pump.counters["sent"] == 10
+    assert pump.counters["send_failed"] == 0 and pump.counters["gso_sends"] == 0
+    pump.stop()
 
 
 def test_pump_hands_acquire_events_on_and_rearms_the_sa_timer():
