@@ -352,8 +352,8 @@ class Pump:
                     (self.esp_by_peer.get(addr[0]) or self._any_esp()).sendto(data, addr)
                 else:
                     self.raw_ip.sendto(data, addr)  # type: ignore[union-attr]
-            except (OSError, AttributeError):
-                failed += 1
+            except (OSError, AttributeError):  # no socket for it, or the send failed
+                failed += end - i
             i = end
         self.counters["sent"] += count - failed
         if failed:

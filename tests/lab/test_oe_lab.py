@@ -142,11 +142,15 @@ def oe_lab(tmp_path):
             daemon.start()
             wait_for(lambda: sh("ip", "-n", NS[gw], "link", "show", "ipsec0", check=False).returncode == 0,
                      timeout=10, what="ipsec0")
-        # fswan routes the groups' nets into ipsec0 itself (table 220): check it did
+        # fswan routes the groups' nets into ipsec0 itself (table 220), once its data
+        # plane is up (a moment after ipsec0 appears): check it did
         for gw, nets in (("wg", ("203.0.113.0/25", f"{PRIVATE_DST}")), ("eg", ("198.51.100.0/25",))):
-            routes = sh("ip", "-n", NS[gw], "route", "show", "table", "220").stdout
-            for net in nets:
-                assert f"{net} dev ipsec0" in routes, routes
+            def table_220(ns: str = NS[gw]) -> str:
+                return sh("ip", "-n", ns, "route", "show", "table", "220", check=False).stdout
+
+            wait_for(lambda nets=nets, table=table_220: all(f"{net} dev ipsec0" in table()
+                                                              for net in nets),
+                     timeout=10, what=f"group routes in {NS[gw]}")
         yield daemons
     finally:
         for daemon in daemons:
