@@ -23,6 +23,7 @@ from fswan.config.keys import format_rsasigkey, load_public_key
 from fswan.config.model import AuthBy, Connection, End
 from fswan.config.orient import DefaultRoute, IpsecInterface, OrientedConnection, orient
 from fswan.config.secrets import Secrets, parse_secrets
+from fswan.config.virtual import VIRTUAL_PREFIXES, parse_virtual_subnet
 from fswan.ike.engine import IkeEngine
 from fswan.ike.events import (
     ChildSADeleted,
@@ -62,20 +63,19 @@ def conn(
     options.setdefault("authby", AuthBy.SECRET)
     return Connection(
         name=name,
-        left=End(
-            host=left,
-            subnet=ip_network(leftsubnet) if leftsubnet else None,
-            id=leftid,
-            rsasigkey=leftrsasigkey,
-        ),
-        right=End(
-            host=right,
-            subnet=ip_network(rightsubnet) if rightsubnet else None,
-            id=rightid,
-            rsasigkey=rightrsasigkey,
-        ),
+        left=End(host=left, id=leftid, rsasigkey=leftrsasigkey, **_client(leftsubnet)),
+        right=End(host=right, id=rightid, rsasigkey=rightrsasigkey, **_client(rightsubnet)),
         **options,
     )
+
+
+def _client(text: str | None) -> dict:
+    """``subnet=`` or, for ``vhost:``/``vnet:``, ``virtual=`` of an End."""
+    if not text:
+        return {}
+    if text.startswith(VIRTUAL_PREFIXES):
+        return {"virtual": parse_virtual_subnet(text)}
+    return {"subnet": ip_network(text)}
 
 
 def oriented(connection: Connection, address: str) -> OrientedConnection:

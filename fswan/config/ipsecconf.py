@@ -42,6 +42,7 @@ from fswan.config import keywords as kw_table
 from fswan.config import values
 from fswan.config.errors import ConfigError, ConfigErrors, Location
 from fswan.config.keywords import Keyword, Kind, Section
+from fswan.config.virtual import VirtualSubnet
 from fswan.config.model import (
     DEFAULT_ROUTE,
     Auto,
@@ -128,6 +129,8 @@ _PARSERS: dict[Kind, _Parser] = {
     Kind.NEXTHOP: lambda k, t: values.parse_nexthop(t),
     Kind.ADDRESS: lambda k, t: values.parse_address(t),
     Kind.SUBNET: lambda k, t: values.parse_subnet(t),
+    Kind.CLIENT: lambda k, t: values.parse_client(t),
+    Kind.VIRTUAL: lambda k, t: values.parse_virtual_private_text(t),
     Kind.ID: lambda k, t: values.parse_id_text(t),
     Kind.RSAKEY: lambda k, t: values.parse_rsasigkey(t),
     Kind.KEY: lambda k, t: values.parse_key(t),
@@ -653,6 +656,8 @@ class _Builder:
         host = kwargs.pop("host", "")
         if host == DEFAULT_ROUTE and "nexthop" not in kwargs:
             kwargs["nexthop"] = DEFAULT_ROUTE
+        if isinstance(kwargs.get("subnet"), VirtualSubnet):
+            kwargs["virtual"] = kwargs.pop("subnet")
         return End(host=host, **kwargs)
 
     def _forceencaps(

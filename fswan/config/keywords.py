@@ -47,6 +47,8 @@ class Kind(str, enum.Enum):
     NEXTHOP = "nexthop"
     ADDRESS = "address"
     SUBNET = "subnet"
+    CLIENT = "subnet or vhost:/vnet:"
+    VIRTUAL = "virtual nets"
     ID = "id"
     RSAKEY = "rsa key"
     KEY = "binary key"
@@ -156,7 +158,8 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("keep_alive", _SETUP, Kind.TIME, "20s", minimum=1),
     # Libreswan/Openswan keywords people paste: recognised, not yet supported
     Keyword("protostack", _SETUP, Kind.STRING, supported=False, field=None),
-    Keyword("virtual_private", _SETUP, Kind.STRING, supported=False, field=None),
+    Keyword("virtual_private", _SETUP, Kind.VIRTUAL,
+            doc="nets a vhost:%priv/vnet:%priv peer behind NAT may claim; %v4:!net excludes"),
     Keyword("logfile", _SETUP, Kind.STRING, supported=False, field=None),
     Keyword("logtime", _SETUP, Kind.BOOL, supported=False, field=None),
     Keyword("nhelpers", _SETUP, Kind.INT, supported=False, field=None, minimum=-1, maximum=4096),
@@ -177,7 +180,8 @@ TABLE: tuple[Keyword, ...] = (
             choices=_choices("secret", "rsasig", "secret|rsasig", "never",
                              psk="secret", rsa="rsasig", **{"rsasig|secret": "secret|rsasig"})),
     Keyword("left", _CONN, Kind.HOST, end=True, doc="required"),
-    Keyword("leftsubnet", _CONN, Kind.SUBNET, end=True, doc="default: the host alone"),
+    Keyword("leftsubnet", _CONN, Kind.CLIENT, end=True,
+            doc="default: the host alone; vhost:/vnet: for a peer behind NAT"),
     Keyword("leftnexthop", _CONN, Kind.NEXTHOP, "%direct", end=True),
     Keyword("leftfirewall", _CONN, Kind.BOOL, "no", end=True),
     Keyword("leftupdown", _CONN, Kind.STRING, end=True),

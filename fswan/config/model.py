@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 from typing import Any, Union
 
 from fswan.config.errors import Location
+from fswan.config.virtual import VirtualPrivate, VirtualSubnet
 
 IPAddress = Union[IPv4Address, IPv6Address]
 IPNetwork = Union[IPv4Network, IPv6Network]
@@ -84,6 +85,9 @@ class End:
     host: str
     #: the protected client net; None = the host alone (pluto's "host" case)
     subnet: IPNetwork | None = None
+    #: ``subnet=vhost:...``/``vnet:...``: what a peer behind NAT may name as its client
+    #: (``subnet`` is then None: the client is known only once the peer proposes it)
+    virtual: VirtualSubnet | None = None
     #: ``%direct`` (the peer itself), ``%defaultroute``, or an address literal
     nexthop: str = DIRECT
     #: ``leftid=``; None = the host address.  ``@fqdn``, ``user@fqdn``, an address or ``%myid``
@@ -199,6 +203,8 @@ class SetupConfig:
     nat_traversal: bool = True
     #: NAT-T keepalive interval in seconds (Openswan ``keep_alive=``)
     keep_alive: float = 20.0
+    #: ``virtual_private=``: the nets ``vhost:%priv``/``vnet:%priv`` peers may claim
+    virtual_private: VirtualPrivate = field(default_factory=VirtualPrivate)
     user_keys: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     unsupported: tuple[str, ...] = ()
     settings: dict[str, tuple[str, Location]] = field(

@@ -208,6 +208,12 @@ def orient(
     this_is_left = left_iface is not None
     ends = [(conn.left, left_host), (conn.right, right_host)]
     (this_end, this_host), (that_end, that_host) = ends if this_is_left else ends[::-1]
+    if this_end.virtual is not None:
+        ours = "left" if this_is_left else "right"
+        raise OrientationError(
+            f"{ours}subnet={this_end.virtual} is our own end: vhost:/vnet: say what a peer "
+            f"behind NAT may claim, so they belong on the peer's side"
+        )
     nexthop = _resolve_nexthop(this_end, that_host, route)
     this = OrientedEnd(this_end, this_host, nexthop, _resolve_id(this_end, this_host, myid))
     that_nexthop = (

@@ -19,6 +19,7 @@ from fswan.config import keywords as kw_table
 from fswan.config.errors import Location
 from fswan.config.keywords import Keyword, Kind, Section
 from fswan.config.model import Config, Connection, End, SetupConfig
+from fswan.config.virtual import VirtualPrivate
 from fswan.config.values import format_time
 
 REDACTED = "<redacted>"
@@ -188,7 +189,9 @@ def _keyword_lines(
         if target is not None:
             owner = objects[keyword.side] if keyword.end else objects[""]
             value = getattr(owner, target)
-            if value is None or value == "":
+            if value is None and target == "subnet" and keyword.end:
+                value = owner.virtual  # rightsubnet=vhost:...
+            if value is None or value == "" or value == VirtualPrivate():
                 continue
             if not written and keyword.is_unsupported_value(value):
                 continue  # a default fswan does not act on: not "applied"

@@ -22,6 +22,14 @@ from fswan.config.ids import IdError, parse_id
 from fswan.config.keys import KeyFormatError
 from fswan.config.keys import parse_rsasigkey as parse_public_key
 from fswan.config.model import DEFAULT_ROUTE, DIRECT, IPAddress, IPNetwork
+from fswan.config.virtual import (
+    VIRTUAL_PREFIXES,
+    VirtualError,
+    VirtualPrivate,
+    VirtualSubnet,
+    parse_virtual_private,
+    parse_virtual_subnet,
+)
 from fswan.ike.algorithms import parse_esp, parse_ike
 
 #: ``%forever`` for time values that allow it.
@@ -266,11 +274,30 @@ def parse_nexthop(text: str) -> str:
         raise BadValue("expected an IP address, %defaultroute or %direct") from None
 
 
+def parse_client(text: str) -> IPNetwork | VirtualSubnet:
+    """``leftsubnet=``: a subnet, or ``vhost:``/``vnet:`` for a peer behind NAT."""
+    word = text.strip()
+    if word.startswith(VIRTUAL_PREFIXES):
+        try:
+            return parse_virtual_subnet(word)
+        except VirtualError as error:
+            raise BadValue(str(error)) from None
+    return parse_subnet(word)
+
+
+def parse_virtual_private_text(text: str) -> VirtualPrivate:
+    """``virtual_private=``: ``%v4:net/len`` entries, ``%v4:!net/len`` to exclude."""
+    try:
+        return parse_virtual_private(text)
+    except VirtualError as error:
+        raise BadValue(str(error)) from None
+
+
 def parse_subnet(text: str) -> IPNetwork:
     """``net/len`` or ``net/mask``; a bare address is a /32 (or /128)."""
     word = text.strip()
-    if word.startswith(("vhost:", "vnet:")):
-        raise BadValue("vhost:/vnet: virtual subnets (virtual_private) are not supported yet: "
+    if word.startswith(VIRTUAL_PREFIXES):
+        raise BadValue("vhost:/vnet: is for leftsubnet=/rightsubnet= only: "
                        "expected a subnet such as 10.0.0.0/24")
     try:
         return ip_network(word, strict=True)

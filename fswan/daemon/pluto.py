@@ -102,6 +102,7 @@ class Pluto:
             self.ike.engine.uniqueids = config.setup.uniqueids
             self.ike.engine.keep_alive = config.setup.keep_alive
             self.ike.engine.nat_traversal = config.setup.nat_traversal
+            self.ike.engine.virtual_private = config.setup.virtual_private
         for warning in config.warnings:
             self.log.log(f"warning: {warning}")
         for unsupported in self._unsupported_notes(config):

@@ -61,6 +61,8 @@ def _format_end(end: OrientedEnd, peer: OrientedEnd, is_left_side: bool) -> str:
         proto, port = end.end.protoport
         host += f":{proto}/{port}"
     client = f"{end.client}" if end.has_client else None
+    if end.end.virtual is not None:
+        client = str(end.end.virtual)  # known per instance, once the peer proposes it
     hop = None
     if end.nexthop is not None and end.nexthop != peer.host:
         hop = str(end.nexthop)

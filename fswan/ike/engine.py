@@ -68,6 +68,7 @@ from fswan.config.keys import KeyFormatError, load_public_key
 from fswan.config.model import AuthBy, ConnType, Encapsulation, IPAddress, IPNetwork
 from fswan.config.orient import OrientedConnection
 from fswan.config.secrets import Secrets
+from fswan.config.virtual import VirtualPrivate
 from fswan.ike import informational
 from fswan.ike.algorithms import (
     DEFAULT_ESP_PROPOSALS,
@@ -214,6 +215,8 @@ class IkeEngine:
     ) -> None:
         self._secrets = secrets
         self.uniqueids = uniqueids
+        #: ``virtual_private=`` of config setup: what ``vhost:%priv`` peers may claim
+        self.virtual_private = VirtualPrivate()
         self.random_bytes = random_bytes
         self.ike_port = ike_port
         self.natt_port = natt_port
@@ -1717,6 +1720,8 @@ class IkeEngine:
         port 0 (``leftprotoport=17/%any``) accepts any port of that protocol."""
         current = self._conns.get(p1.conn_name)
         others = [c for c in self._conns.values() if c is not current]
+        #: a host-only conn that a NAT'ed peer naming its private address missed
+        hint: str | None = None
         for entry in ([current] if current is not None else []) + others:
             o = entry.oriented
             if entry is not current:
@@ -1736,22 +1741,42 @@ class IkeEngine:
                 and _protoport_matches(o.that.end.protoport, peer_protoport)
             ):
                 continue
-            if peers == peer_client:
+            virtual = o.that.end.virtual
+            if virtual is None:
+                if peers == peer_client:
+                    return entry
+                if o.that.end.subnet is None and p1.nat_peer and hint is None:
+                    hint = entry.oriented.conn.name
+                continue
+            if virtual.allows(peer_client, p1.remote_addr, self.virtual_private):
+                # the peer behind NAT names its private address or net (the source of
+                # its inner packets), and the conn's vhost:/vnet: list allows it
+                if peer_client != peers:
+                    self.log_state(
+                        p1,
+                        f"NAT-T: accepting {peer_client} as the virtual client of the peer "
+                        f"at {p1.remote_addr} (subnet={virtual})",
+                    )
                 return entry
-            if o.that.end.subnet is None and p1.nat_peer and peer_client.num_addresses == 1:
-                # A host-only peer behind a NAT names its private address (the
-                # source of its inner packets); Openswan's rightsubnet=vhost:%priv.
-                self.log_state(
-                    p1,
-                    f"NAT-T: accepting {peer_client.network_address} as the "
-                    f"client of the peer behind NAT at {p1.remote_addr}",
-                )
-                return entry
+            self.log_state(
+                p1,
+                f"NAT-T: {peer_client} proposed by the peer at {p1.remote_addr} is not allowed "
+                f"by subnet={virtual} of \"{entry.oriented.conn.name}\""
+                + ("" if virtual.no_nat or not virtual.private or self.virtual_private.allowed
+                   else " (virtual_private= is empty)"),
+            )
         if self.opportunistic_client is not None:
             oriented = self.opportunistic_client(p1, our_client, peer_client)
             if oriented is not None:
                 self.add_connection(oriented)
                 return self._conns[oriented.name]
+        if hint is not None:
+            self.log_state(
+                p1,
+                f"NAT-T: the peer behind NAT at {p1.remote_addr} names {peer_client} as its "
+                f"client; \"{hint}\" accepts only the peer's own address: use "
+                f"rightsubnet=vhost:%priv,%no with virtual_private= to allow it",
+            )
         return None
 
     def describe_request(

@@ -145,7 +145,7 @@ class TestAddresses:
 
     def test_subnet_bad(self):
         assert bad(values.parse_subnet, "10.0.0.0/33").startswith("expected a subnet such as 10.0.0.0/24")
-        assert "not supported yet" in bad(values.parse_subnet, "vhost:%priv,%no")
+        assert "leftsubnet=/rightsubnet= only" in bad(values.parse_subnet, "vhost:%priv,%no")
 
     def test_protoport(self):
         assert values.parse_protoport("17/1701") == (17, 1701)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fswan.config.model import AuthBy
+from fswan.config.virtual import parse_virtual_private
 from fswan.ike.engine import IkeEngine
 from fswan.ike.events import WhackDone
 from tests.ike_pair import (
@@ -123,23 +124,83 @@ def test_aggressive_mode_road_warrior_finds_the_psk_by_id():
     check_up(pair)
 
 
-def test_road_warrior_behind_nat():
-    private = "198.51.100.130"
+PRIVATE = "198.51.100.130"
+#: the warriors' home nets: 198.51.100.128/25 (our own 203.0.113.0/25 stays out)
+VIRTUAL_PRIVATE = "%v4:198.51.100.128/25,%v4:!198.51.100.192/26"
+
+
+def behind_nat(gateway_subnet: str | None, virtual_private: str = VIRTUAL_PRIVATE,
+               warrior_subnet: str | None = None, private: str = PRIVATE) -> Pair:
+    """The warrior at ``private`` behind a NAPT initiates to a gateway whose peer end
+    has ``leftsubnet=gateway_subnet``."""
     west_secrets = psk_secrets(f'@roadwarrior {EAST} : PSK "rw-not-secret"\n')
-    nat = Nat(private, NAT_PUBLIC, {500: 1500, 4500: 14500})
     pair = make_pair(
-        warrior(left=private),
-        gateway(),
+        warrior(left=private, leftsubnet=warrior_subnet, keyingtries=1),
+        gateway(leftsubnet=gateway_subnet),
         west_secrets=west_secrets,
         east_secrets=EAST_RW,
         west_addr=private,
-        nat=nat,
+        nat=Nat(private, NAT_PUBLIC, {500: 1500, 4500: 14500}),
     )
+    pair.east.engine.virtual_private = parse_virtual_private(virtual_private)
     pair.initiate("rw")
+    return pair
+
+
+def test_road_warrior_behind_nat_with_a_virtual_host():
+    pair = behind_nat("vhost:%priv,%no")
     (west,), (east,) = pair.west.installed, pair.east.installed
     assert mirrored(west, east) and west.udp_encapsulated and east.udp_encapsulated
     assert (str(east.remote_addr), east.remote_port) == (NAT_PUBLIC, 14500)
-    assert str(east.remote_client) == f"{private}/32"  # the warrior's own address, from IDci
+    assert str(east.remote_client) == f"{PRIVATE}/32"  # the warrior's own address, from IDci
+    assert (f"NAT-T: accepting {PRIVATE}/32 as the virtual client of the peer at {NAT_PUBLIC} "
+            "(subnet=vhost:%priv,%no)") in pair.east.text()
+
+
+def test_a_host_only_conn_refuses_a_natted_peers_private_address_and_says_why():
+    pair = behind_nat(None)
+    assert pair.east.installed == [] and pair.west.installed == []
+    text = pair.east.text()
+    assert "cannot respond to IPsec SA request because no connection is known" in text
+    assert (f'NAT-T: the peer behind NAT at {NAT_PUBLIC} names {PRIVATE}/32 as its client; "rw" '
+            "accepts only the peer's own address: use rightsubnet=vhost:%priv,%no with "
+            "virtual_private= to allow it") in text
+
+
+def test_virtual_private_decides_what_priv_means():
+    # inside an excluded net
+    pair = behind_nat("vhost:%priv", private="198.51.100.200")
+    assert pair.east.installed == []
+    assert (f"NAT-T: 198.51.100.200/32 proposed by the peer at {NAT_PUBLIC} is not allowed by "
+            'subnet=vhost:%priv of "rw"') in pair.east.text()
+    # no virtual_private at all: %priv admits nothing, and the log says so
+    pair = behind_nat("vhost:%priv", virtual_private="")
+    assert pair.east.installed == []
+    assert "(virtual_private= is empty)" in pair.east.text()
+    # an explicit net in the conn's own list
+    pair = behind_nat("vhost:%v4:198.51.100.128/30", virtual_private="", private="198.51.100.129")
+    assert [str(e.remote_client) for e in pair.east.installed] == ["198.51.100.129/32"]
+
+
+def test_vnet_admits_a_net_vhost_only_a_host():
+    pair = behind_nat("vnet:%priv", warrior_subnet="198.51.100.128/27")
+    assert [str(e.remote_client) for e in pair.east.installed] == ["198.51.100.128/27"]
+    pair = behind_nat("vhost:%priv", warrior_subnet="198.51.100.128/27")
+    assert pair.east.installed == []
+
+
+def test_no_nat_needs_percent_no():
+    """Without NAT the warrior names its public address: %no allows that, %priv alone does not."""
+    west_secrets = psk_secrets(f'@roadwarrior {EAST} : PSK "rw-not-secret"\n')
+    pair = make_pair(warrior(), gateway(leftsubnet="vhost:%no"), west_secrets=west_secrets,
+                     east_secrets=EAST_RW)
+    pair.initiate("rw")
+    check_up(pair)
+    pair = make_pair(warrior(keyingtries=1), gateway(leftsubnet="vhost:%priv"),
+                     west_secrets=west_secrets, east_secrets=EAST_RW)
+    pair.east.engine.virtual_private = parse_virtual_private(VIRTUAL_PRIVATE)
+    pair.initiate("rw")
+    assert pair.east.installed == []
 
 
 def test_lab_style_psk_keyed_by_the_candidates_remote_id():

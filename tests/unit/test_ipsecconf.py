@@ -627,7 +627,7 @@ class TestUnsupported:
         assert setup.unsupported == (
             "klipsdebug", "plutodebug", "plutoopts", "prepluto", "postpluto", "dumpdir", "plutorestartoncrash",
             "rp_filter", "forwardcontrol", "nocrsend", "strictcrlpolicy", "crlcheckinterval", "protostack",
-            "virtual_private", "logfile", "logtime", "nhelpers", "listen", "ikev1-policy", "oe",
+            "logfile", "logtime", "nhelpers", "listen", "ikev1-policy", "oe",
         )
         assert setup.klipsdebug == "all" and setup.rp_filter == "2" and setup.forwardcontrol
 
@@ -1274,7 +1274,7 @@ class TestWholeFiles:
         assert [str(w) for w in config.warnings] == [
             "ipsec.conf:2: no 'version 2' line at the top; reading the file as FreeS/WAN 2.x"
         ]
-        assert config.setup.unsupported == ("protostack", "virtual_private", "logfile")
+        assert config.setup.unsupported == ("protostack", "logfile")
         assert config.setup.keep_alive == 15 and config.setup.uniqueids is False
         l2tp = config.conns["l2tp-psk"]
         assert l2tp.type is ConnType.TRANSPORT and l2tp.authby is AuthBy.SECRET

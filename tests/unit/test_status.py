@@ -4,6 +4,7 @@ import json
 from ipaddress import ip_address, ip_network
 
 from fswan.config.model import AuthBy, Auto, Connection, ConnType, DpdAction, End, FailureShunt, SetupConfig
+from fswan.config.virtual import parse_virtual_subnet
 from fswan.config.orient import DefaultRoute, HostAddress, HostNetwork, ipsec_interfaces, orient
 from fswan.daemon.status import (
     LoadedConnection,
@@ -51,6 +52,15 @@ def test_topology_host_to_host_with_ids_and_any():
         right=End(host="%any", id="@roadwarrior"),
     )
     assert topology(loaded(conn)) == "192.0.2.1[@west.example]...%any[@roadwarrior]"
+
+
+def test_topology_shows_what_a_virtual_peer_may_claim():
+    conn = Connection(
+        name="rw",
+        left=End(host="192.0.2.1", subnet=ip_network("203.0.113.0/25")),
+        right=End(host="%any", id="@roadwarrior", virtual=parse_virtual_subnet("vhost:%priv,%no")),
+    )
+    assert topology(loaded(conn)) == "203.0.113.0/25===192.0.2.1...%any[@roadwarrior]===vhost:%priv,%no"
 
 
 def test_topology_ikeport_and_protoport():
