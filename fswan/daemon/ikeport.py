@@ -127,11 +127,11 @@ class NattReader:
                         continue
             self._sort(data, addr, batch)
 
-    def _sort(self, data: bytes, addr: tuple[str, int], batch: list) -> None:
+    def _sort(self, data: bytes, addr: tuple, batch: list) -> None:
         if len(data) > 8 and data[:4] != NON_ESP_MARKER:
             batch.append((data, addr[0], addr[1]))
-        else:
-            self.protocol.datagramReceived(data, addr)
+        else:  # (host, port) as udp.Port gives it (IPv6: without flow info and scope)
+            self.protocol.datagramReceived(data, addr[:2])
 
     def connectionLost(self, reason: Any) -> None:
         pass
@@ -178,9 +178,12 @@ class IkeDriver:
     # -- sockets ------------------------------------------------------------
 
     def open_ports(self, interfaces: list[IpsecInterface]) -> None:
-        """Bind 500 and 4500 on every IPv4 interface address not bound yet."""
+        """Bind 500 and 4500 on every interface address (IPv4 and IPv6) not bound yet.
+
+        IPv6 link-local addresses are left out: they need a scope, and no
+        gateway is configured by one."""
         physical = {i.address: i.physical for i in interfaces}
-        wanted = {(i.address, port) for i in interfaces if i.address.version == 4
+        wanted = {(i.address, port) for i in interfaces if not i.address.is_link_local
                   for port in (self.ike_port, self.natt_port)}
         for key in sorted(set(self.ports) - wanted, key=str):
             self._drop_reader(key)

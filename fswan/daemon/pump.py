@@ -7,12 +7,14 @@ docstring for the API) and does only I/O:
   ``IReadDescriptor``; each wake-up drains every ready packet
   (``os.read`` until EAGAIN, bounded by ``budget`` so IKE is never starved)
   into ``dataplane.outbound``, then flushes once;
-* a raw ``IPPROTO_ESP`` socket per physical device, drained the same way
-  into ``dataplane.inbound_ip``;
+* a raw ``IPPROTO_ESP`` socket per physical device and address family,
+  drained the same way into ``dataplane.inbound_ip`` (IPv4: the kernel hands
+  over the IP header) or ``dataplane.inbound`` (IPv6: ESP only, the source
+  from ``recvfrom``);
 * ESP-in-UDP arrives on the IKE driver's 4500 socket (the first word tells
   it from IKE) and comes in through :meth:`Pump.inbound_udp`; outbound
   ESP-in-UDP is written straight to that same socket with ``sendto``;
-* ``%pass`` packets leave through an ``IPPROTO_RAW`` socket.
+* ``%pass`` packets leave through an ``IPPROTO_RAW`` socket (one per family).
 
 Kernel offloads (performance.md: the system calls, in which the kernel forwards
 each packet in the caller's context, are most of a gateway's time):
@@ -94,6 +96,19 @@ def enlarge_buffers(sock: Any, size: int = SOCKET_BUFFER) -> None:
                 pass
 
 
+def _raw_socket(family: int, protocol: int, device: str) -> socket.socket:
+    """A non-blocking raw socket of ``protocol`` bound to ``device`` with big buffers."""
+    sock = socket.socket(family, socket.SOCK_RAW, protocol)
+    try:
+        bind_to_device(sock, device)
+        enlarge_buffers(sock)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 @implementer(IReadDescriptor)
 class _Reader:
     """A file descriptor whose readability calls ``on_read`` (a pump drain loop)."""
@@ -137,10 +152,12 @@ class Pump:
         #: peer address -> UDP socket to send its ESP-in-UDP from (our 4500 socket)
         self.udp_by_peer: dict[str, Any] = {}
         self.udp_default: Any = None
-        #: physical device -> raw ESP socket; peer -> the one to send through
+        #: physical device -> raw ESP socket (IPv4, IPv6); peer -> the one to send through
         self.esp_socks: dict[str, socket.socket] = {}
+        self.esp6_socks: dict[str, socket.socket] = {}
         self.esp_by_peer: dict[str, socket.socket] = {}
         self.raw_ip: socket.socket | None = None
+        self.raw_ip6: socket.socket | None = None
         self.counters: dict[str, int] = {
             "tun_read": 0, "tun_written": 0, "sent": 0, "send_failed": 0,
             "esp_received": 0, "udp_received": 0, "tun_write_failed": 0,
@@ -167,11 +184,13 @@ class Pump:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        for sock in list(self.esp_socks.values()) + ([self.raw_ip] if self.raw_ip else []):
+        raws = [sock for sock in (self.raw_ip, self.raw_ip6) if sock is not None]
+        for sock in list(self.esp_socks.values()) + list(self.esp6_socks.values()) + raws:
             sock.close()
         self.esp_socks.clear()
+        self.esp6_socks.clear()
         self.esp_by_peer.clear()
-        self.raw_ip = None
+        self.raw_ip = self.raw_ip6 = None
         if self.tun_fd is not None:
             try:
                 os.close(self.tun_fd)
@@ -195,24 +214,27 @@ class Pump:
             if device in self.esp_socks:
                 continue
             try:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ESP)
-                bind_to_device(sock, device)
-                enlarge_buffers(sock)
-                sock.setblocking(False)
+                sock = _raw_socket(socket.AF_INET, socket.IPPROTO_ESP, device)
             except OSError as error:
                 problems.append(f"raw ESP socket on {device}: {error.strerror}")
                 continue
             self.esp_socks[device] = sock
             self._add_reader(sock.fileno(), lambda s=sock: self._read_esp(s), f"esp/{device}")
+            try:  # IPv6 may be off on this host: then IPv6 peers get ESP-in-UDP only
+                sock6 = _raw_socket(socket.AF_INET6, socket.IPPROTO_ESP, device)
+            except OSError:
+                continue
+            self.esp6_socks[device] = sock6
+            self._add_reader(sock6.fileno(), lambda s=sock6: self._read_esp6(s), f"esp6/{device}")
         if self.raw_ip is None and devices:
             try:
-                raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-                bind_to_device(raw, devices[0])
-                enlarge_buffers(raw)
-                raw.setblocking(False)
-                self.raw_ip = raw
+                self.raw_ip = _raw_socket(socket.AF_INET, socket.IPPROTO_RAW, devices[0])
             except OSError as error:
                 problems.append(f"raw IP socket on {devices[0]}: {error.strerror}")
+            try:  # IPPROTO_RAW over IPv6 sends packets with their own header, as over IPv4
+                self.raw_ip6 = _raw_socket(socket.AF_INET6, socket.IPPROTO_RAW, devices[0])
+            except OSError:
+                pass
         return problems
 
     def set_udp_sockets(self, sockets: list[Any]) -> None:
@@ -226,8 +248,9 @@ class Pump:
         """Which of our sockets carries ESP to ``peer`` (chosen at SA install, not per packet)."""
         if udp_sock is not None:
             self.udp_by_peer[peer] = udp_sock
-        if device is not None and device in self.esp_socks:
-            self.esp_by_peer[peer] = self.esp_socks[device]
+        raw = self.esp6_socks if ":" in peer else self.esp_socks
+        if device is not None and device in raw:
+            self.esp_by_peer[peer] = raw[device]
 
     # -- the fast path ------------------------------------------------------------
 
@@ -268,6 +291,25 @@ class Pump:
                 break
             n += 1
             inbound_ip(data, now)
+        self.counters["esp_received"] += n
+        self.flush()
+
+    def _read_esp6(self, sock: socket.socket) -> None:
+        """IPv6 raw sockets deliver the ESP header on: the source comes from ``recvfrom``."""
+        recvfrom = sock.recvfrom
+        inbound = self.dp.inbound
+        now = self.reactor.seconds()
+        n = 0
+        budget = self.budget
+        while n < budget:
+            try:
+                data, addr = recvfrom(_READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError:
+                break
+            n += 1
+            inbound(data, addr[0], 0, now)
         self.counters["esp_received"] += n
         self.flush()
 
@@ -349,7 +391,9 @@ class Pump:
                     else:
                         sock.sendto(data, addr)
                 elif kind == KIND_ESP:
-                    (self.esp_by_peer.get(addr[0]) or self._any_esp()).sendto(data, addr)
+                    (self.esp_by_peer.get(addr[0]) or self._any_esp(addr[0])).sendto(data, addr)
+                elif ":" in addr[0]:
+                    self.raw_ip6.sendto(data, addr)  # type: ignore[union-attr]
                 else:
                     self.raw_ip.sendto(data, addr)  # type: ignore[union-attr]
             except (OSError, AttributeError):  # no socket for it, or the send failed
@@ -383,8 +427,9 @@ class Pump:
                 failed += 1
         return failed
 
-    def _any_esp(self) -> socket.socket | None:
-        return next(iter(self.esp_socks.values()), None)
+    def _any_esp(self, peer: str) -> socket.socket | None:
+        socks = self.esp6_socks if ":" in peer else self.esp_socks
+        return next(iter(socks.values()), None)
 
     # -- SA lifetimes -------------------------------------------------------------
 
