@@ -149,3 +149,18 @@ def set_device_routes(
                     continue
                 problems.append(f"ip route {command} {net} dev {device} table {table}: {error}")
     return problems
+
+
+def remove_source_rules(sources: list, table: int = GROUP_TABLE) -> list[str]:
+    """Drop the ``from SOURCE lookup table`` rules ``set_device_routes`` added (at
+    shutdown, or when a client net no longer needs the groups).  The problems met."""
+    problems = []
+    with IPRoute() as ipr:
+        for source in sources:
+            try:
+                ipr.rule("del", table=table, priority=table, src=str(source.network_address),
+                         src_len=source.prefixlen)
+            except Exception as error:  # already gone: nothing to undo
+                if "No such file" not in str(error):
+                    problems.append(f"ip rule del from {source} lookup {table}: {error}")
+    return problems

@@ -52,7 +52,7 @@ from fswan.config.policygroups import (
     parse_policy_group,
     policies_dir,
 )
-from fswan.daemon.kernel import set_device_routes
+from fswan.daemon.kernel import remove_source_rules, set_device_routes
 from fswan.daemon.logging import PlutoLog, Reply
 from fswan.ipsec.dataplane import Acquire
 from fswan.ipsec.eroute import DROP, PASS, REJECT, TRAP
@@ -74,6 +74,8 @@ class Opportunism:
         self._installed: dict[tuple, GroupEroute] = {}
         #: the group nets routed into ipsec0 (see _route_groups)
         self._routed: set = set()
+        #: our client nets with a ``from NET lookup 220`` rule of ours
+        self._rule_sources: set = set()
         #: instance name -> group, for instances made from an Acquire
         self.instances: dict[str, str] = {}
         #: instances waiting for DNS
@@ -158,15 +160,29 @@ class Opportunism:
         interfaces = self.pluto.interfaces
         if not interfaces:
             return
-        wanted = {e.destination for e in self._installed.values() if e.shunt != "%pass"}
+        routed = [e for e in self._installed.values() if e.shunt != "%pass"]
+        wanted = {e.destination for e in routed}
+        sources = {e.source for e in routed}
         add = sorted(wanted - self._routed, key=str)
         remove = sorted(self._routed - wanted, key=str)
-        if not add and not remove:
+        stale = sorted(self._rule_sources - sources, key=str)
+        if not add and not remove and not stale and sources <= self._rule_sources:
             return
-        sources = sorted({e.source for e in self._installed.values() if e.shunt != "%pass"}, key=str)
-        for problem in set_device_routes(interfaces[0].virtual, add, remove, sources):
+        problems = set_device_routes(interfaces[0].virtual, add, remove, sorted(sources, key=str))
+        if stale:
+            problems += remove_source_rules(stale)
+        for problem in problems:
             self.log.log(problem, RC.LOG_SERIOUS, reply=reply)
         self._routed = wanted
+        self._rule_sources = sources
+
+    def stop(self) -> None:
+        """Daemon shutdown: the policy-routing rules go (the routes go with ipsec0)."""
+        if self._rule_sources:
+            for problem in remove_source_rules(sorted(self._rule_sources, key=str)):
+                self.log.log(problem, RC.LOG_SERIOUS)
+        self._rule_sources = set()
+        self._routed = set()
 
     def reread(self, config: Config, reply: Reply | None) -> None:
         """``ipsec auto --rereadgroups``."""

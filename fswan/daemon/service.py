@@ -104,5 +104,6 @@ class FswanService(service.MultiService):
         if self.pluto.ike is not None:
             self.pluto.ike.close_ports()
         if self.pump is not None:
+            self.pluto.oe.stop()
             self.pump.stop()
         return super().stopService()

@@ -195,3 +195,10 @@ def test_dns_records_bring_up_oe_and_shunts_follow_the_groups(oe_lab):
     assert re.search(rf"{WEST_CLIENT}/32 +-> {EAST_CLIENT}/32 +=> tun0x", eroutes), eroutes
     assert ping(EAST_CLIENT, 3).returncode == 0
     assert 'policy group "private": %trap; failureshunt=drop: 192.0.2.4/32' in status
+
+    # shutdown takes the policy-routing rules for the groups' table with it
+    for daemon, gw in ((west, "wg"), (east, "eg")):
+        assert "lookup 220" in sh("ip", "-n", NS[gw], "rule", "show").stdout
+        daemon.stop()
+        rules = sh("ip", "-n", NS[gw], "rule", "show").stdout
+        assert "lookup 220" not in rules, rules + daemon.log()[-3000:]
