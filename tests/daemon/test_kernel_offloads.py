@@ -1,6 +1,6 @@
 """The pump's kernel offloads against the real kernel, each in a private network
-namespace of a forked child (root): a GSO frame written to an ``IFF_VNET_HDR`` TUN
-is forwarded and cut back into the original segments, and a UDP GSO burst from
+namespace of a forked child (root): a GSO frame (TCPv4 or TCPv6) written to an
+``IFF_VNET_HDR`` TUN is forwarded and cut back into the original segments, and a UDP GSO burst from
 the pump arrives through the 4500 reader's ``UDP_GRO`` as the original datagrams."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from fswan.ipsec.packet import checksum
 from fswan.isakmp.message import NON_ESP_MARKER
-from tests.unit.test_coalesce import flow, tcp_segment
+from tests.unit.test_coalesce import flow, flow6, tcp6_segment, tcp_segment
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="needs root: a private network namespace and TUN devices")
@@ -66,7 +66,8 @@ def in_private_netns(work: Callable[..., Any], *args: Any, timeout: float = 20.0
 
 def _forward_through_tuns(batches: list[list[bytes]]) -> list[bytes]:
     """Write ``tun_frames(batch)`` into TUN ``gsoa`` (vnet header), route the
-    destination into plain TUN ``gsob`` and read what the kernel forwards there."""
+    destinations (198.51.100.0/24, 2001:db8:2::/64) into plain TUN ``gsob`` and read
+    the IPv4 packets and IPv6 TCP segments the kernel forwards there."""
     from pyroute2 import IPRoute
 
     from fswan.daemon.kernel import open_tun
@@ -75,10 +76,14 @@ def _forward_through_tuns(batches: list[list[bytes]]) -> list[bytes]:
     for knob in ("ip_forward", "conf/all/rp_filter", "conf/default/rp_filter"):
         with open(f"/proc/sys/net/ipv4/{knob}", "w") as handle:
             handle.write("1" if knob == "ip_forward" else "0")
+    with open("/proc/sys/net/ipv6/conf/all/forwarding", "w") as handle:
+        handle.write("1")
     fd_in = open_tun("gsoa", 1500, vnet_hdr=True)
     fd_out = open_tun("gsob", 1500)
     with IPRoute() as ipr:
-        ipr.route("add", dst="198.51.100.0/24", oif=ipr.link_lookup(ifname="gsob")[0])
+        gsob = ipr.link_lookup(ifname="gsob")[0]
+        ipr.route("add", dst="198.51.100.0/24", oif=gsob)
+        ipr.route("add", dst="2001:db8:2::/64", oif=gsob)
     written = 0
     for batch in batches:
         for frame in tun_frames(batch):
@@ -90,7 +95,9 @@ def _forward_through_tuns(batches: list[list[bytes]]) -> list[bytes]:
     while len(out) < want and time.monotonic() < deadline:
         if select.select([fd_out], [], [], 0.2)[0]:
             packet = os.read(fd_out, 65535)
-            if packet[0] >> 4 == 4:  # not the IPv6 router solicitations of a new link
+            version = packet[0] >> 4
+            # not the IPv6 router solicitations and MLD reports of a new link
+            if version == 4 or (version == 6 and packet[6] == 6):
                 out.append(packet)
     return [written] + out
 
@@ -104,6 +111,11 @@ def forwarded(packet: bytes) -> bytes:
     return bytes(ip) + packet[20:]
 
 
+def forwarded6(packet: bytes) -> bytes:
+    """``packet`` (IPv6) as the kernel forwards it: hop limit one less."""
+    return packet[:7] + bytes((packet[7] - 1,)) + packet[8:]
+
+
 def test_the_kernel_cuts_a_gso_frame_back_into_the_segments_that_were_merged():
     run = flow(40)  # one frame of 40 segments
     tail = flow(3, seq=1000 + 40 * 1348, ident=140, last=100, last_flags=0x18)
@@ -112,6 +124,16 @@ def test_the_kernel_cuts_a_gso_frame_back_into_the_segments_that_were_merged():
     written, *out = in_private_netns(_forward_through_tuns, batches)
     assert written == 3  # two GSO frames and the lonely segment
     assert out == [forwarded(p) for p in run + tail + [alone]]
+
+
+def test_the_kernel_cuts_an_ipv6_gso_frame_back_into_the_segments_that_were_merged():
+    run = flow6(40)  # one TCPv6 frame of 40 segments
+    tail = flow6(3, seq=1000 + 40 * 1348, last=100, last_flags=0x18)
+    alone = tcp6_segment(1, b"hello", sport=6000)
+    batches = [run, tail + [alone]]
+    written, *out = in_private_netns(_forward_through_tuns, batches)
+    assert written == 3  # two GSO frames and the lonely segment
+    assert out == [forwarded6(p) for p in run + tail + [alone]]
 
 
 def _gso_burst_through_gro(sizes: list[int]) -> dict:

@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from tests.lab.lab import LAB_DIR, SCRIPT, FswanDaemon, sh, wait_for
+from tests.lab.test_dataplane_pair import pump_counters
 
 NS = {"wc": "fswan-v6-wc", "wg": "fswan-v6-wg", "eg": "fswan-v6-eg", "ec": "fswan-v6-ec"}
 WEST_GW, EAST_GW = "2001:db8:1::1", "2001:db8:1::2"
@@ -202,6 +203,9 @@ def test_ipv6_fswan_gateways_carry_ipv6_clients(v6_lab, tmp_path, encapsulation)
         assert "UDP-encap" in wire, wire[:2000]
     look = west.cli("ipsec", "look").stdout
     assert f"@{EAST_GW}" in look, look
+    # east wrote the IPv6 TCP stream into its ipsec0 as GSO frames
+    east_pump = pump_counters(east)
+    assert 0 < east_pump["tun_frames"] < east_pump["tun_written"], east_pump
 
 
 @pytest.mark.parametrize("initiator", ["fswan", "charon"])
