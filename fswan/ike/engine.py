@@ -217,6 +217,9 @@ class IkeEngine:
         self.uniqueids = uniqueids
         #: ``virtual_private=`` of config setup: what ``vhost:%priv`` peers may claim
         self.virtual_private = VirtualPrivate()
+        #: the shell's "when did ESP last arrive on this conn's SAs" (``now`` units or
+        #: None): DPD probes only a peer that is silent on IKE *and* ESP
+        self.esp_activity: Callable[[str], float | None] | None = None
         self.random_bytes = random_bytes
         self.ike_port = ike_port
         self.natt_port = natt_port

@@ -161,11 +161,20 @@ def dpd_deadline(p1: Phase1State, timeout: float) -> float | None:
 
 
 def dpd_tick(eng: IkeEngine, p1: Phase1State, now: float, delay: float, timeout: float) -> bool:
-    """Probe an idle peer; True when it must be declared dead."""
+    """Probe an idle peer; True when it must be declared dead.
+
+    Idle means nothing from the peer for ``delay``: no IKE message and, when the
+    shell reports it (``eng.esp_activity``), no ESP on the conn's SAs either
+    (RFC 3706 section 5.5: traffic is proof of liveness, probes are for silence)."""
     if p1.dpd_pending_since is not None and now >= p1.dpd_pending_since + timeout:
         return True
     if p1.dpd_next is not None and now >= p1.dpd_next:
-        idle = now - p1.last_inbound
+        last = p1.last_inbound
+        if eng.esp_activity is not None:
+            esp = eng.esp_activity(p1.conn_name)
+            if esp is not None and esp > last:
+                last = esp
+        idle = now - last
         if idle >= delay or p1.dpd_pending_since is not None:
             p1.dpd_seq = (p1.dpd_seq + 1) & 0xFFFFFFFF or 1
             notify(
@@ -181,5 +190,5 @@ def dpd_tick(eng: IkeEngine, p1: Phase1State, now: float, delay: float, timeout:
                 p1.dpd_pending_since = now
             p1.dpd_next = now + delay
         else:
-            p1.dpd_next = p1.last_inbound + delay
+            p1.dpd_next = last + delay
     return False

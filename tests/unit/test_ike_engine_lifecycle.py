@@ -49,6 +49,22 @@ def test_dpd_probes_are_answered():
     assert pair.west.deleted == pair.east.deleted == []
 
 
+def test_dpd_probes_only_a_peer_silent_on_ike_and_esp():
+    pair = up(dpddelay=10.0, dpdtimeout=30.0)
+    pair.west.engine.esp_activity = lambda name: pair.now  # ESP keeps arriving
+    pair.silent = {"east"}  # and east ignores IKE: no probe, so nothing to time out
+    pair.run(100)
+    assert pair.west.engine.counters["dpd_sent"] == 0
+    assert pair.west.deleted == []
+    pair.west.engine.esp_activity = lambda name: None  # the ESP stops
+    pair.run(9.9)
+    assert pair.west.engine.counters["dpd_sent"] == 0  # not idle for dpddelay yet
+    pair.run(0.2)
+    assert pair.west.engine.counters["dpd_sent"] == 1
+    pair.run(30)
+    assert '003 "net" #1: DPD: No response from peer - declaring peer dead' in pair.west.lines
+
+
 def test_dpd_not_sent_without_dpddelay():
     pair = up()
     pair.run(300)
