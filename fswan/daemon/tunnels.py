@@ -232,18 +232,17 @@ class Tunnels:
         return d
 
     def peer_moved(self, event: ev.PeerAddressChanged) -> None:
-        """NAT rebinding: the conn's outbound ESP-in-UDP SAs follow the peer's new port."""
+        """NAT rebinding: the conn's outbound ESP-in-UDP SAs follow the peer's new port.
+
+        A new address is not patched into the SAs (they are named by it): the engine
+        replaces them with a Quick Mode at once, and the eroute moves to the new pair
+        as after any rekey."""
         for serial in event.child_serials:
             pair = self.kernel.pairs_of(event.conn).get(serial)
             if pair is None:
                 continue
             outbound = pair[1]
             if outbound.remote != event.remote_addr:
-                # TODO: an address change needs the outbound SA re-keyed in the SAD
-                self.log.log(
-                    f"peer moved to {event.remote_addr}: the data plane keeps {outbound.remote}",
-                    RC.LOG_SERIOUS, event.conn, serial,
-                )
                 continue
             outbound.remote_port = event.remote_port
             outbound.sendto = (str(event.remote_addr), event.remote_port)

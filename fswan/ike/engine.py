@@ -40,7 +40,9 @@ keepalives per ISAKMP SA:
   deleted later -- make before break.
 
 Outputs beyond the issue's list: :class:`~fswan.ike.events.PeerAddressChanged`
-when an established peer shows up at a new address/port (NAT rebinding).
+when an established peer shows up at a new address/port (NAT rebinding); a new
+address (not just a port) also starts a Quick Mode replacing the newest IPsec SA,
+which is bound to the old one.
 ``local_addr`` may be the wildcard address when the shell cannot tell which
 address a datagram arrived on; the connection's own host address is used then.
 An authenticated error notification (AUTHENTICATION_FAILED,
@@ -1450,6 +1452,14 @@ class IkeEngine:
             Datagram(data, where.local_port, where.remote_addr, where.remote_port, where.local_addr)
         )
 
+    def replaced_clients(self, st: Phase2State) -> tuple[IPNetwork, IPNetwork] | None:
+        """(our client, peer client) of the IPsec SA ``st`` replaces, if it is still here:
+        a rekey keeps what was negotiated (a NAT'ed peer's virtual address among it)."""
+        old = self._states.get(st.replaces) if st.replaces else None
+        if isinstance(old, Phase2State) and old.our_client is not None and old.peer_client is not None:
+            return old.our_client, old.peer_client
+        return None
+
     def isakmp_of(self, st: Phase2State) -> Phase1State:
         p1 = self._states.get(st.isakmp_serial)
         if not isinstance(p1, Phase1State) or p1.keys is None:
@@ -1491,6 +1501,7 @@ class IkeEngine:
                 p1.local_port = md.local_port
             return
         old = f"{p1.remote_addr}:{p1.remote_port}"
+        old_addr = p1.remote_addr
         p1.remote_addr, p1.remote_port, p1.local_port = (
             md.remote_addr,
             md.remote_port,
@@ -1515,6 +1526,13 @@ class IkeEngine:
                 p1.conn_name, p1.serial, md.remote_addr, md.remote_port, tuple(sorted(children))
             )
         )
+        entry = self._conns.get(p1.conn_name)
+        if entry is not None and md.remote_addr != old_addr:
+            # a new address, not just a new port: the IPsec SAs are bound to the old one,
+            # so replace the newest at once over this ISAKMP SA (make before break)
+            newest = self._states.get(entry.newest_ipsec)
+            if isinstance(newest, Phase2State) and newest.isakmp_serial == p1.serial:
+                self._start_quick(entry, p1, md.now, None, 1, newest.serial)
 
     def first_contact(self, st: Phase1State) -> bool:
         """True when we hold no other state with this peer (send INITIAL_CONTACT)."""

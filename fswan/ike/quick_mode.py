@@ -195,9 +195,13 @@ def initiate(eng: IkeEngine, st: Phase2State, p1: Phase1State) -> None:
     if st.pfs_group is not None:
         st.dh = DHKeyPair.generate(get_group(st.pfs_group), eng.random_bytes)
         payloads.append(KEPayload(st.dh.public_bytes()))
-    st.our_client, st.peer_client = eng.clients(conn, p1)
+    st.our_client, st.peer_client = eng.replaced_clients(st) or eng.clients(conn, p1)
     this, that = conn.oriented.this, conn.oriented.that
-    if this.has_client or that.has_client or this.end.protoport or that.end.protoport:
+    if (
+        this.has_client or that.has_client or this.end.protoport or that.end.protoport
+        or st.our_client != ipaddress.ip_network(p1.local_addr)
+        or st.peer_client != ipaddress.ip_network(p1.remote_addr)
+    ):
         st.id_ci = client_id(st.our_client, this.end.protoport)
         st.id_cr = client_id(st.peer_client, that.end.protoport)
         payloads += [st.id_ci, st.id_cr]

@@ -215,3 +215,30 @@ def test_lab_style_psk_keyed_by_the_candidates_remote_id():
     pair.initiate("rw")
     (w,), (e,) = pair.west.installed, pair.east.installed
     assert mirrored(w, e) and str(e.remote_client) == "198.51.100.0/25"
+
+
+def test_a_warrior_whose_nat_changes_address_is_rekeyed_at_once_keeping_its_virtual_client():
+    west_secrets = psk_secrets(f'@roadwarrior {EAST} : PSK "rw-not-secret"\n')
+    pair = make_pair(
+        warrior(left=PRIVATE, dpddelay=5.0, dpdtimeout=30.0),
+        gateway(leftsubnet="vhost:%priv,%no"),
+        west_secrets=west_secrets,
+        east_secrets=EAST_RW,
+        west_addr=PRIVATE,
+        nat=Nat(PRIVATE, NAT_PUBLIC, {500: 1500, 4500: 14500}),
+    )
+    pair.east.engine.virtual_private = parse_virtual_private(VIRTUAL_PRIVATE)
+    pair.initiate("rw")
+    (first,) = pair.east.installed
+    assert str(first.remote_addr) == NAT_PUBLIC
+    pair.nat.public = "203.0.113.77"  # the NAT box got a new public address
+    pair.run(12)  # west's DPD probe arrives from there
+    text = pair.east.text()
+    assert f"NAT-T: peer moved from {NAT_PUBLIC}:14500 to 203.0.113.77:14500; following it" in text
+    assert "STATE_QUICK_I1: initiate to replace #2" in text
+    second = pair.east.installed[-1]
+    assert len(pair.east.installed) == 2 and str(second.remote_addr) == "203.0.113.77"
+    assert str(second.remote_client) == f"{PRIVATE}/32"  # the rekey kept the virtual client
+    assert mirrored(pair.west.installed[-1], second)
+    assert second.replaces_serial == first.serial  # the old pair expires as after any rekey
+    assert pair.east.engine.newest("rw")[1] == second.serial
