@@ -27,6 +27,11 @@ authenticated by the ESP ICV, so their bytes are what the peer gateway sent;
 verifying each one's checksum in Python would cost more than the merge saves
 (~3 µs a segment).
 
+UDP is written datagram by datagram on purpose: merged into UDP GSO frames (which
+the kernel accepts and cuts back exactly), a receiver without ``UDP_GRO`` pays the
+segmentation in its own receive path and read ~10% fewer 64-byte datagrams per
+second in bench/esp_throughput.py (34.3 k against 38.5 k, three runs each).
+
 Pure: bytes in, frames out.  The pump calls :func:`tun_frames` once per flush.
 """
 
