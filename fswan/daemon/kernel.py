@@ -47,6 +47,7 @@ def read_host_network() -> HostNetwork:
 # -- the TUN device ipsec0 ------------------------------------------------------
 
 TUNSETIFF = 0x400454CA
+TUNSETPERSIST = 0x400454CB
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
 #: every read/write carries a ``virtio_net_hdr`` (lets us write GSO superpackets)
@@ -74,15 +75,18 @@ def tunnel_mtu(physical_mtu: int, override: int | None = None) -> int:
     return max(576, physical_mtu - ESP_OVERHEAD)
 
 
-def open_tun(name: str, mtu: int, vnet_hdr: bool = False) -> int:
+def open_tun(name: str, mtu: int, vnet_hdr: bool = False, persist: bool = False) -> int:
     """Create (or attach to) TUN device ``name``, set it up with ``mtu``; the non-blocking fd.
 
     ``vnet_hdr``: frames carry a ``virtio_net_hdr`` (``fswan.ipsec.coalesce``), so
     decrypted TCP can be written as GSO superpackets.  No offload is enabled for
     reads: the kernel still hands us finished, checksummed packets of at most ``mtu``.
 
-    The device lives as long as the fd (not persistent), so a crashed daemon
-    leaves no ``ipsec0`` behind, and its routes vanish with it.
+    ``persist``: the device outlives the fd (``TUNSETPERSIST``).  The daemon asks
+    for that so that a crash fails closed, as KLIPS did when pluto died: ``ipsec0``
+    and the routes into it stay, and what they carry is dropped (a TUN nobody
+    reads), where without them it would leave in clear by the default route.  A
+    clean shutdown undoes it (:func:`release_tun`); the next daemon attaches.
     """
     import fcntl
     import os
@@ -92,6 +96,8 @@ def open_tun(name: str, mtu: int, vnet_hdr: bool = False) -> int:
     try:
         fcntl.ioctl(fd, TUNSETIFF, struct.pack(
             "16sH", name.encode(), IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if vnet_hdr else 0)))
+        if persist:
+            fcntl.ioctl(fd, TUNSETPERSIST, 1)
         with IPRoute() as ipr:
             index = ipr.link_lookup(ifname=name)[0]
             ipr.link("set", index=index, mtu=mtu, txqlen=TUN_QUEUE, state="up")
@@ -108,6 +114,16 @@ def open_tun(name: str, mtu: int, vnet_hdr: bool = False) -> int:
         except OSError:
             pass
     return fd
+
+
+def release_tun(fd: int) -> None:
+    """Make the TUN device of ``fd`` go with its last fd again (clean shutdown)."""
+    import fcntl
+
+    try:
+        fcntl.ioctl(fd, TUNSETPERSIST, 0)
+    except OSError:
+        pass
 
 
 #: the routing table (and rule priority) for the policy groups' nets: a table of its

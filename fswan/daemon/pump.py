@@ -139,12 +139,15 @@ class Pump:
         on_event: Callable[[Any], None] = lambda event: None,
         budget: int = DEFAULT_BUDGET,
         vnet_hdr: bool = False,
+        persistent: bool = False,
     ) -> None:
         self.reactor = reactor
         self.dp = dataplane
         self.tun_fd = tun_fd
         #: the TUN fd speaks ``virtio_net_hdr`` frames (``open_tun(vnet_hdr=True)``)
         self.vnet_hdr = vnet_hdr
+        #: the TUN device was made persistent (fail closed on a crash): ``stop`` releases it
+        self.persistent = persistent
         #: ESP-in-UDP bursts go out as UDP GSO sends until the kernel refuses one
         self.udp_gso = True
         self.on_event = on_event
@@ -192,6 +195,10 @@ class Pump:
         self.esp_by_peer.clear()
         self.raw_ip = self.raw_ip6 = None
         if self.tun_fd is not None:
+            if self.persistent:
+                from fswan.daemon.kernel import release_tun
+
+                release_tun(self.tun_fd)
             try:
                 os.close(self.tun_fd)
             except OSError:

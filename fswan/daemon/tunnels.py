@@ -450,14 +450,19 @@ def attach_dataplane(pluto: Any, ike: Any, log: PlutoLog, reactor: Any) -> Any:
     try:
         physical_mtu = link_mtu(physical) or 1500
         mtu = tunnel_mtu(physical_mtu, pluto.setup.overridemtu)
-        fd = open_tun(virtual, mtu, vnet_hdr=True)
+        leftover = link_mtu(virtual) is not None
+        fd = open_tun(virtual, mtu, vnet_hdr=True, persist=True)
     except (OSError, IndexError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         log.log(f"cannot create {virtual}: {reason}; running without a data plane", RC.LOG_SERIOUS)
         return None
     dataplane = DataPlane(path_mtu=physical_mtu)
     kernel = Klips(dataplane)
-    pump = Pump(reactor, dataplane, fd, vnet_hdr=True)
+    pump = Pump(reactor, dataplane, fd, vnet_hdr=True, persistent=True)
+    if leftover:
+        log.log(f"{virtual} was left by a daemon that did not shut down: its routes kept "
+                "the traffic for our tunnels from leaving in clear; they are replaced as "
+                f"tunnels come up (ip route show dev {virtual} lists them)")
     runner = UpdownRunner(log, reactor)
     tunnels = Tunnels(kernel, runner, log, reactor, pluto.connections.get, lambda: pluto.setup, pump)
     pump.on_event = tunnels.on_dataplane_event

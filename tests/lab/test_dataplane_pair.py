@@ -234,3 +234,35 @@ def test_auto_start_brings_the_tunnel_up_at_load(lab):
              what="auto=start's tunnel")
     ping = client_ping(3)
     assert ping.returncode == 0, ping.stdout + west.log() + east.log()
+
+
+def test_a_crashed_daemon_fails_closed_and_the_next_one_takes_over(lab, tmp_path):
+    """KLIPS kept its eroutes when pluto died; fswan keeps ipsec0 and its routes when the
+    daemon dies (SIGKILL), so the clients' traffic is dropped, not sent in clear."""
+    east = lab.fswan("lab-east", conf(), SECRETS)
+    west = lab.fswan("lab-west", conf(), SECRETS)
+    assert west.cli("ipsec", "auto", "--up", "net").returncode == 0, west.log()
+    assert client_ping(2).returncode == 0
+    west.process.kill()
+    west.process.wait()
+    routes = sh("ip", "-n", "lab-west", "route").stdout
+    assert re.search(r"203\.0\.113\.0/25 .*dev ipsec0", routes), routes
+    with Capture("lab-west", str(tmp_path / "wire.pcap")) as capture:
+        assert client_ping(3).returncode != 0
+    assert_no_clear_client_traffic_or_nothing(capture)
+    # a new daemon attaches to the ipsec0 it finds, says so, and carries traffic again
+    again = lab.fswan("lab-west", conf(), SECRETS, name="restarted")
+    assert "ipsec0 was left by a daemon that did not shut down" in again.log(), again.log()
+    up = again.cli("ipsec", "auto", "--up", "net")
+    assert up.returncode == 0, up.stdout + again.log() + east.log()
+    wait_for(lambda: client_ping(1).returncode == 0, timeout=10, what="traffic after the restart")
+    # a clean shutdown takes ipsec0 and its routes away
+    again.stop()
+    assert sh("ip", "-n", "lab-west", "link", "show", "ipsec0", check=False).returncode != 0
+    assert "ipsec0" not in sh("ip", "-n", "lab-west", "route").stdout
+
+
+def assert_no_clear_client_traffic_or_nothing(capture: Capture) -> None:
+    """No client address on the wire (here nothing at all need be seen)."""
+    clear = capture.read("net 198.51.100.0/25 or net 203.0.113.0/25")
+    assert clear.strip() == "", f"client packets in clear on the wire:\n{clear}"
