@@ -49,7 +49,7 @@ from twisted.internet.interfaces import IReadDescriptor
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from fswan.ipsec.coalesce import VNET_HDR_LEN, tun_frames
+from fswan.ipsec.coalesce import VNET_HDR_LEN, frame_packets, tun_frames
 from fswan.ipsec.dataplane import DataPlane
 from fswan.ipsec.sa import KIND_ESP, KIND_ESP_UDP
 
@@ -347,14 +347,15 @@ class Pump:
             fd = self.tun_fd
             write = os.write
             frames = tun_frames(tun) if self.vnet_hdr else tun
-            bad = 0
+            bad_frames = bad = 0
             for frame in frames:
                 try:
                     write(fd, frame)  # type: ignore[arg-type]
                 except (OSError, TypeError):
-                    bad += 1
-            self.counters["tun_written"] += len(tun)
-            self.counters["tun_frames"] += len(frames) - bad
+                    bad_frames += 1
+                    bad += frame_packets(frame) if self.vnet_hdr else 1
+            self.counters["tun_written"] += len(tun) - bad
+            self.counters["tun_frames"] += len(frames) - bad_frames
             if bad:
                 self.counters["tun_write_failed"] += bad
             tun.clear()

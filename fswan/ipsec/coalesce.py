@@ -238,3 +238,11 @@ def _merged6(first: bytes, start: int, size: int, total: int, flags: int,
         header, first[:4], tcp_length.to_bytes(2, "big"), first[6:53], bytes((flags,)),
         first[54:56], pseudo.to_bytes(2, "big"), first[58:start], *payloads,
     ))
+
+
+def frame_packets(frame: bytes) -> int:
+    """How many packets ``frame`` (from :func:`tun_frames`) carries: 1, or its segments."""
+    _flags, gso_type, hdr_len, gso_size, _start, _offset = _VNET.unpack_from(frame)
+    if not gso_type or not gso_size:
+        return 1
+    return -(-(len(frame) - VNET_HDR_LEN - hdr_len) // gso_size)

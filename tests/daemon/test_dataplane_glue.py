@@ -520,3 +520,23 @@ def test_sa_on_narrower_nets_than_the_trap_leaves_the_trap_in_place():
     assert k.routing("net") == "prospective erouted"
     k.unroute("net", 4.0)
     assert len(dp.eroutes) == 0
+
+
+def test_a_vnet_pump_writes_merged_frames_and_counts_packets_and_frames():
+    from tests.unit.test_coalesce import flow
+
+    reactor = MemoryReactorClock()
+    end, test = tun_pair()
+    pump = Pump(reactor, DataPlane(), end.fileno(), vnet_hdr=True)
+    segments = flow(10)
+    pump.dp.tun.extend(segments)
+    pump.flush()
+    frame = test.recv(65535)
+    assert frame[1] == 1 and len(frame) == 10 + 52 + 10 * 1348  # one TCPv4 GSO frame
+    assert (pump.counters["tun_written"], pump.counters["tun_frames"]) == (10, 1)
+    test.close()  # the device is gone: the write fails, and all ten packets count as lost
+    pump.dp.tun.extend(flow(10, seq=99999) + [packet()])
+    pump.flush()
+    assert pump.counters["tun_write_failed"] == 11 and pump.counters["tun_written"] == 10
+    assert pump.dp.tun == []
+    pump.stop()

@@ -15,6 +15,7 @@ from fswan.ipsec.coalesce import (
     VIRTIO_NET_HDR_GSO_TCPV4,
     VIRTIO_NET_HDR_GSO_TCPV6,
     VNET_HDR_LEN,
+    frame_packets,
     tun_frames,
 )
 from fswan.ipsec.packet import checksum
@@ -236,6 +237,12 @@ def test_frames_stay_within_64k_and_64_segments():
     frames = tun_frames(small)
     assert [(len(f) - VNET_HDR_LEN - 52) // 100 for f in frames] == [64, 64, 22]
     assert resegmented(frames) == small
+
+
+def test_frame_packets_counts_what_a_frame_carries():
+    packets = flow(10, last=100) + [tcp_segment(1, b"x", sport=7000)] + flow6(5)
+    frames = tun_frames(packets)
+    assert [frame_packets(f) for f in frames] == [10, 1, 5]
 
 
 def test_sequence_numbers_wrap():
