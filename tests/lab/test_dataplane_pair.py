@@ -266,3 +266,39 @@ def assert_no_clear_client_traffic_or_nothing(capture: Capture) -> None:
     """No client address on the wire (here nothing at all need be seen)."""
     clear = capture.read("net 198.51.100.0/25 or net 203.0.113.0/25")
     assert clear.strip() == "", f"client packets in clear on the wire:\n{clear}"
+
+
+NAT_SECRETS = '@west @east : PSK "fswan-dataplane-pair-psk"\n'
+
+
+def test_a_nat_that_changes_its_public_address_is_followed_by_a_rekey(lab):
+    """west behind the lab's NAPT (192.0.2.3); the NAT box then comes back as 192.0.2.4
+    (its old mappings gone): east sees west's next DPD probe from there, replaces the
+    IPsec SAs at once, and traffic flows again."""
+    lab.script("nat-west", "on")
+    east = lab.fswan("lab-east", conf("leftid=@west\nrightid=@east\nleft=%any\n"), NAT_SECRETS)
+    west = lab.fswan("lab-west", conf("leftid=@west\nrightid=@east\ndpddelay=1s\ndpdtimeout=20s"),
+                     NAT_SECRETS)
+    up = west.cli("ipsec", "auto", "--up", "net")
+    assert up.returncode == 0, up.stdout + west.log() + east.log()
+    assert client_ping(2).returncode == 0
+    assert "esp." in status(east) and "@192.0.2.3" in east.cli("ipsec", "look").stdout
+    # the NAT box gets a new public address; its old mappings are gone
+    sh("ip", "-n", "lab-west", "addr", "add", "192.0.2.4/24", "dev", "wan0")
+    sh("ip", "-n", "lab-west", "addr", "del", "192.0.2.3/24", "dev", "wan0")
+    rules = sh("ip", "netns", "exec", "lab-west", "nft", "list", "table", "ip", "lab_nat").stdout
+    sh("ip", "netns", "exec", "lab-west", "nft", "delete", "table", "ip", "lab_nat")
+    moved = subprocess.run(["ip", "netns", "exec", "lab-west", "nft", "-f", "-"],
+                           input=rules.replace("192.0.2.3", "192.0.2.4"), text=True,
+                           capture_output=True)
+    assert moved.returncode == 0, moved.stderr
+    flush = subprocess.run(["ip", "netns", "exec", "lab-west", "python3", "-c",
+                            "from pyroute2 import Conntrack; Conntrack().flush()"],
+                           capture_output=True, text=True)
+    assert flush.returncode == 0, flush.stderr
+    wait_for(lambda: "peer moved from 192.0.2.3:14500 to 192.0.2.4:14500" in east.log(),
+             timeout=15, what="east noticing the new address")
+    assert "initiate to replace" in east.log(), east.log()[-3000:]
+    wait_for(lambda: client_ping(1).returncode == 0, timeout=15, what="traffic through the new SA")
+    look = east.cli("ipsec", "look").stdout
+    assert "@192.0.2.4" in look, look
