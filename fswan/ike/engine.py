@@ -1519,6 +1519,9 @@ class IkeEngine:
                     md.remote_port,
                     md.local_port,
                 )
+                if st.peer_client == ipaddress.ip_network(old_addr):
+                    # a host-only peer's client is its address: it moved along
+                    st.peer_client = ipaddress.ip_network(md.remote_addr)
                 children.append(st.serial)
         self.log_state(p1, f"NAT-T: peer moved from {old} to {self._peer(md)}; following it")
         self._events.append(

@@ -189,6 +189,20 @@ def test_nat_rebinding_is_followed():
     assert pair.west.deleted == []
 
 
+def test_a_host_to_host_peer_whose_nat_changes_address_is_rekeyed_to_the_new_address():
+    pair = natted_pair(leftsubnet=None, rightsubnet=None, dpddelay=5.0, dpdtimeout=30.0)
+    pair.initiate()
+    (first,) = pair.east.installed
+    assert str(first.remote_client) == f"{NAT_PUBLIC}/32"
+    pair.nat.public = "203.0.113.77"
+    pair.run(12)
+    assert "initiate to replace #2" in pair.east.text()
+    second = pair.east.installed[-1]
+    assert (str(second.remote_addr), str(second.remote_client)) == ("203.0.113.77",
+                                                                     "203.0.113.77/32")
+    assert mirrored(pair.west.installed[-1], second)
+
+
 def test_aggressive_mode_behind_nat_floats_at_message_3():
     pair = natted_pair(aggrmode=True, ike="aes128-sha1-modp2048")
     pair.initiate()
