@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import struct
 
+from fswan.ipsec.packet import checksum
+
 #: size of ``struct virtio_net_hdr`` (TUN's default ``TUNSETVNETHDRSZ``)
 VNET_HDR_LEN = 10
 #: the header of a packet written as it is: no GSO, checksum already complete
@@ -59,10 +61,24 @@ _MAX_TOTAL = 65535
 _MAX_SEGMENTS = 64
 
 
-def _fold(total: int) -> int:
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
+#: per IP version, the offsets a run of TCP segments is read at: the IP header length;
+#: the byte ranges every segment must repeat (IPv4: version/IHL and TOS, DF/offset/
+#: TTL/protocol, addresses and ports; IPv6: version/class/flow label, next header/hop
+#: limit/addresses/ports); the IP length field and the bytes it leaves out; then the
+#: TCP sequence number, ACK (with data offset), flags, window and options
+_IPV4 = (20, 0, 2, 6, 10, 12, 24, 2, 0, 24, 28, 33, 34, 36, 40)
+_IPV6 = (40, 0, 4, 6, 44, 0, 0, 4, 40, 44, 48, 53, 54, 56, 60)
+
+
+def _starts_tcp6_run(first: bytes, length: int) -> bool:
+    """May a run of IPv6 TCP segments start with ``first``?"""
+    return (
+        length > 60
+        and first[0] >> 4 == 6
+        and first[6] == 6  # TCP straight after the fixed header: no extension headers
+        and first[53] == _TCP_ACK
+        and (first[4] << 8 | first[5]) == length - 40
+    )
 
 
 def tun_frames(packets: list[bytes]) -> list[bytes]:
@@ -79,58 +95,58 @@ def tun_frames(packets: list[bytes]) -> list[bytes]:
         first = packets[i]
         i += 1
         length = len(first)
-        if (
-            length <= 40
-            or first[0] != 0x45
-            or first[9] != 6
-            or first[6] != 0x40  # DF, not a fragment (RFC 6864: then the ID means nothing)
-            or first[7]
-            or first[33] != _TCP_ACK
-            or i == count
-            or (first[2] << 8 | first[3]) != length
-        ):
-            # IPv6 is tried only here, off the IPv4 path
-            if length > 60 and first[0] >> 4 == 6 and i < count:
-                i = _tcp6_run(first, packets, i, count, append)
-            else:
-                append(PLAIN_HEADER + first)
+        if i == count or length <= 40:
+            append(PLAIN_HEADER + first)
             continue
-        start = 20 + ((first[32] >> 4) << 2)
+        if (
+            first[0] == 0x45
+            and first[9] == 6
+            and first[6] == 0x40  # DF, not a fragment (RFC 6864: then the ID means nothing)
+            and not first[7]
+            and first[33] == _TCP_ACK
+            and (first[2] << 8 | first[3]) == length
+        ):
+            layout = _IPV4
+        elif _starts_tcp6_run(first, length):
+            layout = _IPV6
+        else:
+            append(PLAIN_HEADER + first)
+            continue
+        (header, a0, b0, a1, b1, a2, b2, length_at, left_out,
+         seq_at, ack_at, flags_at, window_at, window_end, options_at) = layout
+        start = header + ((first[ack_at + 4] >> 4) << 2)
         size = length - start
-        if size <= 0 or start < 40:
+        if size <= 0 or start < options_at:
             append(PLAIN_HEADER + first)
             continue
         # what every following segment must repeat
-        ip_same = first[1]
-        frag = first[6:9]  # DF, offset 0, TTL
-        flow = first[12:24]
-        ack_offset = first[28:33]
-        window = first[34:36]
-        options = first[40:start]
-        next_seq = (int.from_bytes(first[24:28], "big") + size) & 0xFFFFFFFF
+        same0, same1, same2 = first[a0:b0], first[a1:b1], first[a2:b2]
+        ack_offset = first[ack_at:flags_at]
+        window = first[window_at:window_end]
+        options = first[options_at:start]
+        next_seq = (int.from_bytes(first[seq_at:ack_at], "big") + size) & 0xFFFFFFFF
         payloads = [first[start:]]
         total = length
         last_flags = _TCP_ACK
         while i < count and len(payloads) < _MAX_SEGMENTS:
             seg = packets[i]
-            seg_size = len(seg) - start
+            seg_length = len(seg)
+            seg_size = seg_length - start
             if (
                 seg_size <= 0
                 or seg_size > size
                 or total + seg_size > _MAX_TOTAL
-                or seg[0] != 0x45
-                or seg[9] != 6
-                or seg[1] != ip_same
-                or seg[6:9] != frag
-                or seg[12:24] != flow
-                or seg[28:33] != ack_offset
-                or seg[34:36] != window
-                or seg[40:start] != options
-                or (seg[2] << 8 | seg[3]) != len(seg)
-                or int.from_bytes(seg[24:28], "big") != next_seq
+                or seg[a0:b0] != same0
+                or seg[a1:b1] != same1
+                or seg[a2:b2] != same2
+                or seg[ack_at:flags_at] != ack_offset
+                or seg[window_at:window_end] != window
+                or seg[options_at:start] != options
+                or (seg[length_at] << 8 | seg[length_at + 1]) != seg_length - left_out
+                or int.from_bytes(seg[seq_at:ack_at], "big") != next_seq
             ):
                 break
-            flags = seg[33]
+            flags = seg[flags_at]
             if flags != _TCP_ACK and flags != _TCP_ACK_PSH:
                 break
             payloads.append(seg[start:])
@@ -142,101 +158,46 @@ def tun_frames(packets: list[bytes]) -> list[bytes]:
                 break
         if len(payloads) == 1:
             append(PLAIN_HEADER + first)
-            continue
-        append(_merged(first, start, size, total, last_flags, payloads))
+        elif header == 20:
+            append(_merged4(first, start, size, total, last_flags, payloads))
+        else:
+            append(_merged6(first, start, size, total, last_flags, payloads))
     return frames
 
 
-def _merged(first: bytes, start: int, size: int, total: int, flags: int,
-            payloads: list[bytes]) -> bytes:
-    """The GSO frame: ``first``'s headers with the new length, flags and checksums."""
+def _pseudo_sum(addresses: bytes, length: int) -> bytes:
+    """The TCP pseudo-header sum, folded and not complemented (what CHECKSUM_PARTIAL
+    expects in the checksum field); the same for IPv4 and RFC 8200's IPv6 form."""
+    pseudo = addresses + b"\0\0\0\x06" + length.to_bytes(4, "big")
+    return (~checksum(pseudo) & 0xFFFF).to_bytes(2, "big")
+
+
+def _merged4(first: bytes, start: int, size: int, total: int, flags: int,
+             payloads: list[bytes]) -> bytes:
+    """The TCPv4 GSO frame: ``first``'s headers with the new length, flags and checksums."""
     ip = bytearray(first[:20])
     ip[2:4] = total.to_bytes(2, "big")
     ip[10:12] = b"\0\0"
-    ip_sum = int.from_bytes(ip, "big") % 0xFFFF
-    ip[10:12] = (0xFFFF - ip_sum).to_bytes(2, "big")
-    tcp_length = total - 20
-    # the pseudo-header sum, not complemented: what CHECKSUM_PARTIAL expects
-    pseudo = _fold(int.from_bytes(first[12:20], "big") % 0xFFFF + 6 + tcp_length)
+    ip[10:12] = checksum(ip).to_bytes(2, "big")
     header = _VNET.pack(
         VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, start, size, 20, 16
     )
-    tcp = first[20:33] + bytes((flags,)) + first[34:36] + pseudo.to_bytes(2, "big") + first[38:start]
-    return b"".join((header, ip, tcp, *payloads))
-
-
-def _tcp6_run(first: bytes, packets: list[bytes], i: int, count: int, append) -> int:
-    """Append ``first`` (an IPv6 packet, ``packets[i]`` the next) merged with the
-    segments that follow it, or alone; the index of the first packet not taken."""
-    length = len(first)
-    if (
-        first[6] != 6  # TCP straight after the fixed header: no extension headers
-        or first[53] != _TCP_ACK
-        or (first[4] << 8 | first[5]) != length - 40
-    ):
-        append(PLAIN_HEADER + first)
-        return i
-    start = 40 + ((first[52] >> 4) << 2)
-    size = length - start
-    if size <= 0 or start < 60:
-        append(PLAIN_HEADER + first)
-        return i
-    # what every following segment must repeat
-    version_class_label = first[0:4]
-    flow = first[6:44]  # next header, hop limit, addresses, ports
-    ack_offset = first[48:53]
-    window = first[54:56]
-    options = first[60:start]
-    next_seq = (int.from_bytes(first[44:48], "big") + size) & 0xFFFFFFFF
-    payloads = [first[start:]]
-    total = length
-    last_flags = _TCP_ACK
-    while i < count and len(payloads) < _MAX_SEGMENTS:
-        seg = packets[i]
-        seg_length = len(seg)
-        seg_size = seg_length - start
-        if (
-            seg_size <= 0
-            or seg_size > size
-            or total + seg_size > _MAX_TOTAL
-            or seg[0:4] != version_class_label
-            or seg[6:44] != flow
-            or seg[48:53] != ack_offset
-            or seg[54:56] != window
-            or seg[60:start] != options
-            or (seg[4] << 8 | seg[5]) != seg_length - 40
-            or int.from_bytes(seg[44:48], "big") != next_seq
-        ):
-            break
-        flags = seg[53]
-        if flags != _TCP_ACK and flags != _TCP_ACK_PSH:
-            break
-        payloads.append(seg[start:])
-        total += seg_size
-        i += 1
-        next_seq = (next_seq + seg_size) & 0xFFFFFFFF
-        if flags == _TCP_ACK_PSH or seg_size < size:
-            last_flags = flags
-            break
-    if len(payloads) == 1:
-        append(PLAIN_HEADER + first)
-    else:
-        append(_merged6(first, start, size, total, last_flags, payloads))
-    return i
+    return b"".join((
+        header, ip, first[20:33], bytes((flags,)), first[34:36],
+        _pseudo_sum(first[12:20], total - 20), first[38:start], *payloads,
+    ))
 
 
 def _merged6(first: bytes, start: int, size: int, total: int, flags: int,
              payloads: list[bytes]) -> bytes:
-    """The IPv6 GSO frame: ``first``'s headers with the new payload length and flags,
-    the TCP checksum field the pseudo-header sum (RFC 8200 section 8.1)."""
+    """The TCPv6 GSO frame: ``first``'s headers with the new payload length and flags."""
     tcp_length = total - 40  # at most 65495: the 32-bit length's upper half is zero
-    pseudo = _fold(int.from_bytes(first[8:40], "big") % 0xFFFF + 6 + tcp_length)
     header = _VNET.pack(
         VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV6, start, size, 40, 16
     )
     return b"".join((
         header, first[:4], tcp_length.to_bytes(2, "big"), first[6:53], bytes((flags,)),
-        first[54:56], pseudo.to_bytes(2, "big"), first[58:start], *payloads,
+        first[54:56], _pseudo_sum(first[8:40], tcp_length), first[58:start], *payloads,
     ))
 
 
