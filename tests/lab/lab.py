@@ -134,6 +134,32 @@ class FswanDaemon:
             self.process.wait()
 
 
+def delete_namespaces(names) -> None:
+    for name in names:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def build_namespaces(names: dict[str, str], links: list[tuple[str, str, str, str]]) -> None:
+    """Fresh namespaces (``names``: key -> namespace) with loopback up, joined by veth
+    pairs ``(a, b, a's device, b's device)`` that are up; addresses are the caller's."""
+    delete_namespaces(names.values())
+    for name in names.values():
+        sh("ip", "netns", "add", name)
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+    for a, b, a_if, b_if in links:
+        sh("ip", "link", "add", "fswan-tmp0", "netns", names[a], "type", "veth", "peer",
+           "name", "fswan-tmp1", "netns", names[b])
+        sh("ip", "-n", names[a], "link", "set", "fswan-tmp0", "name", a_if)
+        sh("ip", "-n", names[b], "link", "set", "fswan-tmp1", "name", b_if)
+        sh("ip", "-n", names[a], "link", "set", a_if, "up")
+        sh("ip", "-n", names[b], "link", "set", b_if, "up")
+
+
+#: client -- gateway == gateway -- client, as the OE and IPv6 tests build them
+GATEWAY_CHAIN = [("wc", "wg", "eth0", "lan0"), ("wg", "eg", "wan0", "wan0"),
+                 ("eg", "ec", "lan0", "eth0")]
+
+
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:

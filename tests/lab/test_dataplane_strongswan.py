@@ -29,7 +29,8 @@ def tcp_transfer(megabytes: int = 4, server_ns: str = "lab-east-client",
     server = subprocess.Popen(
         ["ip", "netns", "exec", server_ns, "python3", "-c",
          "import socket,sys\n"
-         f"s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+         f"s=socket.socket(socket.AF_INET6 if ':' in '{server_ip}' else socket.AF_INET)\n"
+         "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
          f"s.bind(('{server_ip}', {port})); s.listen(1); s.settimeout(30)\n"
          "c,_=s.accept(); c.settimeout(30); n=0\n"
          "while True:\n"

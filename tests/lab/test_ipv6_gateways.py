@@ -11,7 +11,17 @@ import subprocess
 
 import pytest
 
-from tests.lab.lab import LAB_DIR, SCRIPT, FswanDaemon, sh, wait_for
+from tests.lab.lab import (
+    GATEWAY_CHAIN,
+    LAB_DIR,
+    SCRIPT,
+    FswanDaemon,
+    build_namespaces,
+    delete_namespaces,
+    sh,
+    wait_for,
+)
+from tests.lab.test_dataplane_strongswan import Capture, tcp_transfer
 from tests.lab.test_dataplane_pair import pump_counters
 
 NS = {"wc": "fswan-v6-wc", "wg": "fswan-v6-wg", "eg": "fswan-v6-eg", "ec": "fswan-v6-ec"}
@@ -41,23 +51,11 @@ conn v6
 
 
 def teardown() -> None:
-    for name in NS.values():
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    delete_namespaces(NS.values())
 
 
 def build() -> None:
-    teardown()
-    for name in NS.values():
-        sh("ip", "netns", "add", name)
-        sh("ip", "-n", name, "link", "set", "lo", "up")
-    for a, b, a_if, b_if in (("wc", "wg", "eth0", "lan0"), ("wg", "eg", "wan0", "wan0"),
-                             ("eg", "ec", "lan0", "eth0")):
-        sh("ip", "link", "add", "fswan-v6-tmp0", "netns", NS[a], "type", "veth", "peer",
-           "name", "fswan-v6-tmp1", "netns", NS[b])
-        sh("ip", "-n", NS[a], "link", "set", "fswan-v6-tmp0", "name", a_if)
-        sh("ip", "-n", NS[b], "link", "set", "fswan-v6-tmp1", "name", b_if)
-        sh("ip", "-n", NS[a], "link", "set", a_if, "up")
-        sh("ip", "-n", NS[b], "link", "set", b_if, "up")
+    build_namespaces(NS, GATEWAY_CHAIN)
     for ns, address, device in (("wc", f"{WEST_CLIENT}/64", "eth0"), ("ec", f"{EAST_CLIENT}/64", "eth0"),
                                 ("wg", "2001:db8:a::1/64", "lan0"), ("wg", f"{WEST_GW}/64", "wan0"),
                                 ("eg", "2001:db8:b::1/64", "lan0"), ("eg", f"{EAST_GW}/64", "wan0")):
@@ -153,38 +151,11 @@ def client(ns: str, *argv: str, timeout: float = 30) -> subprocess.CompletedProc
 
 def check_traffic(tmp_path, logs) -> str:
     """Ping and 4 MB of TCP client to client with tcpdump on west's wire; the capture."""
-    pcap = tmp_path / "wire.pcap"
-    capture = subprocess.Popen(
-        ["ip", "netns", "exec", NS["wg"], "tcpdump", "-n", "-U", "-i", "wan0", "-w", str(pcap)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(pcap.exists, timeout=5, what="tcpdump")
+    with Capture(NS["wg"], str(tmp_path / "wire.pcap")) as capture:
         ping = client("wc", "ping", "-6", "-c", "3", "-W", "2", "-i", "0.2", EAST_CLIENT)
         assert ping.returncode == 0, ping.stdout + logs()
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", NS["ec"], "python3", "-c",
-             "import socket\n"
-             "s=socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-             f"s.bind(('{EAST_CLIENT}', 5201)); s.listen(1); s.settimeout(20)\n"
-             "c,_=s.accept(); c.settimeout(20); n=0\n"
-             "while True:\n"
-             "    b=c.recv(65536)\n"
-             "    if not b: break\n"
-             "    n+=len(b)\n"
-             "print(n)\n"], stdout=subprocess.PIPE, text=True)
-        wait_for(lambda: f"[{EAST_CLIENT}]:5201" in client("ec", "ss", "-ltn").stdout, timeout=5,
-                 what="the TCP server")
-        sent = client("wc", "python3", "-c",
-                      "import socket\n"
-                      f"s=socket.create_connection(('{EAST_CLIENT}', 5201), timeout=20)\n"
-                      "s.sendall(b'x' * (4 << 20)); s.close()\n")
-        assert sent.returncode == 0, sent.stderr + logs()
-        out, _ = server.communicate(timeout=30)
-        assert int(out.strip() or 0) == 4 << 20, logs()
-    finally:
-        capture.terminate()
-        capture.wait()
-    wire = client("wg", "tcpdump", "-n", "-r", str(pcap)).stdout
+        assert tcp_transfer(4, NS["ec"], EAST_CLIENT, NS["wc"]) == 4 << 20, logs()
+    wire = capture.read()
     assert WEST_CLIENT not in wire and EAST_CLIENT not in wire, wire[:2000]
     return wire
 

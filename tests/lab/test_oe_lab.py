@@ -24,7 +24,15 @@ from fswan.config.ids import parse_id
 from fswan.config.keys import load_private_key
 from fswan.dnskeys.records import reverse_name
 from tests.dnsserver import DnsNamespace, ZoneServer, make_zone
-from tests.lab.lab import LAB_DIR, FswanDaemon, sh, wait_for
+from tests.lab.lab import (
+    GATEWAY_CHAIN,
+    LAB_DIR,
+    FswanDaemon,
+    build_namespaces,
+    delete_namespaces,
+    sh,
+    wait_for,
+)
 
 PRIVATE = LAB_DIR / "conf" / "pubkey-main"
 NS = {"wc": "fswan-oe-wc", "wg": "fswan-oe-wg", "eg": "fswan-oe-eg", "ec": "fswan-oe-ec"}
@@ -33,32 +41,16 @@ WEST_CLIENT, EAST_CLIENT = "198.51.100.10", "203.0.113.10"
 CLEAR_DST, PRIVATE_DST = "192.0.2.3", "192.0.2.4"
 
 
-def run(*argv: str) -> None:
-    sh(*argv)
-
-
 def ns(name: str, *argv: str) -> None:
     sh("ip", "netns", "exec", NS[name], *argv)
 
 
 def teardown() -> None:
-    for name in NS.values():
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    delete_namespaces(NS.values())
 
 
 def build() -> None:
-    teardown()
-    for name in NS.values():
-        run("ip", "netns", "add", name)
-        sh("ip", "-n", name, "link", "set", "lo", "up")
-    for a, b, a_if, b_if in (("wc", "wg", "eth0", "lan0"), ("wg", "eg", "wan0", "wan0"),
-                             ("eg", "ec", "lan0", "eth0")):
-        run("ip", "link", "add", "fswan-oe-tmp0", "netns", NS[a], "type", "veth", "peer",
-            "name", "fswan-oe-tmp1", "netns", NS[b])
-        sh("ip", "-n", NS[a], "link", "set", "fswan-oe-tmp0", "name", a_if)
-        sh("ip", "-n", NS[b], "link", "set", "fswan-oe-tmp1", "name", b_if)
-        sh("ip", "-n", NS[a], "link", "set", a_if, "up")
-        sh("ip", "-n", NS[b], "link", "set", b_if, "up")
+    build_namespaces(NS, GATEWAY_CHAIN)
     sh("ip", "-n", NS["wc"], "addr", "add", f"{WEST_CLIENT}/25", "dev", "eth0")
     sh("ip", "-n", NS["wc"], "route", "add", "default", "via", "198.51.100.1")
     sh("ip", "-n", NS["ec"], "addr", "add", f"{EAST_CLIENT}/25", "dev", "eth0")
