@@ -47,10 +47,7 @@ class VirtualPrivate:
     def admits(self, client: IPNetwork) -> bool:
         if any(client.version == net.version and client.overlaps(net) for net in self.excluded):
             return False
-        return any(
-            client.version == net.version and client.subnet_of(net)  # type: ignore[arg-type]
-            for net in self.allowed
-        )
+        return _inside(client, self.allowed)
 
 
 @dataclass(frozen=True)
@@ -75,13 +72,17 @@ class VirtualSubnet:
             return True
         if self.private and private.admits(client):
             return True
-        return any(
-            client.version == net.version and client.subnet_of(net)  # type: ignore[arg-type]
-            for net in self.nets
-        )
+        return _inside(client, self.nets)
 
     def __str__(self) -> str:
         return self.text
+
+
+def _inside(client: IPNetwork, nets: tuple[IPNetwork, ...]) -> bool:
+    return any(
+        client.version == net.version and client.subnet_of(net)  # type: ignore[arg-type]
+        for net in nets
+    )
 
 
 def _net(word: str, what: str) -> IPNetwork:
