@@ -18,7 +18,7 @@ import socket
 import sys
 from collections.abc import Callable
 from ipaddress import ip_address
-from typing import Any
+from typing import Any, Callable
 
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
@@ -158,6 +158,8 @@ class IkeDriver:
         self.on_child_sa = on_child_sa
         #: answers PeerKeyNeeded from DNS (``daemon.peerkeys.PeerKeys``); None: no lookups
         self.peer_keys: Any = None
+        #: answers ClientCheckNeeded (``daemon.oe.Opportunism``); None: refuse at once
+        self.on_client_check: Callable[[ev.ClientCheckNeeded], None] | None = None
         self.ike_port = ike_port
         self.natt_port = natt_port
         self.ports: dict[tuple[Any, int], Any] = {}
@@ -302,10 +304,15 @@ class IkeDriver:
 
     def pump(self) -> None:
         """Send queued datagrams, route events, re-arm the timer."""
-        for datagram in self.engine.datagrams_to_send():
-            self._send(datagram)
-        for event in self.engine.next_events():
-            self._route(event)
+        while True:  # routing an event may hand the engine more work (a held message)
+            datagrams = self.engine.datagrams_to_send()
+            events = self.engine.next_events()
+            if not datagrams and not events:
+                break
+            for datagram in datagrams:
+                self._send(datagram)
+            for event in events:
+                self._route(event)
         deadline = self.engine.get_timer()
         if self.timer is not None and self.timer.active():
             self.timer.cancel()
@@ -334,6 +341,11 @@ class IkeDriver:
             entry = self.whacks.pop(id(event.whack), None)
             if entry is not None and not entry[1].called:
                 entry[1].callback(event.ok)
+        elif isinstance(event, ev.ClientCheckNeeded):
+            if self.on_client_check is not None:
+                self.on_client_check(event)
+            else:
+                self.engine.client_checked(event.check, self.now())
         elif isinstance(event, ev.PeerKeyNeeded):
             if self.peer_keys is not None:
                 self.peer_keys.needed(event)

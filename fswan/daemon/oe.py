@@ -18,9 +18,10 @@ FreeS/WAN 2.x's OE as far as fswan has it:
   for private-or-clear, ``%drop`` for private).
 * Responder: one template per OE group with CIDRs (``right=%any``, the
   peer's key from DNS by its ID) takes Main Mode; in Quick Mode the engine's
-  ``opportunistic_client`` hook accepts host-to-host clients inside a group
-  when the peer client's reverse TXT names that peer (address or ID),
-  holding the message (``KeyPending``) while DNS is asked.
+  engine asks (``ClientCheckNeeded``) about host-to-host clients no conn
+  covers, holding the message; ``on_client_check`` adds an instance when they
+  are inside a group and the peer client's reverse TXT names that peer
+  (address or ID), and answers ``client_checked`` once DNS has spoken.
 
 Group nets that need the data plane are routed into ``ipsec0`` in table 220,
 looked up for packets from our client nets (``_route_groups``).
@@ -53,7 +54,9 @@ from fswan.config.policygroups import (
     policies_dir,
 )
 from fswan.daemon.kernel import remove_source_rules, set_device_routes
+from fswan.config.orient import OrientedConnection
 from fswan.daemon.logging import PlutoLog, Reply
+from fswan.ike.events import ClientCheck, ClientCheckNeeded
 from fswan.ipsec.dataplane import Acquire
 from fswan.ipsec.eroute import DROP, PASS, REJECT, TRAP
 from fswan.whackproto import RC
@@ -84,8 +87,8 @@ class Opportunism:
         self.failed: dict[str, str] = {}
         #: responder: (peer client, peer gateway, peer ID) -> DNS names that gateway for it
         self._verified: dict[tuple, bool] = {}
-        #: responder: client ID a held Quick Mode waits for -> its check
-        self._checking: dict[Any, tuple] = {}
+        #: responder: DNS checks under way -> the engine's held client checks waiting for them
+        self._checking: dict[tuple, list[ClientCheck]] = {}
 
     @property
     def fetcher(self) -> Any:
@@ -299,43 +302,63 @@ class Opportunism:
             if name not in pluto.connections:
                 pluto._add(template, None)
         if pluto.ike is not None:
-            pluto.ike.engine.opportunistic_client = self.responder_client
+            pluto.ike.engine.enable_client_checks(any(t.name in OE_GROUPS for t in wanted.values()))
 
-    def handles_key_request(self, identity: Any) -> bool:
-        """A PeerKeyNeeded that is ours: a peer client being checked, not a key to fetch."""
-        return identity in self._checking
+    def on_client_check(self, event: ClientCheckNeeded) -> None:
+        """The engine's ClientCheckNeeded: add the responder instance when the peer's
+        clients are ours to accept, then let the engine process the held Quick Mode."""
+        check = event.check
+        dns = self._dns_check(check)
+        if dns is not None and dns not in self._verified:
+            if dns not in self._checking:
+                self._checking[dns] = [check]
+                self._check_client(dns)
+            else:
+                self._checking[dns].append(check)
+            return  # answered when DNS is
+        self._answer(check)
 
-    def responder_client(self, p1: Any, our_client: Any, peer_client: Any) -> Any:
-        """The engine's ``opportunistic_client``: an OE instance for these clients, or None."""
-        from fswan.config.ids import Identity
-        from fswan.ike.state import KeyPending
+    def _answer(self, check: ClientCheck) -> None:
+        self.responder_client(check)
+        ike = self.pluto.ike
+        if ike is not None:
+            ike.engine.client_checked(check, ike.now())
 
-        if our_client.num_addresses != 1 or peer_client.num_addresses != 1:
+    def _group_eroute(self, check: ClientCheck) -> GroupEroute | None:
+        """The OE group eroute covering a host-to-host client pair, if any."""
+        if check.our_client.num_addresses != 1 or check.peer_client.num_addresses != 1:
             return None
-        ours, peer = our_client.network_address, peer_client.network_address
-        group_eroute = next(
+        ours, peer = check.our_client.network_address, check.peer_client.network_address
+        return next(
             (e for e in self.eroutes
              if e.group in OE_GROUPS and ours in e.source and peer in e.destination), None)
-        if group_eroute is None or p1.peer_id is None:
+
+    @staticmethod
+    def _dns_check(check: ClientCheck) -> tuple | None:
+        """(peer client, gateway, peer ID) when DNS must say the client is behind the
+        peer; None when the peer is its own client."""
+        peer = check.peer_client.network_address
+        if peer == check.remote_addr:
             return None
-        gateway = p1.remote_addr
-        if peer != gateway:
-            check = (peer, gateway, p1.peer_id)
-            verdict = self._verified.get(check)
-            if verdict is None:
-                identity = Identity(IdKind.IPV6_ADDR if peer.version == 6 else IdKind.IPV4_ADDR, str(peer))
-                if identity not in self._checking:
-                    self._checking[identity] = check
-                    self._check_client(identity, check)
-                if check not in self._verified:
-                    raise KeyPending(identity)
-                verdict = self._verified[check]
-            if not verdict:
-                self.log.log(f"opportunistic: {peer} is not behind {gateway} according to DNS; "
-                             "refusing its IPsec SA request", RC.OPPOFAILURE)
-                return None
+        return (peer, check.remote_addr, check.peer_id)
+
+    def responder_client(self, check: ClientCheck) -> OrientedConnection | None:
+        """An OE responder instance for these clients, added to the conn table, or None.
+
+        DNS must already have answered for a client that is not the peer itself
+        (``on_client_check`` waits for it)."""
+        group_eroute = self._group_eroute(check)
+        if group_eroute is None:
+            return None
+        ours, peer = check.our_client.network_address, check.peer_client.network_address
+        gateway = check.remote_addr
+        dns = self._dns_check(check)
+        if dns is not None and not self._verified.get(dns, False):
+            self.log.log(f"opportunistic: {peer} is not behind {gateway} according to DNS; "
+                         "refusing its IPsec SA request", RC.OPPOFAILURE)
+            return None
         conn = self.instance(group_eroute.group, ours, peer, str(gateway), "%dnsondemand",
-                             peer_id=str(p1.peer_id))
+                             peer_id=str(check.peer_id))
         pluto = self.pluto
         if conn.name in pluto.connections:
             pluto._forget_in_engine(conn.name)
@@ -346,33 +369,31 @@ class Opportunism:
         self.log.log(f"opportunistic: responding for {peer} behind {gateway}", RC.LOG, conn.name)
         return pluto.connections[conn.name].oriented
 
-    def _check_client(self, identity: Any, check: tuple) -> None:
+    def _check_client(self, dns: tuple) -> None:
         """Does DNS name the peer's gateway for its client? (X-IPsec-Server at the client's
         reverse name whose gateway is the peer's address or ID.)"""
-        peer, gateway, peer_id = check
+        peer, gateway, peer_id = dns
         fetcher = self.fetcher
 
         def done(result: Any) -> None:
             ok = False
             if isinstance(result, list):
                 ok = any(r.gateway == peer_id or r.gateway.value == str(gateway) for r in result)
-            self._verified[check] = ok
-            self._checking.pop(identity, None)
+            self._verified[dns] = ok
+            for check in self._checking.pop(dns, []):
+                self._answer(check)
             ike = self.pluto.ike
-            if ike is not None and deferred_fired:
-                ike.engine.set_peer_keys(identity, [], ike.now())
-                ike.pump()
+            if ike is not None and not in_step:
+                ike.pump()  # answered later, outside the driver's step: send what it made
 
-        deferred_fired = False
+        in_step = True
         if fetcher is None:
             done(None)
-            deferred_fired = True
-            return
-        from fswan.daemon.dns import fetch_gateways
+        else:
+            from fswan.daemon.dns import fetch_gateways
 
-        d = fetch_gateways(fetcher, str(peer))
-        d.addBoth(done)
-        deferred_fired = True
+            fetch_gateways(fetcher, str(peer)).addBoth(done)
+        in_step = False
 
     # -- status -------------------------------------------------------------
 

@@ -23,12 +23,8 @@ class PeerKeys:
     def __init__(self, fetcher: DnsKeyFetcher, driver: Any) -> None:
         self.fetcher = fetcher
         self.driver = driver
-        #: ``daemon.oe.Opportunism`` (set by Pluto): some key requests are its own
-        self.oe: Any = None
 
     def needed(self, event: PeerKeyNeeded) -> None:
-        if self.oe is not None and self.oe.handles_key_request(event.identity):
-            return  # an OE responder checking a peer client's records answers it itself
         self.fetch(event.identity)
 
     def conn_added(self, oriented: OrientedConnection) -> None:

@@ -88,9 +88,8 @@ class Pluto:
 
         #: policy groups and OE instances (``daemon.oe``); its ``fetcher`` is set by the tap
         self.oe = Opportunism(self, log)
-        peer_keys = getattr(ike, "peer_keys", None)
-        if peer_keys is not None:
-            peer_keys.oe = self.oe
+        if ike is not None:
+            ike.on_client_check = self.oe.on_client_check
 
     # -- start-up ---------------------------------------------------------
 
@@ -99,10 +98,12 @@ class Pluto:
         config = self._read_config(self.config_path)
         self.setup = config.setup
         if self.ike is not None:
-            self.ike.engine.uniqueids = config.setup.uniqueids
-            self.ike.engine.keep_alive = config.setup.keep_alive
-            self.ike.engine.nat_traversal = config.setup.nat_traversal
-            self.ike.engine.virtual_private = config.setup.virtual_private
+            self.ike.engine.apply_setup(
+                uniqueids=config.setup.uniqueids,
+                keep_alive=config.setup.keep_alive,
+                nat_traversal=config.setup.nat_traversal,
+                virtual_private=config.setup.virtual_private,
+            )
         for warning in config.warnings:
             self.log.log(f"warning: {warning}")
         for unsupported in self._unsupported_notes(config):

@@ -94,7 +94,7 @@ class Tunnels:
     def now(self) -> float:
         return self.clock.seconds()
 
-    def esp_activity(self, name: str) -> float | None:
+    def last_esp_arrival(self, name: str) -> float | None:
         """When ESP last arrived on any of ``name``'s SAs (for the engine's DPD)."""
         seen = [inbound.last_used for inbound, _ in self.kernel.pairs_of(name).values()
                 if inbound.last_used is not None]
@@ -473,7 +473,7 @@ def attach_dataplane(pluto: Any, ike: Any, log: PlutoLog, reactor: Any) -> Any:
         ike.on_esp_batch = pump.inbound_udp_batch
         ike.drain_natt()
         ike.after_step = tunnels.after_ike_step
-        ike.engine.esp_activity = tunnels.esp_activity
+        ike.engine.esp_activity = tunnels
         pump.set_udp_sockets(ike.natt_sockets())
     for problem in pump.open_raw(sorted({i.physical for i in interfaces})):
         log.log(f"{problem}: raw ESP unavailable, ESP-in-UDP only", RC.LOG_SERIOUS)

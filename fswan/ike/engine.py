@@ -84,6 +84,8 @@ from fswan.ike.crypto import DecryptError, constant_time_equal
 from fswan.ike.events import (
     ChildSADeleted,
     ChildSAInstalled,
+    ClientCheck,
+    ClientCheckNeeded,
     Datagram,
     IsakmpSADeleted,
     IsakmpSAEstablished,
@@ -94,10 +96,12 @@ from fswan.ike.events import (
 )
 from fswan.ike.main_mode import established_details as phase1_details
 from fswan.ike.main_mode import ids_match
+from fswan.ike.interfaces import EspActivity
 from fswan.ike.proposals import auth_methods_of
 from fswan.ike.quick_mode import established_details as phase2_details
 from fswan.ike.state import (
     TRANSITIONS,
+    ClientCheckPending,
     ExchangeError,
     KeyPending,
     MessageDigest,
@@ -214,14 +218,15 @@ class IkeEngine:
         ike_port: int = 500,
         natt_port: int = NATT_PORT,
         keep_alive: float = 20.0,
+        esp_activity: EspActivity | None = None,
     ) -> None:
         self._secrets = secrets
         self.uniqueids = uniqueids
         #: ``virtual_private=`` of config setup: what ``vhost:%priv`` peers may claim
         self.virtual_private = VirtualPrivate()
-        #: the shell's "when did ESP last arrive on this conn's SAs" (``now`` units or
-        #: None): DPD probes only a peer that is silent on IKE *and* ESP
-        self.esp_activity: Callable[[str], float | None] | None = None
+        #: the data plane's "when did ESP last arrive on this conn's SAs": DPD probes
+        #: only a peer that is silent on IKE *and* ESP (None: no data plane)
+        self.esp_activity = esp_activity
         self.random_bytes = random_bytes
         self.ike_port = ike_port
         self.natt_port = natt_port
@@ -236,11 +241,11 @@ class IkeEngine:
         #: the datagrams held while a lookup runs
         self._key_failed: set[Identity] = set()
         self._held_for_key: dict[Identity, list[tuple]] = {}
-        #: opportunistic encryption (the shell's ``daemon.oe``): called with (ISAKMP state,
-        #: our client, peer client) when no conn has a Quick Mode's clients; returns an
-        #: instance conn to add and use, None to refuse, or raises KeyPending to hold the
-        #: message while the shell checks the peer client's DNS records
-        self.opportunistic_client: Callable[..., OrientedConnection | None] | None = None
+        #: ask the shell (ClientCheckNeeded) about Quick Mode clients no conn covers
+        self.client_checks = False
+        #: datagrams held while the shell checks clients, and its refusals not yet replayed
+        self._held_for_check: dict[ClientCheck, list[tuple]] = {}
+        self._checks_refused: set[ClientCheck] = set()
         self._states: dict[int, State] = {}
         self._by_cookies: dict[bytes, Phase1State] = {}
         self._by_msgid: dict[tuple[bytes, int], Phase2State] = {}
@@ -271,6 +276,36 @@ class IkeEngine:
             return
         self._delete_conn_states(name, "connection removed", notify_peer=True)
         del self._conns[name]
+
+    def apply_setup(
+        self,
+        *,
+        uniqueids: bool,
+        keep_alive: float,
+        nat_traversal: bool,
+        virtual_private: VirtualPrivate,
+    ) -> None:
+        """The ``config setup`` values the engine acts on (at start and on reload)."""
+        self.uniqueids = uniqueids
+        self.keep_alive = keep_alive
+        self.nat_traversal = nat_traversal
+        self.virtual_private = virtual_private
+
+    def enable_client_checks(self, enabled: bool) -> None:
+        """Ask the shell (ClientCheckNeeded) before refusing a Quick Mode whose clients
+        no conn covers: opportunistic encryption's responder instances."""
+        self.client_checks = enabled
+
+    def client_checked(self, check: ClientCheck, now: float) -> None:
+        """The shell's answer to ClientCheckNeeded: it has added the instance conn
+        for ``check`` (or decided not to); the held messages are processed again."""
+        held = self._held_for_check.pop(check, [])
+        self._checks_refused.add(check)
+        try:
+            for data, local_addr, local_port, remote_addr, remote_port in held:
+                self.receive_datagram(data, local_addr, local_port, remote_addr, remote_port, now)
+        finally:
+            self._checks_refused.discard(check)
 
     def set_secrets(self, secrets: Secrets) -> None:
         self._secrets = secrets
@@ -310,6 +345,16 @@ class IkeEngine:
         if first:
             self.log_state(st, f"fetching the public key of '{identity}' (DNS)")
             self._events.append(PeerKeyNeeded(st.conn_name, st.serial, identity))
+
+    def _hold_for_check(self, st: State, check: ClientCheck, md: MessageDigest) -> None:
+        """Keep the message until the shell answers ClientCheckNeeded (one request per check)."""
+        data = md.raw if md.local_port != self.natt_port else add_non_esp_marker(md.raw)
+        first = check not in self._held_for_check
+        self._held_for_check.setdefault(check, []).append(
+            (data, md.local_addr, md.local_port, md.remote_addr, md.remote_port)
+        )
+        if first:
+            self._events.append(ClientCheckNeeded(st.conn_name, st.serial, check))
 
     def peer_key_source(self, name: str) -> str | None:
         """``%dns``/``%dnsonload``/``%dnsondemand`` when the conn's peer key comes from DNS."""
@@ -769,6 +814,11 @@ class IkeEngine:
             if saved_iv is not None and p1.crypter is not None:
                 p1.crypter.set_iv(md.header.message_id, saved_iv)
             self._hold_for_key(st, pending.identity, md)
+            return
+        except ClientCheckPending as pending:
+            if saved_iv is not None and p1.crypter is not None:
+                p1.crypter.set_iv(md.header.message_id, saved_iv)
+            self._hold_for_check(st, pending.check, md)
             return
         st.last_received = md.raw
         st.duplicate_replies = 0
@@ -1789,11 +1839,10 @@ class IkeEngine:
                 + ("" if virtual.no_nat or not virtual.private or self.virtual_private.allowed
                    else " (virtual_private= is empty)"),
             )
-        if self.opportunistic_client is not None:
-            oriented = self.opportunistic_client(p1, our_client, peer_client)
-            if oriented is not None:
-                self.add_connection(oriented)
-                return self._conns[oriented.name]
+        if self.client_checks and p1.peer_id is not None:
+            check = ClientCheck(p1.local_addr, p1.remote_addr, p1.peer_id, our_client, peer_client)
+            if check not in self._checks_refused:
+                raise ClientCheckPending(check)
         if hint is not None:
             self.log_state(
                 p1,

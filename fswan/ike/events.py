@@ -29,6 +29,8 @@ __all__ = [
     "LogLine",
     "PeerAddressChanged",
     "PeerKeyNeeded",
+    "ClientCheck",
+    "ClientCheckNeeded",
     "WhackDone",
 ]
 
@@ -190,8 +192,39 @@ class PeerKeyNeeded:
     identity: Identity
 
 
+@dataclass(frozen=True)
+class ClientCheck:
+    """A Quick Mode proposal whose clients no loaded conn covers (the question of
+    a :class:`ClientCheckNeeded`); hashable, so the shell can answer it by value."""
+
+    #: the ISAKMP SA's addresses and the peer's authenticated ID
+    local_addr: IPAddress
+    remote_addr: IPAddress
+    peer_id: Identity
+    #: the clients the peer proposed, from our side: ours, then the peer's
+    our_client: IPNetwork
+    peer_client: IPNetwork
+
+
+@dataclass(frozen=True)
+class ClientCheckNeeded:
+    """No conn has a Quick Mode's clients; the shell may know one (opportunistic
+    encryption: the peer client's DNS records name the peer as its gateway).
+
+    Emitted only when the shell asked for it (``IkeEngine.enable_client_checks``).
+    The engine holds the message; the shell adds an instance conn (or not) and
+    calls :meth:`~fswan.ike.engine.IkeEngine.client_checked`, which processes the
+    held message again: found conn, or the usual refusal.
+    """
+
+    conn: str
+    serial: int
+    check: ClientCheck
+
+
 EngineEvent = Union[
     PeerKeyNeeded,
+    ClientCheckNeeded,
     LogLine,
     WhackDone,
     ChildSAInstalled,

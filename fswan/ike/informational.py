@@ -164,14 +164,14 @@ def dpd_tick(eng: IkeEngine, p1: Phase1State, now: float, delay: float, timeout:
     """Probe an idle peer; True when it must be declared dead.
 
     Idle means nothing from the peer for ``delay``: no IKE message and, when the
-    shell reports it (``eng.esp_activity``), no ESP on the conn's SAs either
+    shell reports it (``eng.esp_activity.last_esp_arrival``), no ESP on the conn's SAs either
     (RFC 3706 section 5.5: traffic is proof of liveness, probes are for silence)."""
     if p1.dpd_pending_since is not None and now >= p1.dpd_pending_since + timeout:
         return True
     if p1.dpd_next is not None and now >= p1.dpd_next:
         last = p1.last_inbound
         if eng.esp_activity is not None:
-            esp = eng.esp_activity(p1.conn_name)
+            esp = eng.esp_activity.last_esp_arrival(p1.conn_name)
             if esp is not None and esp > last:
                 last = esp
         idle = now - last

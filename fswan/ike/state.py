@@ -369,6 +369,15 @@ class KeyPending(Exception):
         self.identity = identity
 
 
+class ClientCheckPending(Exception):
+    """No conn covers a Quick Mode's clients and the shell may know one
+    (``events.ClientCheckNeeded``): the message is held, not refused."""
+
+    def __init__(self, check: Any) -> None:
+        super().__init__(f"asking about clients {check.our_client} and {check.peer_client}")
+        self.check = check
+
+
 @dataclass(eq=False)
 class MessageDigest:
     """One received message, decoded (and decrypted), with where it came from (pluto's ``md``)."""

@@ -277,13 +277,13 @@ def test_esp_arriving_on_a_conns_sas_is_what_dpd_sees_as_activity(world):
     tunnels, kernel, recorder, ike, sink, _ = world
     event = child(2, 0x100, 0x200)
     tunnels.on_engine_event(event)
-    assert tunnels.esp_activity("net") is None and tunnels.esp_activity("other") is None
+    assert tunnels.last_esp_arrival("net") is None and tunnels.last_esp_arrival("other") is None
     peer = DataPlane()
     Klips(peer).install("net", 2, *sa_pair(mirror(event)), now=0.0)
     peer.outbound(packet(src="203.0.113.10", dst="198.51.100.10"), 5.0)
     [(_kind, esp, _addr)] = peer.network
     assert kernel.dataplane.inbound(esp, EAST, 4500, 42.0) == OK
-    assert tunnels.esp_activity("net") == 42.0
+    assert tunnels.last_esp_arrival("net") == 42.0
 
 
 def test_routing_failure_keeps_the_tunnel_down_and_terminates(world):

@@ -65,6 +65,14 @@ class FakeEngine:
     def __init__(self) -> None:
         self.added: list = []
         self.removed: list = []
+        self.client_checks = False
+        self.checked: list = []
+
+    def enable_client_checks(self, enabled: bool) -> None:
+        self.client_checks = enabled
+
+    def client_checked(self, check, now) -> None:
+        self.checked.append(check)
 
     def add_connection(self, oriented) -> None:
         self.added.append(oriented)
@@ -94,7 +102,7 @@ class FakeIke:
         return 0.0
 
     def pump(self) -> None:
-        pass
+        self.pumps = getattr(self, "pumps", 0) + 1
 
 
 class Dns:
@@ -234,13 +242,24 @@ def test_rereadgroups_replaces_the_eroutes(world):
     assert any(line.startswith("/etc/ipsec.d/policies/block:1: ") for line in reply.lines)
 
 
-def p1_from(gateway: str):
-    from types import SimpleNamespace
-
+def check_from(gateway: str, ours: str, peers: str):
     from fswan.config.ids import parse_id
+    from fswan.ike.events import ClientCheck
 
-    return SimpleNamespace(remote_addr=ip_address(gateway), local_addr=ip_address(WEST),
-                           peer_id=parse_id(gateway), conn_name="private-or-clear")
+    return ClientCheck(ip_address(WEST), ip_address(gateway), parse_id(gateway),
+                       ip_network(ours), ip_network(peers))
+
+
+def asked(pluto, ike, check):
+    """The engine's ClientCheckNeeded for ``check``, answered: the instance the OE
+    responder added (or None)."""
+    from fswan.ike.events import ClientCheckNeeded
+
+    before = set(pluto.connections)
+    pluto.oe.on_client_check(ClientCheckNeeded("private-or-clear", 1, check))
+    assert ike.engine.checked[-1] == check
+    added = [pluto.connections[n].oriented for n in set(pluto.connections) - before]
+    return added[0] if added else None
 
 
 def test_responder_templates_accept_any_peer_with_dns_keys(world):
@@ -248,13 +267,12 @@ def test_responder_templates_accept_any_peer_with_dns_keys(world):
     template = pluto.connections["private-or-clear"].conn
     assert template.right.host == "%any" and template.right.rsasigkey == "%dnsondemand"
     assert "private" in pluto.connections and "clear-or-private" not in pluto.connections
-    assert ike.engine.opportunistic_client == pluto.oe.responder_client
+    assert ike.engine.client_checks
 
 
 def test_responder_instance_when_the_peer_client_names_the_peer(world):
     pluto, _, _, ike, sink, _, _ = world
-    oriented = pluto.oe.responder_client(p1_from(EAST), ip_network("198.51.100.10/32"),
-                                         ip_network("203.0.113.10/32"))
+    oriented = asked(pluto, ike, check_from(EAST, "198.51.100.10/32", "203.0.113.10/32"))
     assert oriented.name == "private-or-clear#203.0.113.10"
     conn = oriented.conn
     assert (conn.right.host, conn.right.id, conn.right.rsasigkey) == (EAST, EAST, "%dnsondemand")
@@ -264,23 +282,18 @@ def test_responder_instance_when_the_peer_client_names_the_peer(world):
 
 
 def test_responder_refuses_clients_dns_does_not_put_behind_the_peer(world):
-    pluto = world[0]
-    oe = pluto.oe
+    pluto, _, _, ike, _, _, _ = world
     # no records for the client
-    assert oe.responder_client(p1_from(EAST), ip_network("198.51.100.10/32"),
-                               ip_network("203.0.113.20/32")) is None
+    assert asked(pluto, ike, check_from(EAST, "198.51.100.10/32", "203.0.113.20/32")) is None
     # records name another gateway
-    assert oe.responder_client(p1_from("192.0.2.9"), ip_network("198.51.100.10/32"),
-                               ip_network("203.0.113.10/32")) is None
+    assert asked(pluto, ike, check_from("192.0.2.9", "198.51.100.10/32", "203.0.113.10/32")) is None
     # not host to host, or not covered by an OE group
-    assert oe.responder_client(p1_from(EAST), ip_network("198.51.100.0/25"),
-                               ip_network("203.0.113.10/32")) is None
-    assert oe.responder_client(p1_from(EAST), ip_network("198.51.100.10/32"),
-                               ip_network("203.0.113.66/32")) is None
+    assert asked(pluto, ike, check_from(EAST, "198.51.100.0/25", "203.0.113.10/32")) is None
+    assert asked(pluto, ike, check_from(EAST, "198.51.100.10/32", "203.0.113.66/32")) is None
 
 
 def test_responder_holds_quick_mode_until_dns_answers(world):
-    from fswan.ike.state import KeyPending
+    from fswan.ike.events import ClientCheckNeeded
 
     pluto, _, _, ike, _, resolver, _ = world
     pending: list = []
@@ -292,17 +305,14 @@ def test_responder_holds_quick_mode_until_dns_answers(world):
 
     pluto.oe.fetcher = DnsKeyFetcher(task.Clock(), query=resolver, run_blocking=later,
                                      log=lambda line: None)
-    resumed: list = []
-    ike.engine.set_peer_keys = lambda identity, keys, now=None: resumed.append((identity, keys))
-    with pytest.raises(KeyPending) as info:
-        pluto.oe.responder_client(p1_from(EAST), ip_network("198.51.100.10/32"),
-                                  ip_network("203.0.113.10/32"))
-    identity = info.value.identity
-    assert pluto.oe.handles_key_request(identity)
+    check = check_from(EAST, "198.51.100.10/32", "203.0.113.10/32")
+    pluto.oe.on_client_check(ClientCheckNeeded("private-or-clear", 1, check))
+    pluto.oe.on_client_check(ClientCheckNeeded("private-or-clear", 1, check))  # a retransmit
+    assert ike.engine.checked == [] and "private-or-clear#203.0.113.10" not in pluto.connections
     d, function, args = pending.pop()
+    assert pending == []  # one lookup for both
+    pumps = getattr(ike, "pumps", 0)
     d.callback(function(*args))
-    assert resumed == [(identity, [])]
-    assert not pluto.oe.handles_key_request(identity)
-    oriented = pluto.oe.responder_client(p1_from(EAST), ip_network("198.51.100.10/32"),
-                                         ip_network("203.0.113.10/32"))
+    assert ike.engine.checked == [check, check] and ike.pumps > pumps  # what it made is sent
+    oriented = pluto.connections["private-or-clear#203.0.113.10"].oriented
     assert oriented.name == "private-or-clear#203.0.113.10"

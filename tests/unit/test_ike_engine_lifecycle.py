@@ -29,6 +29,16 @@ from tests.ike_pair import (
 )
 
 
+class _Esp:
+    """The data plane's EspActivity, reporting what ``arrival`` says."""
+
+    def __init__(self, arrival) -> None:
+        self.arrival = arrival
+
+    def last_esp_arrival(self, conn_name: str) -> float | None:
+        return self.arrival()
+
+
 def up(**options) -> Pair:
     pair = make_pair(conn(ike="aes128-sha1-modp2048", esp="aes128-sha1", **options))
     pair.initiate()
@@ -51,12 +61,12 @@ def test_dpd_probes_are_answered():
 
 def test_dpd_probes_only_a_peer_silent_on_ike_and_esp():
     pair = up(dpddelay=10.0, dpdtimeout=30.0)
-    pair.west.engine.esp_activity = lambda name: pair.now  # ESP keeps arriving
+    pair.west.engine.esp_activity = _Esp(lambda: pair.now)  # ESP keeps arriving
     pair.silent = {"east"}  # and east ignores IKE: no probe, so nothing to time out
     pair.run(100)
     assert pair.west.engine.counters["dpd_sent"] == 0
     assert pair.west.deleted == []
-    pair.west.engine.esp_activity = lambda name: None  # the ESP stops
+    pair.west.engine.esp_activity = _Esp(lambda: None)  # the ESP stops
     pair.run(9.9)
     assert pair.west.engine.counters["dpd_sent"] == 0  # not idle for dpddelay yet
     pair.run(0.2)
