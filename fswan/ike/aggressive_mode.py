@@ -19,7 +19,6 @@ AI2 is sent encrypted (as pluto and strongSwan do); a clear AI2 is accepted.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from fswan.ike.dh import DHKeyPair
 from fswan.ike.main_mode import (
@@ -31,7 +30,6 @@ from fswan.ike.main_mode import (
     encrypt_phase1,
     id_payload,
     identity_of,
-    ids_match,
     make_dh,
     our_natd,
     read_natd,
@@ -46,18 +44,18 @@ from fswan.ike.proposals import (
     ike_reply_sa,
     ike_sa_payload,
 )
-from fswan.ike.state import ExchangeError, MessageDigest, Phase1State
-from fswan.isakmp.constants import ExchangeType, NotifyType
+from fswan.ike.state import ExchangeError, MessageDigest, Phase1State, StateKind, Transition
+from fswan.ike.context import Phase1Context
+from fswan.ike.select import ids_match
+from fswan.isakmp.constants import ExchangeType, NotifyType, PayloadType
 from fswan.isakmp.message import Header, Message
-from fswan.isakmp.payloads import IDPayload, KEPayload, NoncePayload, SAPayload
-
-if TYPE_CHECKING:  # pragma: no cover
-    from fswan.ike.engine import IkeEngine
+from fswan.isakmp.payloads import IDPayload, KEPayload, NoncePayload, Payload, SAPayload
 
 
-def initiate(eng: IkeEngine, st: Phase1State) -> None:
+
+def initiate(eng: Phase1Context, st: Phase1State) -> None:
     """Send AI1 with the transforms of the first proposal's DH group only."""
-    conn = eng.conn_entry(st.conn_name)
+    conn = eng.select[st.conn_name]
     group = conn.ike[0].group
     st.offered = tuple(p for p in conn.ike if p.group == group)
     sa = ike_sa_payload(st.offered, conn.auths, conn.conn.ikelifetime)
@@ -70,12 +68,12 @@ def initiate(eng: IkeEngine, st: Phase1State) -> None:
     payloads = [sa, KEPayload(st.g_xi), NoncePayload(st.ni_b), ident]
     payloads += our_vendor_ids(eng.nat_traversal)
     header = Header(st.icookie, st.rcookie, ExchangeType.AGGRESSIVE)
-    eng.send(st, Message(header, payloads).encode())
+    eng.send(st, Message(header, tuple(payloads)).encode())
 
 
-def in_r1_out_i2(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+def in_r1_out_i2(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None:
     """AR1: check choice and HASH_R, detect NAT, send HASH_I (encrypted)."""
-    conn = eng.conn_entry(st.conn_name)
+    conn = eng.select[st.conn_name]
     try:
         choice = accept_ike_reply(md.get(SAPayload), st.offered, conn.auths, conn.conn.ikelifetime)
     except NoAcceptableProposal as error:
@@ -88,7 +86,7 @@ def in_r1_out_i2(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
             f"we require peer to have ID '{wanted}', but peer declares '{peer}'",
             notify=NotifyType.INVALID_ID_INFORMATION,
         )
-    eng.set_rcookie(st, md.header.rcookie)
+    eng.table.set_rcookie(st, md.header.rcookie)
     st.proposal, st.auth, st.lifetime = choice.ike, choice.auth, choice.lifetime
     read_vendor_ids(st, md, eng.nat_traversal)
     st.g_xr = md.get(KEPayload).data
@@ -100,7 +98,7 @@ def in_r1_out_i2(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
     read_natd(eng, st, md)
     if st.nat_us or st.nat_peer or eng.force_encapsulation(st):
         eng.float_ports(st)
-    payloads = []
+    payloads: list[Payload] = []
     if st.natt is not None:
         payloads += natd_payloads(
             st.natt,
@@ -114,7 +112,7 @@ def in_r1_out_i2(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
     eng.send_reply(st, md, encrypt_phase1(st, ExchangeType.AGGRESSIVE, payloads))
 
 
-def in_i1_out_r1(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+def in_i1_out_r1(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None:
     """AI1: pick a connection by address, policy and the peer's ID; answer with AR1."""
     sa = md.get(SAPayload)
     ident = md.get(IDPayload)
@@ -137,7 +135,7 @@ def in_i1_out_r1(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
     st.g_xy = shared_secret(st, st.g_xi)
     st.g_xr = dh.public_bytes()
     st.nr_b = eng.random(NONCE_SIZE)
-    eng.set_rcookie(st, eng.new_cookie())
+    eng.table.set_rcookie(st, eng.table.new_cookie())
     derive_keys(eng, st)
     known = read_vendor_ids(st, md, eng.nat_traversal)
     ident_r = id_payload(st.connection.this.id)
@@ -147,11 +145,29 @@ def in_i1_out_r1(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
     payloads += our_natd(st, md)
     payloads.append(auth_payload(eng, st, st.our_id_b))
     header = Header(st.icookie, st.rcookie, ExchangeType.AGGRESSIVE)
-    eng.send_reply(st, md, Message(header, payloads).encode())
+    eng.send_reply(st, md, Message(header, tuple(payloads)).encode())
 
 
-def in_i2(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+def in_i2(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None:
     """AI2: NAT-D and the initiator's HASH_I/SIG_I over the ID it sent in AI1."""
     verify_auth(eng, st, md, st.peer_id_b, "AI2")
     read_natd(eng, st, md)
     eng.follow_peer(st, md)
+
+
+# --------------------------------------------------------------------------
+# the microcode rows of Aggressive Mode (RFC 2409 section 5; AI2 may come in
+# clear or encrypted)
+
+_AM = ExchangeType.AGGRESSIVE
+_S, _T = StateKind, Transition
+_SA, _KE, _NI, _ID = PayloadType.SA, PayloadType.KE, PayloadType.NONCE, PayloadType.ID
+
+# state: (exchange, encrypted, required payloads, handler, next state, expects a reply)
+# fmt: off
+TRANSITIONS: dict[StateKind, Transition] = {
+    _S.AGGR_R0: _T(_AM, False, (_SA, _KE, _NI, _ID), in_i1_out_r1, _S.AGGR_R1, True),
+    _S.AGGR_I1: _T(_AM, False, (_SA, _KE, _NI, _ID), in_r1_out_i2, _S.AGGR_I2, False),
+    _S.AGGR_R1: _T(_AM, None, (), in_i2, _S.AGGR_R2, False),
+}
+# fmt: on

@@ -21,16 +21,18 @@ Rules of this module:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Callable, Sequence
 
 from fswan.ike import crypto
-from fswan.ike.state import ExchangeError, MessageDigest, Phase1State
+from fswan.ike.context import InfoContext
+from fswan.ike.crypto import DecryptError
+from fswan.ike.outbox import whacks_of
+from fswan.ike.state import ExchangeError, MessageDigest, Phase1State, StateKind
 from fswan.isakmp.constants import ExchangeType, Flags, NotifyType, ProtocolId, name_of
-from fswan.isakmp.message import Header, Message, encode_payloads
+from fswan.isakmp.errors import MalformedPacket
+from fswan.isakmp.message import Header, Message, decode_payloads, encode_payloads
 from fswan.isakmp.payloads import DeletePayload, HashPayload, NotificationPayload, Payload
-
-if TYPE_CHECKING:  # pragma: no cover
-    from fswan.ike.engine import IkeEngine
+from fswan.whackproto import RC
 
 
 def build(p1: Phase1State, message_id: int, payloads: Sequence[Payload]) -> bytes:
@@ -53,12 +55,12 @@ def build(p1: Phase1State, message_id: int, payloads: Sequence[Payload]) -> byte
     return Message(header, encrypted_body=body).encode()
 
 
-def send(eng: IkeEngine, p1: Phase1State, payloads: Sequence[Payload]) -> None:
-    eng.send_oneshot(p1, build(p1, eng.new_message_id(p1), payloads))
+def send(eng: InfoContext, p1: Phase1State, payloads: Sequence[Payload]) -> None:
+    eng.send_oneshot(p1, build(p1, eng.table.new_message_id(p1), payloads))
 
 
 def notify(
-    eng: IkeEngine,
+    eng: InfoContext,
     p1: Phase1State,
     kind: int,
     protocol: int = ProtocolId.ISAKMP,
@@ -71,12 +73,12 @@ def notify(
     send(eng, p1, [NotificationPayload(kind, protocol, spi, data)])
 
 
-def delete_ipsec(eng: IkeEngine, p1: Phase1State, spis: Sequence[int]) -> None:
+def delete_ipsec(eng: InfoContext, p1: Phase1State, spis: Sequence[int]) -> None:
     """Tell the peer our inbound ESP SAs are gone."""
     send(eng, p1, [DeletePayload(ProtocolId.ESP, tuple(s.to_bytes(4, "big") for s in spis))])
 
 
-def delete_isakmp(eng: IkeEngine, p1: Phase1State) -> None:
+def delete_isakmp(eng: InfoContext, p1: Phase1State) -> None:
     send(eng, p1, [DeletePayload(ProtocolId.ISAKMP, (p1.cookies,), 16)])
 
 
@@ -84,7 +86,7 @@ def clear_notification(header: Header, kind: int) -> bytes:
     """The clear answer to a first message (no keys exist yet)."""
     payload = NotificationPayload(kind, ProtocolId.ISAKMP, b"")
     return Message(
-        Header(header.icookie, header.rcookie, ExchangeType.INFORMATIONAL), [payload]
+        Header(header.icookie, header.rcookie, ExchangeType.INFORMATIONAL), (payload,)
     ).encode()
 
 
@@ -100,7 +102,99 @@ def verify(p1: Phase1State, md: MessageDigest) -> None:
         raise ExchangeError("informational HASH(1) does not match; message ignored", rc=2)
 
 
-def receive(eng: IkeEngine, p1: Phase1State, md: MessageDigest) -> None:
+# --------------------------------------------------------------------------
+# receiving
+
+
+def unknown_cookies(eng: InfoContext, md: MessageDigest) -> None:
+    eng.out.count("unknown_cookie")
+    eng.out.log(
+        f"packet from {md.peer}: no ISAKMP SA for cookies "
+        f"{md.header.icookie.hex()}/{md.header.rcookie.hex()}; {name_of(md.header.exchange)} "
+        "message dropped"
+    )
+
+
+def receive_protected(
+    eng: InfoContext, p1: Phase1State | None, message: Message, md: MessageDigest
+) -> None:
+    """An encrypted Informational message: decrypt with its own message ID's IV,
+    check HASH(1), then act on what it carries."""
+    header = md.header
+    if p1 is None:
+        unknown_cookies(eng, md)
+        return
+    if (
+        p1.crypter is None
+        or header.message_id == 0
+        or (header.cookies, header.message_id) in eng.table.by_msgid
+    ):
+        eng.out.count("unexpected")
+        eng.out.log_state(
+            p1,
+            f"packet from {md.peer}: encrypted Informational message "
+            "cannot be processed in this state; dropped",
+        )
+        return
+    try:
+        plain = p1.crypter.decrypt(header.message_id, message.encrypted_body or b"")
+    except DecryptError as error:
+        eng.out.count("decrypt_failed")
+        eng.out.log_state(p1, f"packet from {md.peer}: {error}")
+        return
+    finally:
+        p1.crypter.forget(header.message_id)
+    try:
+        md.payloads = decode_payloads(header.next_payload, plain)
+    except MalformedPacket as error:
+        eng.out.count("malformed")
+        eng.out.log_state(p1, f"packet from {md.peer}: {error.reason} in Informational message")
+        return
+    md.plain = plain
+    try:
+        verify(p1, md)
+    except ExchangeError as error:
+        eng.out.count("rejected")
+        for line in error.lines:
+            eng.out.log_state(p1, line, error.rc)
+        return
+    if p1.kind.is_isakmp_established:
+        eng.note_inbound(p1, md)
+    receive(eng, p1, md)
+
+
+def receive_clear(
+    eng: InfoContext, p1: Phase1State | None, message: Message, md: MessageDigest
+) -> None:
+    """A clear Informational message: anyone can forge one, so it is only logged,
+    except an error answering our first message, which the waiting whack sees."""
+    eng.out.count("cleartext_informational")
+    notifications = md.all(NotificationPayload)
+    if (
+        p1 is not None
+        and p1.initiator
+        and p1.kind in (StateKind.MAIN_I1, StateKind.AGGR_I1)
+        and any(n.is_error for n in notifications)
+    ):
+        for n in notifications:
+            eng.out.log_state(
+                p1, f"{p1.kind.label}: {name_of(n.type)}", RC.NOTIFICATION + int(n.type)
+            )
+        for whack in whacks_of(p1):
+            eng.out.release(whack, False)
+        p1.whack = None
+        p1.pending = [(None, replaces) for _, replaces in p1.pending]
+        return
+    for payload in md.payloads or []:
+        kind = (
+            name_of(payload.type) if isinstance(payload, NotificationPayload) else payload.name
+        )
+        eng.out.log(
+            f"packet from {md.peer}: ignoring unencrypted informational payload, type {kind}"
+        )
+
+
+def receive(eng: InfoContext, p1: Phase1State, md: MessageDigest) -> None:
     """Act on an authenticated informational message."""
     for payload in md.payloads[1:]:
         if isinstance(payload, NotificationPayload):
@@ -111,7 +205,7 @@ def receive(eng: IkeEngine, p1: Phase1State, md: MessageDigest) -> None:
             eng.log_state(p1, f"ignoring informational payload, type {payload.name}")
 
 
-def _notification(eng: IkeEngine, p1: Phase1State, n: NotificationPayload) -> None:
+def _notification(eng: InfoContext, p1: Phase1State, n: NotificationPayload) -> None:
     kind = int(n.type)
     if kind == NotifyType.R_U_THERE:
         if len(n.data) != 4:
@@ -133,7 +227,7 @@ def _notification(eng: IkeEngine, p1: Phase1State, n: NotificationPayload) -> No
         eng.log_state(p1, f"ignoring informational payload, type {name_of(n.type)}")
 
 
-def _delete(eng: IkeEngine, p1: Phase1State, d: DeletePayload) -> None:
+def _delete(eng: InfoContext, p1: Phase1State, d: DeletePayload) -> None:
     if d.protocol == ProtocolId.ISAKMP:
         for spi in d.spis:
             if len(spi) == 16:
@@ -160,7 +254,7 @@ def dpd_deadline(p1: Phase1State, timeout: float) -> float | None:
     return min(times) if times else None
 
 
-def dpd_tick(eng: IkeEngine, p1: Phase1State, now: float, delay: float, timeout: float) -> bool:
+def dpd_tick(eng: InfoContext, p1: Phase1State, now: float, delay: float, timeout: float) -> bool:
     """Probe an idle peer; True when it must be declared dead.
 
     Idle means nothing from the peer for ``delay``: no IKE message and, when the
@@ -192,3 +286,14 @@ def dpd_tick(eng: IkeEngine, p1: Phase1State, now: float, delay: float, timeout:
         else:
             p1.dpd_next = last + delay
     return False
+
+
+# --------------------------------------------------------------------------
+# the rows: an Informational exchange has no waiting state, so its row is chosen
+# by its protection (RFC 2408 section 4.8; RFC 2409 section 5.7)
+
+#: encrypted?: handler(engine, the ISAKMP SA its cookies name or None, message, md)
+ROWS: dict[bool, Callable[[InfoContext, Phase1State | None, Message, MessageDigest], None]] = {
+    True: receive_protected,
+    False: receive_clear,
+}

@@ -31,7 +31,6 @@ only to one that yields the same PSK.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from fswan.config.ids import IdError, IdKind, Identity, parse_id
 from fswan.ike import crypto
@@ -44,7 +43,16 @@ from fswan.ike.proposals import (
     ike_reply_sa,
     ike_sa_payload,
 )
-from fswan.ike.state import ExchangeError, KeyPending, MessageDigest, Phase1State
+from fswan.ike.state import (
+    ExchangeError,
+    KeyPending,
+    MessageDigest,
+    Phase1State,
+    StateKind,
+    Transition,
+)
+from fswan.ike.context import Phase1Context
+from fswan.ike.select import ids_match
 from fswan.isakmp.constants import (
     ExchangeType,
     Flags,
@@ -52,6 +60,7 @@ from fswan.isakmp.constants import (
     KnownVendor,
     NotifyType,
     OakleyAuth,
+    PayloadType,
     ProtocolId,
 )
 from fswan.isakmp.message import Header, Message
@@ -62,16 +71,15 @@ from fswan.isakmp.payloads import (
     NATDPayload,
     NoncePayload,
     NotificationPayload,
+    Payload,
     SAPayload,
     SigPayload,
     VendorIDPayload,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    from fswan.ike.engine import IkeEngine
 
 NONCE_SIZE = 32
-AUTH_NAMES = {
+AUTH_NAMES: dict[int, str] = {
     OakleyAuth.OAKLEY_PRESHARED_KEY: "PRESHARED_KEY",
     OakleyAuth.OAKLEY_RSA_SIG: "RSA_SIG",
 }
@@ -115,11 +123,6 @@ def identity_of(payload: IDPayload) -> Identity:
     )
 
 
-def ids_match(wanted: Identity, actual: Identity) -> bool:
-    """``rightid=`` (or its %any default) against what the peer declared."""
-    return wanted.is_any or wanted == actual
-
-
 # --------------------------------------------------------------------------
 # phase-1 pieces shared with Aggressive Mode
 
@@ -142,7 +145,7 @@ def check_nonce(nonce: NoncePayload) -> bytes:
     return nonce.data
 
 
-def make_dh(eng: IkeEngine, st: Phase1State) -> DHKeyPair:
+def make_dh(eng: Phase1Context, st: Phase1State) -> DHKeyPair:
     assert st.proposal is not None
     st.dh = DHKeyPair.generate(st.proposal.dh_group, eng.random_bytes)
     return st.dh
@@ -156,13 +159,13 @@ def shared_secret(st: Phase1State, peer_public: bytes) -> bytes:
         raise ExchangeError(str(error), notify=NotifyType.INVALID_KEY_INFORMATION) from None
 
 
-def derive_keys(eng: IkeEngine, st: Phase1State) -> None:
+def derive_keys(eng: Phase1Context, st: Phase1State) -> None:
     """SKEYID and children, and the phase-1 crypter (RFC 2409 section 5)."""
     assert st.proposal is not None
     h = st.proposal.hash_algorithm
     if st.auth == OakleyAuth.OAKLEY_PRESHARED_KEY:
         if st.psk is None:
-            psk = eng.psk_for(st)
+            psk = eng.select.psk_for(st)
             if psk is None:
                 conn = st.connection
                 raise ExchangeError(
@@ -194,12 +197,12 @@ def peer_hash(st: Phase1State, id_b: bytes) -> bytes:
     return crypto.hash_r(*args) if st.initiator else crypto.hash_i(*args)
 
 
-def auth_payload(eng: IkeEngine, st: Phase1State, id_b: bytes) -> HashPayload | SigPayload:
+def auth_payload(eng: Phase1Context, st: Phase1State, id_b: bytes) -> HashPayload | SigPayload:
     """HASH_x for PSK, SIG_x (RSA over HASH_x) for signatures."""
     value = our_hash(st, id_b)
     if st.auth == OakleyAuth.OAKLEY_PRESHARED_KEY:
         return HashPayload(value)
-    key = eng.our_private_key(st.connection)
+    key = eng.select.our_private_key(st.connection)
     if key is None:
         raise ExchangeError(
             "unable to locate my private key for RSA Signature",
@@ -209,7 +212,7 @@ def auth_payload(eng: IkeEngine, st: Phase1State, id_b: bytes) -> HashPayload | 
 
 
 def verify_auth(
-    eng: IkeEngine, st: Phase1State, md: MessageDigest, id_b: bytes, label: str
+    eng: Phase1Context, st: Phase1State, md: MessageDigest, id_b: bytes, label: str
 ) -> None:
     """Check the peer's HASH or SIG over its ID payload body ``id_b``."""
     expected = peer_hash(st, id_b)
@@ -229,8 +232,8 @@ def verify_auth(
     if sig is None:
         raise ExchangeError(f"missing SIG payload in {label}", notify=NotifyType.PAYLOAD_MALFORMED)
     who = st.peer_id if st.peer_id is not None else st.connection.that.id
-    keys = eng.peer_public_keys(st.connection, st.peer_id)
-    if not keys and eng.may_fetch_key(st.connection, who):
+    keys = eng.select.peer_public_keys(st.connection, st.peer_id)
+    if not keys and eng.select.may_fetch_key(st.connection, who):
         raise KeyPending(who)
     if not keys:
         raise ExchangeError(
@@ -257,7 +260,7 @@ def our_natd(st: Phase1State, md: MessageDigest) -> list[NATDPayload]:
     )
 
 
-def first_natd(eng: IkeEngine, st: Phase1State) -> list[NATDPayload]:
+def first_natd(eng: Phase1Context, st: Phase1State) -> list[NATDPayload]:
     """NAT-D for a message we send on our own (initiator's MI2): to the state's peer."""
     if st.natt is None or st.proposal is None:
         return []
@@ -271,7 +274,7 @@ def first_natd(eng: IkeEngine, st: Phase1State) -> list[NATDPayload]:
     )
 
 
-def read_natd(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+def read_natd(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None:
     """Detect NAT from the peer's NAT-D payloads and log the result."""
     if st.natt is None or st.proposal is None:
         return
@@ -324,25 +327,25 @@ def established_details(st: Phase1State) -> str:
 # initiator
 
 
-def initiate(eng: IkeEngine, st: Phase1State) -> None:
+def initiate(eng: Phase1Context, st: Phase1State) -> None:
     """Send MI1: our SA (every ike= transform, each auth method of the policy) and VIDs."""
-    conn = eng.conn_entry(st.conn_name)
+    conn = eng.select[st.conn_name]
     st.offered = conn.ike
     sa = ike_sa_payload(conn.ike, conn.auths, conn.conn.ikelifetime)
     st.sa_i_b = sa.encode()
     header = Header(st.icookie, st.rcookie, ExchangeType.MAIN_MODE)
-    message = Message(header, [sa] + our_vendor_ids(eng.nat_traversal))
+    message = Message(header, (sa, *our_vendor_ids(eng.nat_traversal)))
     eng.send(st, message.encode())
 
 
-def in_r1_out_i2(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+def in_r1_out_i2(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None:
     """MR1: check the responder's choice, then send KE, Ni (and NAT-D)."""
-    conn = eng.conn_entry(st.conn_name)
+    conn = eng.select[st.conn_name]
     try:
         choice = accept_ike_reply(md.get(SAPayload), st.offered, conn.auths, conn.conn.ikelifetime)
     except NoAcceptableProposal as error:
         raise ExchangeError(*error.notes, *error.lines, notify=None) from None
-    eng.set_rcookie(st, md.header.rcookie)
+    eng.table.set_rcookie(st, md.header.rcookie)
     st.proposal, st.auth, st.lifetime = choice.ike, choice.auth, choice.lifetime
     read_vendor_ids(st, md, eng.nat_traversal)
     make_dh(eng, st)
@@ -351,10 +354,10 @@ def in_r1_out_i2(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
     st.ni_b = eng.random(NONCE_SIZE)
     payloads = [KEPayload(st.g_xi), NoncePayload(st.ni_b)] + first_natd(eng, st)
     header = Header(st.icookie, st.rcookie, ExchangeType.MAIN_MODE)
-    eng.send_reply(st, md, Message(header, payloads).encode())
+    eng.send_reply(st, md, Message(header, tuple(payloads)).encode())
 
 
-def in_r2_out_i3(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+def in_r2_out_i3(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None:
     """MR2: derive the keys, detect NAT (float to 4500), send IDii and HASH_I/SIG_I."""
     st.g_xr = md.get(KEPayload).data
     st.nr_b = check_nonce(md.get(NoncePayload))
@@ -365,13 +368,13 @@ def in_r2_out_i3(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
         eng.float_ports(st)
     ident = id_payload(st.connection.this.id)
     st.our_id_b = ident.encode()
-    payloads = [ident, auth_payload(eng, st, st.our_id_b)]
+    payloads: list[Payload] = [ident, auth_payload(eng, st, st.our_id_b)]
     if eng.first_contact(st):
         payloads.append(initial_contact(st))
     eng.send_reply(st, md, encrypt_phase1(st, ExchangeType.MAIN_MODE, payloads))
 
 
-def in_r3(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+def in_r3(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None:
     """MR3: the responder's ID must be the one we want, and its HASH_R/SIG_R must verify."""
     ident = md.get(IDPayload)
     peer = identity_of(ident)
@@ -390,7 +393,7 @@ def in_r3(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
 
 
 def choose_connection_and_transform(
-    eng: IkeEngine, st: Phase1State, sa: SAPayload, candidates
+    eng: Phase1Context, st: Phase1State, sa: SAPayload, candidates
 ) -> tuple:
     """The first candidate conn whose proposals accept one of the peer's transforms.
 
@@ -414,21 +417,21 @@ def choose_connection_and_transform(
     )
 
 
-def in_i1_out_r1(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+def in_i1_out_r1(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None:
     """MI1: pick the connection and transform, answer with our cookie, SA and VIDs."""
     sa = md.get(SAPayload)
     conn, choice = choose_connection_and_transform(eng, st, sa, md.candidates)
-    eng.set_rcookie(st, eng.new_cookie())
+    eng.table.set_rcookie(st, eng.table.new_cookie())
     st.sa_i_b = sa.wire_body
     st.offered = conn.ike
     st.proposal, st.auth, st.lifetime = choice.ike, choice.auth, choice.lifetime
     known = read_vendor_ids(st, md, eng.nat_traversal)
     header = Header(st.icookie, st.rcookie, ExchangeType.MAIN_MODE)
-    message = Message(header, [ike_reply_sa(choice)] + reply_vendor_ids(known, eng.nat_traversal))
+    message = Message(header, (ike_reply_sa(choice), *reply_vendor_ids(known, eng.nat_traversal)))
     eng.send_reply(st, md, message.encode())
 
 
-def in_i2_out_r2(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+def in_i2_out_r2(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None:
     """MI2: our KE and Nr (and NAT-D); the keys can be derived now."""
     st.g_xi = md.get(KEPayload).data
     st.ni_b = check_nonce(md.get(NoncePayload))
@@ -440,14 +443,14 @@ def in_i2_out_r2(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
     derive_keys(eng, st)
     payloads = [KEPayload(st.g_xr), NoncePayload(st.nr_b)] + our_natd(st, md)
     header = Header(st.icookie, st.rcookie, ExchangeType.MAIN_MODE)
-    eng.send_reply(st, md, Message(header, payloads).encode())
+    eng.send_reply(st, md, Message(header, tuple(payloads)).encode())
 
 
-def in_i3_out_r3(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
+def in_i3_out_r3(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None:
     """MI3: the peer's ID picks the final connection; verify, then IDir and HASH_R/SIG_R."""
     ident = md.get(IDPayload)
     peer = identity_of(ident)
-    conn = eng.refine_connection(st, peer)
+    conn = eng.select.refine_connection(st, peer)
     if conn is None:
         raise ExchangeError(
             f"no suitable connection for peer '{peer}'", notify=NotifyType.INVALID_ID_INFORMATION
@@ -458,7 +461,28 @@ def in_i3_out_r3(eng: IkeEngine, st: Phase1State, md: MessageDigest) -> None:
     eng.follow_peer(st, md)
     ident_r = id_payload(st.connection.this.id)
     st.our_id_b = ident_r.encode()
-    payloads = [ident_r, auth_payload(eng, st, st.our_id_b)]
+    payloads: list[Payload] = [ident_r, auth_payload(eng, st, st.our_id_b)]
     if eng.first_contact(st):
         payloads.append(initial_contact(st))
     eng.send_reply(st, md, encrypt_phase1(st, ExchangeType.MAIN_MODE, payloads))
+
+
+# --------------------------------------------------------------------------
+# the microcode rows of Main Mode (RFC 2409 section 5): the state waiting for a
+# message, and the row saying what it accepts, what it runs and where it leads
+
+_MM = ExchangeType.MAIN_MODE
+_S, _T = StateKind, Transition
+_SA, _KE, _NI, _ID = PayloadType.SA, PayloadType.KE, PayloadType.NONCE, PayloadType.ID
+
+# state: (exchange, encrypted, required payloads, handler, next state, expects a reply)
+# fmt: off
+TRANSITIONS: dict[StateKind, Transition] = {
+    _S.MAIN_R0: _T(_MM, False, (_SA,), in_i1_out_r1, _S.MAIN_R1, True),
+    _S.MAIN_I1: _T(_MM, False, (_SA,), in_r1_out_i2, _S.MAIN_I2, True),
+    _S.MAIN_R1: _T(_MM, False, (_KE, _NI), in_i2_out_r2, _S.MAIN_R2, True),
+    _S.MAIN_I2: _T(_MM, False, (_KE, _NI), in_r2_out_i3, _S.MAIN_I3, True),
+    _S.MAIN_R2: _T(_MM, True, (_ID,), in_i3_out_r3, _S.MAIN_R3, False),
+    _S.MAIN_I3: _T(_MM, True, (_ID,), in_r3, _S.MAIN_I4, False),
+}
+# fmt: on

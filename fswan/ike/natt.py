@@ -175,7 +175,7 @@ def read_encapsulation(value: int | None) -> tuple[bool, bool] | None:
     RFC 2407 section 4.5: an absent attribute means transport mode; we are
     stricter and ask callers to treat None as "not acceptable" for tunnels.
     """
-    table = {
+    table: dict[int, tuple[bool, bool]] = {
         EncapsulationMode.TUNNEL: (True, False),
         EncapsulationMode.TRANSPORT: (False, False),
         EncapsulationMode.UDP_TUNNEL: (True, True),

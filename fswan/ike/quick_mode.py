@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from fswan.config.model import ConnType, Encapsulation, IPNetwork
 from fswan.ike import crypto
@@ -45,13 +44,20 @@ from fswan.ike.proposals import (
     esp_reply_sa,
     esp_sa_payload,
 )
-from fswan.ike.state import ExchangeError, MessageDigest, Phase1State, Phase2State
-from fswan.isakmp.constants import ExchangeType, Flags, IdType, NotifyType
+from fswan.ike.state import (
+    ExchangeError,
+    MessageDigest,
+    Phase1State,
+    Phase2State,
+    StateKind,
+    Transition,
+)
+from fswan.ike.context import QuickContext
+from fswan.ike.select import ConnEntry
+from fswan.isakmp.constants import ExchangeType, Flags, IdType, NotifyType, PayloadType
 from fswan.isakmp.message import Header, Message, encode_payloads
 from fswan.isakmp.payloads import HashPayload, IDPayload, KEPayload, NoncePayload, SAPayload
 
-if TYPE_CHECKING:  # pragma: no cover
-    from fswan.ike.engine import IkeEngine, _Conn
 
 
 def client_id(network: IPNetwork, protoport: tuple[int, int] | None = None) -> IDPayload:
@@ -85,7 +91,7 @@ def client_of(payload: IDPayload) -> IPNetwork:
     )
 
 
-def pfs_group(conn: _Conn, p1: Phase1State) -> int | None:
+def pfs_group(conn: ConnEntry, p1: Phase1State) -> int | None:
     """The PFS group this connection uses, None for no PFS."""
     for proposal in conn.esp:
         if proposal.pfs_group is not None:
@@ -95,7 +101,7 @@ def pfs_group(conn: _Conn, p1: Phase1State) -> int | None:
     return None
 
 
-def wants_udp(conn: _Conn, p1: Phase1State) -> bool:
+def wants_udp(conn: ConnEntry, p1: Phase1State) -> bool:
     if p1.natt is None or conn.conn.encapsulation is Encapsulation.NO:
         return False
     return p1.nat_us or p1.nat_peer or conn.conn.encapsulation is Encapsulation.YES
@@ -179,23 +185,23 @@ def established_details(st: Phase2State, p1: Phase1State | None, dpd: str) -> st
 # initiator
 
 
-def initiate(eng: IkeEngine, st: Phase2State, p1: Phase1State) -> None:
+def initiate(eng: QuickContext, st: Phase2State, p1: Phase1State) -> None:
     """Send QI1 under the established ISAKMP SA ``p1``."""
-    conn = eng.conn_entry(st.conn_name)
+    conn = eng.select[st.conn_name]
     st.pfs_group = pfs_group(conn, p1)
     st.offered = tuple(p for p in conn.esp if p.pfs_group in (None, st.pfs_group))
     tunnel = conn.conn.type is not ConnType.TRANSPORT
     st.udp = wants_udp(conn, p1)
     st.tunnel = tunnel
     st.encapsulation = encapsulation_mode(tunnel, st.udp, p1.natt)
-    st.our_spi = eng.new_spi()
+    st.our_spi = eng.table.new_spi()
     st.ni_b = eng.random(NONCE_SIZE)
     sa = esp_sa_payload(st.offered, st.our_spi, st.encapsulation, conn.conn.keylife, st.pfs_group)
     payloads: list = [sa, NoncePayload(st.ni_b)]
     if st.pfs_group is not None:
         st.dh = DHKeyPair.generate(get_group(st.pfs_group), eng.random_bytes)
         payloads.append(KEPayload(st.dh.public_bytes()))
-    st.our_client, st.peer_client = eng.replaced_clients(st) or eng.clients(conn, p1)
+    st.our_client, st.peer_client = eng.replaced_clients(st) or eng.select.clients(conn, p1)
     this, that = conn.oriented.this, conn.oriented.that
     if (
         this.has_client or that.has_client or this.end.protoport or that.end.protoport
@@ -210,7 +216,7 @@ def initiate(eng: IkeEngine, st: Phase2State, p1: Phase1State) -> None:
     eng.send(st, _encrypt(p1, st.message_id, [HashPayload(hash1)] + payloads))
 
 
-def in_r1_out_i2(eng: IkeEngine, st: Phase2State, md: MessageDigest) -> None:
+def in_r1_out_i2(eng: QuickContext, st: Phase2State, md: MessageDigest) -> None:
     """QR1: check HASH(2) and the choice, derive both directions' keys, send HASH(3)."""
     p1 = eng.isakmp_of(st)
     h, skeyid_a, _ = _skeyid(p1)
@@ -221,7 +227,7 @@ def in_r1_out_i2(eng: IkeEngine, st: Phase2State, md: MessageDigest) -> None:
             "HASH(2) in QR1 does not match", notify=NotifyType.INVALID_HASH_INFORMATION
         )
     eng.note_authentic(p1, md)
-    conn = eng.conn_entry(st.conn_name)
+    conn = eng.select[st.conn_name]
     try:
         choice = accept_esp_reply(
             md.get(SAPayload),
@@ -258,7 +264,7 @@ def in_r1_out_i2(eng: IkeEngine, st: Phase2State, md: MessageDigest) -> None:
 # responder
 
 
-def in_i1_out_r1(eng: IkeEngine, st: Phase2State, md: MessageDigest) -> None:
+def in_i1_out_r1(eng: QuickContext, st: Phase2State, md: MessageDigest) -> None:
     """QI1: HASH(1), the connection by exact clients, the ESP choice; answer QR1."""
     p1 = eng.isakmp_of(st)
     h, skeyid_a, _ = _skeyid(p1)
@@ -283,11 +289,11 @@ def in_i1_out_r1(eng: IkeEngine, st: Phase2State, md: MessageDigest) -> None:
         peer_client = ipaddress.ip_network(p1.remote_addr)
         our_client = ipaddress.ip_network(p1.local_addr)
         peer_pp = our_pp = (0, 0)
-    conn = eng.find_client_connection(p1, our_client, peer_client, our_pp, peer_pp)
+    conn = eng.select.find_client_connection(p1, our_client, peer_client, our_pp, peer_pp)
     if conn is None:
         raise ExchangeError(
             "cannot respond to IPsec SA request because no connection is known for "
-            + eng.describe_request(p1, our_client, peer_client, our_pp, peer_pp),
+            + eng.select.describe_request(p1, our_client, peer_client, our_pp, peer_pp),
             notify=NotifyType.INVALID_ID_INFORMATION,
         )
     eng.switch_connection(st, conn)
@@ -321,7 +327,7 @@ def in_i1_out_r1(eng: IkeEngine, st: Phase2State, md: MessageDigest) -> None:
     st.encapsulation = choice.encapsulation
     st.tunnel, st.udp = read_encapsulation(choice.encapsulation) or (tunnel, False)
     st.peer_spi = choice.spi
-    st.our_spi = eng.new_spi()
+    st.our_spi = eng.table.new_spi()
     st.nr_b = eng.random(NONCE_SIZE)
     if st.pfs_group is not None:
         st.dh = DHKeyPair.generate(get_group(st.pfs_group), eng.random_bytes)
@@ -336,7 +342,7 @@ def in_i1_out_r1(eng: IkeEngine, st: Phase2State, md: MessageDigest) -> None:
     eng.send_reply(st, md, _encrypt(p1, st.message_id, [HashPayload(hash2)] + payloads))
 
 
-def in_i2(eng: IkeEngine, st: Phase2State, md: MessageDigest) -> None:
+def in_i2(eng: QuickContext, st: Phase2State, md: MessageDigest) -> None:
     """QI2: HASH(3) proves the initiator has the keys; the SA pair goes live."""
     p1 = eng.isakmp_of(st)
     h, skeyid_a, _ = _skeyid(p1)
@@ -347,3 +353,20 @@ def in_i2(eng: IkeEngine, st: Phase2State, md: MessageDigest) -> None:
             "HASH(3) in QI2 does not match", notify=NotifyType.INVALID_HASH_INFORMATION
         )
     eng.note_authentic(p1, md)
+
+
+# --------------------------------------------------------------------------
+# the microcode rows of Quick Mode (RFC 2409 section 5.5)
+
+_QM = ExchangeType.QUICK_MODE
+_S, _T = StateKind, Transition
+_HASH, _SA, _NI = PayloadType.HASH, PayloadType.SA, PayloadType.NONCE
+
+# state: (exchange, encrypted, required payloads, handler, next state, expects a reply)
+# fmt: off
+TRANSITIONS: dict[StateKind, Transition] = {
+    _S.QUICK_R0: _T(_QM, True, (_HASH, _SA, _NI), in_i1_out_r1, _S.QUICK_R1, True),
+    _S.QUICK_I1: _T(_QM, True, (_HASH, _SA, _NI), in_r1_out_i2, _S.QUICK_I2, False),
+    _S.QUICK_R1: _T(_QM, True, (_HASH,), in_i2, _S.QUICK_R2, False),
+}
+# fmt: on

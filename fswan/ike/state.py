@@ -3,17 +3,16 @@
 Rules of this module (h11's ``_state.py`` in spirit):
 
 * State numbers are Openswan's (they have Aggressive Mode): ``STATE_MAIN_R0``
-  is 3 ... ``STATE_INFO_PROTECTED`` is 22.  A log line announcing a new state
-  uses rc ``100 + number``; established states use rc 4 (SUCCESS) instead.
-* :data:`TRANSITIONS` is the *only* place that says which message a state
-  accepts and where it leads: one literal table, one row per state that
-  waits for a message (pluto's ``smc[]`` microcode).  The engine looks the
-  row up by the state's kind, checks the exchange type, encryption and the
-  required payloads, then calls the handler named in the row.  Established
+  is 3 ... ``STATE_QUICK_R2`` is 20 (Openswan's informational pseudo-states
+  21 and 22 are never entered here).  A log line announcing a new state uses
+  rc ``100 + number``; established states use rc 4 (SUCCESS) instead.
+* :class:`Transition` is one row of the microcode (pluto's ``smc[]``): which
+  message a waiting state accepts and where it leads.  Each exchange module
+  owns its rows (``main_mode.TRANSITIONS``, ...), naming its handler
+  functions directly; the engine merges them into one table.  Established
   states have no row: what they receive (Quick Mode, Informational) starts a
-  new exchange instead.
-* Initiating states (``*_I1``) are entered by an operator or a timer, not a
-  message; they are listed in :data:`INITIATE`.
+  new exchange instead.  Initiating states (``*_I1``) are entered by an
+  operator or a timer, not a message.
 
 The ``Phase1State``/``Phase2State`` records hold one negotiation each (pluto's
 ``struct state``): keying material lives here, protocol logic does not.
@@ -23,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from fswan.config.ids import Identity
 from fswan.config.model import IPAddress, IPNetwork
@@ -35,9 +34,7 @@ from fswan.isakmp.constants import ExchangeType, PayloadType
 
 __all__ = [
     "ESTABLISHED",
-    "INITIATE",
     "STORIES",
-    "TRANSITIONS",
     "Phase1State",
     "Phase2State",
     "State",
@@ -68,8 +65,6 @@ class StateKind(enum.IntEnum):
     QUICK_R1 = 18
     QUICK_I2 = 19
     QUICK_R2 = 20
-    INFO = 21
-    INFO_PROTECTED = 22
 
     @property
     def label(self) -> str:
@@ -121,8 +116,6 @@ STORIES: dict[StateKind, str] = {
     StateKind.QUICK_R1: "sent QR1, inbound IPsec SA installed, expecting QI2",
     StateKind.QUICK_I2: "sent QI2, IPsec SA established",
     StateKind.QUICK_R2: "IPsec SA established",
-    StateKind.INFO: "got Informational Message in clear",
-    StateKind.INFO_PROTECTED: "got encrypted Informational Message",
 }
 
 #: states whose announcement is rc 4 (SUCCESS) rather than 100 + state
@@ -148,53 +141,14 @@ class Transition:
     encrypted: bool | None
     #: payloads that must be present (HASH vs SIG is checked by the handler)
     required: tuple[PayloadType, ...]
-    #: handler: ``module.function`` under ``fswan.ike``
-    handler: str
+    #: the mode module's function that checks the message and answers it:
+    #: ``handler(engine, state, md)``
+    handler: Callable[[Any, Any, "MessageDigest"], None]
     #: the state after the handler succeeds
     next: StateKind
     #: True when the handler sends a message that expects an answer (so the
     #: retransmission timer runs in ``next``)
     expects_reply: bool
-
-
-_MM, _AM, _QM = ExchangeType.MAIN_MODE, ExchangeType.AGGRESSIVE, ExchangeType.QUICK_MODE
-_SA, _KE, _NI, _ID, _HASH = (
-    PayloadType.SA,
-    PayloadType.KE,
-    PayloadType.NONCE,
-    PayloadType.ID,
-    PayloadType.HASH,
-)
-_S, _T = StateKind, Transition
-
-#: The microcode, one row per waiting state, in wire order:
-#: state: (exchange, encrypted, required payloads, handler, next state, expects a reply)
-# fmt: off
-TRANSITIONS: dict[StateKind, Transition] = {
-    # Main Mode (RFC 2409 section 5)
-    _S.MAIN_R0: _T(_MM, False, (_SA,), "main_mode.in_i1_out_r1", _S.MAIN_R1, True),
-    _S.MAIN_I1: _T(_MM, False, (_SA,), "main_mode.in_r1_out_i2", _S.MAIN_I2, True),
-    _S.MAIN_R1: _T(_MM, False, (_KE, _NI), "main_mode.in_i2_out_r2", _S.MAIN_R2, True),
-    _S.MAIN_I2: _T(_MM, False, (_KE, _NI), "main_mode.in_r2_out_i3", _S.MAIN_I3, True),
-    _S.MAIN_R2: _T(_MM, True, (_ID,), "main_mode.in_i3_out_r3", _S.MAIN_R3, False),
-    _S.MAIN_I3: _T(_MM, True, (_ID,), "main_mode.in_r3", _S.MAIN_I4, False),
-    # Aggressive Mode (RFC 2409 section 5; AI2 may come in clear or encrypted)
-    _S.AGGR_R0: _T(_AM, False, (_SA, _KE, _NI, _ID), "aggressive_mode.in_i1_out_r1", _S.AGGR_R1, True),
-    _S.AGGR_I1: _T(_AM, False, (_SA, _KE, _NI, _ID), "aggressive_mode.in_r1_out_i2", _S.AGGR_I2, False),
-    _S.AGGR_R1: _T(_AM, None, (), "aggressive_mode.in_i2", _S.AGGR_R2, False),
-    # Quick Mode (RFC 2409 section 5.5)
-    _S.QUICK_R0: _T(_QM, True, (_HASH, _SA, _NI), "quick_mode.in_i1_out_r1", _S.QUICK_R1, True),
-    _S.QUICK_I1: _T(_QM, True, (_HASH, _SA, _NI), "quick_mode.in_r1_out_i2", _S.QUICK_I2, False),
-    _S.QUICK_R1: _T(_QM, True, (_HASH,), "quick_mode.in_i2", _S.QUICK_R2, False),
-}
-# fmt: on
-
-#: The states an initiation enters (by operator, rekey or DPD restart).
-INITIATE: dict[str, StateKind] = {
-    "main": StateKind.MAIN_I1,
-    "aggressive": StateKind.AGGR_I1,
-    "quick": StateKind.QUICK_I1,
-}
 
 
 class TimerEvent(str, enum.Enum):
@@ -395,6 +349,11 @@ class MessageDigest:
     plain: bytes | None = field(default=None, repr=False)
     #: responder connection candidates found for a first message
     candidates: list[Any] = field(default_factory=list)
+
+    @property
+    def peer(self) -> str:
+        """``ip:port`` of the sender, as log lines name it."""
+        return f"{self.remote_addr}:{self.remote_port}"
 
     def get(self, kind: type) -> Any:
         """The first payload of that class, or None."""

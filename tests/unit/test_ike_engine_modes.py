@@ -9,7 +9,8 @@ import pytest
 from fswan.config.model import AuthBy, ConnType
 from fswan.ike.engine import IkeEngine
 from fswan.ike.events import ChildSAInstalled, Datagram, WhackDone
-from fswan.ike.state import ESTABLISHED, STORIES, TRANSITIONS, StateKind
+from fswan.ike.engine import TRANSITIONS
+from fswan.ike.state import ESTABLISHED, STORIES, StateKind
 from fswan.isakmp.constants import ExchangeType, KnownVendor, OakleyAttr
 from fswan.isakmp.message import decode_message
 from fswan.isakmp.payloads import SAPayload, VendorIDPayload
@@ -44,13 +45,12 @@ def check_up(pair, esp=None) -> tuple[ChildSAInstalled, ChildSAInstalled]:
 
 
 def test_every_state_has_a_story_and_every_handler_exists():
-    from fswan.ike.engine import _handler
-
     assert set(STORIES) == set(StateKind)
     for kind, transition in TRANSITIONS.items():
-        assert callable(_handler(transition.handler)), kind
+        assert callable(transition.handler), kind
         assert not kind.established
-    assert StateKind.MAIN_R0 == 3 and StateKind.INFO_PROTECTED == 22
+    assert set(TRANSITIONS) == {k for k in StateKind if not k.established}  # one row each
+    assert StateKind.MAIN_R0 == 3 and StateKind.QUICK_R2 == 20
     assert {k for k in StateKind if k.established} == ESTABLISHED
 
 
@@ -414,7 +414,7 @@ def test_secrets_never_leak_into_events_or_state():
         west.outbound_keys.integrity_key.hex(),
     ]
     blob = "\n".join(repr(e) for ep in pair.endpoints for e in ep.events)
-    blob += "\n".join(repr(s) for ep in pair.endpoints for s in ep.engine._states.values())
+    blob += "\n".join(repr(s) for ep in pair.endpoints for s in ep.engine.table.states.values())
     blob += "\n".join(str(d) for ep in pair.endpoints for d in ep.engine.state_dicts(pair.now))
     for secret in secrets:
         assert secret not in blob
@@ -456,7 +456,7 @@ def test_unknown_cookies_and_clear_informational_are_dropped():
     from fswan.isakmp.message import Header, Message
     from fswan.isakmp.payloads import DeletePayload, NotificationPayload
 
-    st = pair.west.engine._states[1]
+    st = pair.west.engine.table.states[1]
     fake = Message(
         Header(st.icookie, st.rcookie, ExchangeType.INFORMATIONAL),
         [DeletePayload(3, (bytes(4),)), NotificationPayload(NotifyType.INVALID_SPI)],

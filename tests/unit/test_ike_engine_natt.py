@@ -140,7 +140,7 @@ def test_draft_only_peer_gets_draft_numbers():
     )
     (west,), (east,) = pair.west.installed, pair.east.installed
     assert west.udp_encapsulated and east.udp_encapsulated
-    east_states = pair.east.engine._states  # the negotiated number is only on the wire
+    east_states = pair.east.engine.table.states  # the negotiated number is only on the wire
     assert {s.encapsulation for s in east_states.values() if hasattr(s, "encapsulation")} == {
         EncapsulationMode.UDP_TUNNEL_DRAFT
     }
@@ -152,7 +152,7 @@ def test_udp_transport_mode():
     (west,), (east,) = pair.west.installed, pair.east.installed
     assert west.mode == east.mode == "transport" and west.udp_encapsulated
     assert {
-        s.encapsulation for s in pair.east.engine._states.values() if hasattr(s, "encapsulation")
+        s.encapsulation for s in pair.east.engine.table.states.values() if hasattr(s, "encapsulation")
     } == {EncapsulationMode.UDP_TRANSPORT}
 
 

@@ -22,7 +22,7 @@ def test_l2tp_host_to_host_sends_ids_with_protocol_and_port():
     (west,), (east,) = pair.west.installed, pair.east.installed
     assert west.outbound_spi == east.inbound_spi
     # host-to-host alone sends no IDs; with a protoport both IDs go out carrying it
-    state = pair.west.engine._states[west.serial]
+    state = pair.west.engine.table.states[west.serial]
     assert (state.id_ci.protocol, state.id_ci.port, state.id_cr.protocol, state.id_cr.port) == (
         17, 1701, 17, 1701)
 

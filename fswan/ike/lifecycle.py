@@ -1,0 +1,363 @@
+"""The life of an SA after its exchange: established, replaced, deleted.
+
+What happens to the state table when a negotiation completes or an SA goes,
+apart from how either is negotiated (that is the exchange modules'):
+
+* established: the conn's newest SA, the replace/expire event (pluto's
+  margins and fuzz, see ``engine``'s docstring), DPD and NAT-T keepalives
+  armed, queued Quick Modes started, ``IsakmpSAEstablished`` /
+  ``ChildSAInstalled`` for the shell, ``uniqueids``;
+* deleted: Delete payloads to the peer when asked, ``ChildSADeleted`` /
+  ``IsakmpSADeleted``, the conn's newest SA recomputed, waiting whacks released;
+* what the peer tells us about its SAs (INITIAL_CONTACT, error notifications,
+  Delete payloads) and where it now is (NAT rebinding).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from fswan.ike import informational
+from fswan.ike.context import SaLifecycle
+from fswan.ike.events import (
+    ChildSADeleted,
+    ChildSAInstalled,
+    IsakmpSADeleted,
+    IsakmpSAEstablished,
+    PeerAddressChanged,
+)
+from fswan.ike.main_mode import established_details as phase1_details
+from fswan.ike.outbox import whacks_of
+from fswan.ike.quick_mode import established_details as phase2_details
+from fswan.ike.state import MessageDigest, Phase1State, Phase2State, State, StateKind, TimerEvent
+from fswan.isakmp.constants import NotifyType, ProtocolId, name_of
+from fswan.isakmp.payloads import NotificationPayload
+from fswan.whackproto import RC
+
+
+def announce(eng: SaLifecycle, st: State, suffix: str = "") -> None:
+    rc = RC.SUCCESS if st.kind.established else RC.NEW_STATE + int(st.kind)
+    eng.out.log_state(st, f"{st.kind.label}: {st.kind.story}{suffix}", rc)
+
+
+def isakmp_established(eng: SaLifecycle, st: Phase1State, md: MessageDigest | None) -> None:
+    now = eng.now
+    st.established_at = now
+    st.last_inbound = now
+    entry = eng.select.entries[st.conn_name]
+    entry.newest_isakmp = st.serial
+    schedule_replace(eng, st, now)
+    announce(eng, st, phase1_details(st))
+    assert st.peer_id is not None
+    eng.out.event(
+        IsakmpSAEstablished(st.conn_name, st.serial, st.remote_addr, st.remote_port, st.peer_id)
+    )
+    if md is not None:
+        for n in md.all(NotificationPayload):
+            if n.type == NotifyType.INITIAL_CONTACT:
+                initial_contact(eng, st)
+            else:
+                eng.out.log_state(st, f"ignoring informational payload, type {name_of(n.type)}")
+    if eng.uniqueids:
+        unique(eng, st)
+    if entry.conn.dpddelay and st.peer_dpd:
+        st.dpd_next = now + entry.conn.dpddelay
+    if st.nat_us and st.natt is not None and eng.keep_alive > 0:
+        st.keepalive_next = now + eng.keep_alive
+    pending, st.pending = st.pending, []
+    whack, st.whack = st.whack, None
+    for pending_whack, replaces in pending:
+        eng.start_quick(entry, st, now, pending_whack, 1, replaces)
+    if whack is not None and not any(w is whack for w, _ in pending):
+        eng.out.release(whack, True)
+
+
+def ipsec_established(eng: SaLifecycle, st: Phase2State) -> None:
+    now = eng.now
+    st.established_at = now
+    st.installed = True
+    entry = eng.select.entries[st.conn_name]
+    previous = entry.newest_ipsec if entry.newest_ipsec in eng.table.states else None
+    if st.replaces in eng.table.states:
+        previous = st.replaces
+    entry.newest_ipsec = st.serial
+    schedule_replace(eng, st, now)
+    p1 = eng.table.get(st.isakmp_serial)
+    dpd = "none"
+    if isinstance(p1, Phase1State) and p1.peer_dpd:
+        dpd = "active" if entry.conn.dpddelay else "passive"
+    announce(eng, st, phase2_details(st, p1 if isinstance(p1, Phase1State) else None, dpd))
+    assert st.proposal is not None and st.inbound_keys and st.outbound_keys
+    assert st.our_client is not None and st.peer_client is not None
+    eng.out.event(
+        ChildSAInstalled(
+            conn=st.conn_name,
+            serial=st.serial,
+            inbound_spi=st.our_spi,
+            outbound_spi=st.peer_spi,
+            proposal=st.proposal,
+            inbound_keys=st.inbound_keys,
+            outbound_keys=st.outbound_keys,
+            mode="tunnel" if st.tunnel else "transport",
+            udp_encapsulated=st.udp,
+            local_addr=st.local_addr,
+            local_port=st.local_port,
+            remote_addr=st.remote_addr,
+            remote_port=st.remote_port,
+            local_client=st.our_client,
+            remote_client=st.peer_client,
+            lifetime_seconds=st.lifetime,
+            replaces_serial=previous if previous != st.serial else None,
+        )
+    )
+    if st.whack is not None:
+        eng.out.release(st.whack, True)
+        st.whack = None
+
+
+def schedule_replace(eng: SaLifecycle, st: State, now: float) -> None:
+    conn = st.connection.conn
+    life = st.lifetime
+    if not conn.rekey:
+        st.set_event(TimerEvent.SA_EXPIRE, now + life)
+        return
+    margin = conn.rekeymargin
+    if st.initiator:
+        margin += margin * conn.rekeyfuzz / 100.0 * eng.fraction()
+    else:
+        margin /= 2
+    if life > margin:
+        st.margin = margin
+        st.set_event(TimerEvent.SA_REPLACE, now + life - margin)
+    else:
+        st.set_event(TimerEvent.SA_EXPIRE, now + life)
+
+
+def unique(eng: SaLifecycle, st: Phase1State) -> None:
+    """uniqueids: older ISAKMP SAs for this peer ID elsewhere go (with their IPsec SAs)."""
+    for other in list(eng.table.states.values()):
+        if (
+            other is st
+            or not isinstance(other, Phase1State)
+            or other.serial not in eng.table.states
+        ):
+            continue
+        if not other.kind.is_isakmp_established or other.peer_id != st.peer_id:
+            continue
+        same_conn = other.conn_name == st.conn_name
+        moved = (other.remote_addr, other.remote_port) != (st.remote_addr, st.remote_port)
+        if same_conn and not moved:
+            continue
+        eng.out.log_state(
+            other,
+            f"deleting state: peer '{st.peer_id}' has a newer ISAKMP SA #{st.serial} "
+            "(uniqueids)",
+        )
+        for child in eng.table.children_of_peer(other):
+            delete_state(eng, child, "replaced (uniqueids)", notify_peer=True)
+        delete_state(eng, other, "replaced (uniqueids)", notify_peer=True)
+
+
+def delete_conn_states(eng: SaLifecycle, name: str, reason: str, notify_peer: bool) -> None:
+    states = [s for s in eng.table.states.values() if s.conn_name == name]
+    for st in sorted(states, key=lambda s: -s.serial):
+        if isinstance(st, Phase2State):
+            delete_state(eng, st, reason, notify_peer)
+    for st in sorted(states, key=lambda s: -s.serial):
+        if isinstance(st, Phase1State):
+            delete_state(eng, st, reason, notify_peer)
+
+
+def live_isakmp_for(eng: SaLifecycle, st: State) -> Phase1State | None:
+    p1 = eng.table.get(getattr(st, "isakmp_serial", 0))
+    if isinstance(p1, Phase1State) and p1.kind.is_isakmp_established:
+        return p1
+    entry = eng.select.entries.get(st.conn_name)
+    if entry is not None:
+        newest = eng.table.get(entry.newest_isakmp)
+        if (
+            isinstance(newest, Phase1State)
+            and newest.kind.is_isakmp_established
+            and newest.remote_addr == st.remote_addr
+        ):
+            return newest
+    for other in eng.table.states.values():
+        if (
+            isinstance(other, Phase1State)
+            and other.kind.is_isakmp_established
+            and other.remote_addr == st.remote_addr
+            and other.peer_id == st.peer_id
+        ):
+            return other
+    return None
+
+
+def delete_state(eng: SaLifecycle, st: State, reason: str, notify_peer: bool) -> None:
+    if st.serial not in eng.table.states:
+        return
+    st.set_event(None, None)
+    entry = eng.select.entries.get(st.conn_name)
+    if isinstance(st, Phase2State):
+        if notify_peer and st.installed:
+            p1 = live_isakmp_for(eng, st)
+            if p1 is not None:
+                informational.delete_ipsec(eng, p1, [st.our_spi])
+        eng.table.forget(st)
+        eng.table.spis.discard(st.our_spi)
+        if st.installed:
+            eng.out.event(
+                ChildSADeleted(st.conn_name, st.serial, st.our_spi, st.peer_spi, reason)
+            )
+        if entry is not None and entry.newest_ipsec == st.serial:
+            entry.newest_ipsec = eng.table.newest_established(st.conn_name, Phase2State)
+    else:
+        assert isinstance(st, Phase1State)
+        for child in [
+            s
+            for s in eng.table.states.values()
+            if isinstance(s, Phase2State)
+            and s.isakmp_serial == st.serial
+            and not s.kind.established
+        ]:
+            delete_state(eng, child, reason, notify_peer=False)
+        if notify_peer and st.kind.is_isakmp_established:
+            informational.delete_isakmp(eng, st)
+        eng.table.forget(st)
+        if st.kind not in (StateKind.MAIN_R0, StateKind.AGGR_R0):
+            eng.out.event(IsakmpSADeleted(st.conn_name, st.serial, reason))
+        if entry is not None and entry.newest_isakmp == st.serial:
+            entry.newest_isakmp = eng.table.newest_established(st.conn_name, Phase1State)
+    for whack in whacks_of(st):
+        eng.out.release(whack, False)
+    st.whack = None
+
+
+def note_inbound(eng: SaLifecycle, p1: Phase1State, md: MessageDigest) -> None:
+    """An authenticated message on an established ISAKMP SA: DPD and NAT rebinding."""
+    p1.last_inbound = md.now
+    p1.dpd_pending_since = None
+    if (md.remote_addr, md.remote_port) == (p1.remote_addr, p1.remote_port):
+        if md.local_port != p1.local_port:
+            p1.local_port = md.local_port
+        return
+    old = f"{p1.remote_addr}:{p1.remote_port}"
+    old_addr = p1.remote_addr
+    p1.remote_addr, p1.remote_port, p1.local_port = (
+        md.remote_addr,
+        md.remote_port,
+        md.local_port,
+    )
+    children = []
+    for st in eng.table.states.values():
+        if (
+            isinstance(st, Phase2State)
+            and st.conn_name == p1.conn_name
+            and st.peer_id == p1.peer_id
+        ):
+            st.remote_addr, st.remote_port, st.local_port = (
+                md.remote_addr,
+                md.remote_port,
+                md.local_port,
+            )
+            if st.peer_client == ipaddress.ip_network(old_addr):
+                # a host-only peer's client is its address: it moved along
+                st.peer_client = ipaddress.ip_network(md.remote_addr)
+            children.append(st.serial)
+    eng.out.log_state(p1, f"NAT-T: peer moved from {old} to {md.peer}; following it")
+    eng.out.event(
+        PeerAddressChanged(
+            p1.conn_name, p1.serial, md.remote_addr, md.remote_port, tuple(sorted(children))
+        )
+    )
+    entry = eng.select.entries.get(p1.conn_name)
+    if entry is not None and md.remote_addr != old_addr:
+        # a new address, not just a new port: the IPsec SAs are bound to the old one,
+        # so replace the newest at once over this ISAKMP SA (make before break)
+        newest = eng.table.get(entry.newest_ipsec)
+        if isinstance(newest, Phase2State) and newest.isakmp_serial == p1.serial:
+            eng.start_quick(entry, p1, md.now, None, 1, newest.serial)
+
+
+def first_contact(eng: SaLifecycle, st: Phase1State) -> bool:
+    """True when we hold no other state with this peer (send INITIAL_CONTACT)."""
+    peer = st.peer_id if st.peer_id is not None else st.connection.that.id
+    for other in eng.table.states.values():
+        if other is st:
+            continue
+        if other.remote_addr == st.remote_addr or (
+            not peer.is_any and other.peer_id is not None and other.peer_id == peer
+        ):
+            return False
+    return True
+
+
+def initial_contact(eng: SaLifecycle, p1: Phase1State) -> None:
+    """The peer lost its state: drop everything older we hold for its ID."""
+    victims = [
+        s
+        for s in eng.table.states.values()
+        if s is not p1
+        and s.serial < p1.serial
+        and s.peer_id is not None
+        and s.peer_id == p1.peer_id
+        and not (isinstance(s, Phase2State) and s.isakmp_serial == p1.serial)
+    ]
+    if not victims:
+        return
+    eng.out.log_state(
+        p1,
+        f"received INITIAL_CONTACT: deleting {len(victims)} older state(s) of "
+        f"peer '{p1.peer_id}'",
+    )
+    for st in sorted(victims, key=lambda s: (isinstance(s, Phase1State), -s.serial)):
+        delete_state(eng, st, "INITIAL_CONTACT from peer", notify_peer=False)
+
+
+def peer_error(eng: SaLifecycle, p1: Phase1State, n: NotificationPayload) -> None:
+    """An authenticated error notification: fail what it is about."""
+    name = name_of(n.type)
+    rc = RC.NOTIFICATION + int(n.type)
+    pending = [
+        s
+        for s in eng.table.states.values()
+        if isinstance(s, Phase2State)
+        and s.isakmp_serial == p1.serial
+        and s.kind is StateKind.QUICK_I1
+    ]
+    if n.protocol == ProtocolId.ESP and len(n.spi) == 4:
+        spi = int.from_bytes(n.spi, "big")
+        pending = [s for s in pending if s.our_spi == spi] or pending
+    if pending and (n.protocol == ProtocolId.ESP or p1.kind.is_isakmp_established):
+        st = min(pending, key=lambda s: s.serial)
+        eng.out.log_state(st, f"{st.kind.label}: {name}", rc)
+        delete_state(eng, st, f"peer sent {name}", notify_peer=False)
+        return
+    eng.out.log_state(p1, f"{p1.kind.label}: {name}", rc)
+    if not p1.kind.is_isakmp_established:
+        delete_state(eng, p1, f"peer sent {name}", notify_peer=False)
+
+
+def delete_by_cookies(eng: SaLifecycle, p1: Phase1State, cookies: bytes) -> None:
+    target = eng.table.by_cookies.get(cookies)
+    if target is None or (target is not p1 and target.peer_id != p1.peer_id):
+        eng.out.log_state(p1, "ignoring Delete SA payload: ISAKMP SA not found")
+        return
+    eng.out.log_state(
+        target, f"received Delete SA payload: deleting ISAKMP State #{target.serial}"
+    )
+    delete_state(eng, target, "deleted by peer", notify_peer=False)
+
+
+def delete_by_spi(eng: SaLifecycle, p1: Phase1State, spi: int) -> None:
+    for st in sorted(eng.table.states.values(), key=lambda s: s.serial):
+        if (
+            isinstance(st, Phase2State)
+            and st.installed
+            and st.peer_spi == spi
+            and (st.peer_id == p1.peer_id or st.remote_addr == p1.remote_addr)
+        ):
+            eng.out.log_state(st, f"received Delete SA payload: deleting IPSEC State #{st.serial}")
+            delete_state(eng, st, "deleted by peer", notify_peer=False)
+            return
+    eng.out.log_state(p1, f"ignoring Delete SA payload: IPsec SA with SPI 0x{spi:08x} not found")
+

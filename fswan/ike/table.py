@@ -1,0 +1,192 @@
+"""The state table: every negotiation ``#N`` and the indexes that find it (pluto's state.c).
+
+Rules of this module:
+
+* A state is found by what the wire carries: an ISAKMP SA by its cookie pair
+  (or, while an initiator waits for the responder's cookie, by ``icookie`` and
+  zero), a Quick Mode by cookies and message ID, a half-open responder by the
+  initiator's cookie and address.  Each lookup is a dict access, so the cost
+  of one datagram does not grow with the number of tunnels.
+* Cookies, SPIs and message IDs are allocated here, from the engine's random
+  source, never reusing one in use.
+* Nothing here decides protocol: the engine and its modules add, re-key and
+  forget states; the table keeps the indexes true.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from fswan.config.model import IPAddress
+from fswan.ike.state import Phase1State, Phase2State, State, StateKind
+
+__all__ = ["StateTable", "ZERO_COOKIE"]
+
+ZERO_COOKIE = bytes(8)
+
+
+class StateTable:
+    """States by serial, with the wire indexes kept alongside."""
+
+    def __init__(self, random: Callable[[int], bytes]) -> None:
+        self._random = random
+        #: every live state by serial, in creation order
+        self.states: dict[int, State] = {}
+        #: ISAKMP SAs by ``icookie + rcookie`` (an initiator by ``icookie + zero`` until answered)
+        self.by_cookies: dict[bytes, Phase1State] = {}
+        #: Quick Mode states by (cookies, message ID)
+        self.by_msgid: dict[tuple[bytes, int], Phase2State] = {}
+        #: responders not yet established, by (initiator cookie, peer address)
+        self._half_open: dict[tuple[bytes, IPAddress], Phase1State] = {}
+        #: cookie halves in use (a new cookie must clash with none)
+        self._cookies: set[bytes] = set()
+        #: our inbound SPIs in use
+        self.spis: set[int] = set()
+        self._next_serial = 1
+
+    # -- adding and forgetting ----------------------------------------------------
+
+    def next_serial(self) -> int:
+        serial = self._next_serial
+        self._next_serial += 1
+        return serial
+
+    def add_initiator(self, st: Phase1State) -> None:
+        self.states[st.serial] = st
+        self._index(st.icookie + ZERO_COOKIE, st)
+
+    def add_responder(self, st: Phase1State) -> None:
+        self.states[st.serial] = st
+        self._half_open.setdefault((st.icookie, st.remote_addr), st)
+
+    def add_quick(self, st: Phase2State) -> None:
+        self.states[st.serial] = st
+        self.by_msgid[(st.icookie + st.rcookie, st.message_id)] = st
+
+    def set_rcookie(self, st: Phase1State, rcookie: bytes) -> None:
+        self._unindex(st)
+        st.rcookie = rcookie
+        self._index(st.cookies, st)
+
+    def forget(self, st: State) -> None:
+        """Drop ``st`` and its index entries (events and Deletes are the caller's)."""
+        self.states.pop(st.serial, None)
+        if isinstance(st, Phase2State):
+            self.by_msgid.pop((st.icookie + st.rcookie, st.message_id), None)
+            p1 = self.isakmp(st.isakmp_serial)
+            if p1 is not None:
+                p1.message_ids.discard(st.message_id)
+                if p1.crypter is not None:
+                    p1.crypter.forget(st.message_id)
+        elif isinstance(st, Phase1State):
+            self._unindex(st)
+            key = (st.icookie, st.remote_addr)
+            if self._half_open.get(key) is st:
+                del self._half_open[key]
+
+    def _index(self, key: bytes, st: Phase1State) -> None:
+        self.by_cookies[key] = st
+        self._cookies.update(c for c in (key[:8], key[8:]) if c != ZERO_COOKIE)
+
+    def _unindex(self, st: Phase1State) -> None:
+        for key in (st.icookie + ZERO_COOKIE, st.cookies):
+            if self.by_cookies.get(key) is st:
+                del self.by_cookies[key]
+                self._cookies.difference_update((key[:8], key[8:]))
+
+    # -- lookups ------------------------------------------------------------------
+
+    def get(self, serial: int | None) -> State | None:
+        return self.states.get(serial) if serial is not None else None
+
+    def isakmp(self, serial: int | None) -> Phase1State | None:
+        st = self.get(serial)
+        return st if isinstance(st, Phase1State) else None
+
+    def __contains__(self, serial: object) -> bool:
+        return serial in self.states
+
+    def __iter__(self) -> Iterator[State]:
+        return iter(list(self.states.values()))
+
+    def by_serial(self) -> list[State]:
+        return sorted(self.states.values(), key=lambda s: s.serial)
+
+    def half_open_responder(self, icookie: bytes, remote: IPAddress) -> Phase1State | None:
+        st = self._half_open.get((icookie, remote))
+        if st is None or st.kind.is_isakmp_established:
+            return None
+        return st
+
+    def isakmp_for_cookies(self, cookies: bytes, waiting_initiator: bool) -> Phase1State | None:
+        """The ISAKMP SA of a cookie pair; with ``waiting_initiator``, also our initiator
+        that has not yet learnt the responder's cookie."""
+        st = self.by_cookies.get(cookies)
+        if st is None and waiting_initiator:
+            waiting = self.by_cookies.get(cookies[:8] + ZERO_COOKIE)
+            if waiting is not None and waiting.initiator:
+                st = waiting
+        return st
+
+    def children_of_peer(self, p1: Phase1State) -> list[Phase2State]:
+        return [
+            s
+            for s in self.states.values()
+            if isinstance(s, Phase2State)
+            and s.conn_name == p1.conn_name
+            and s.remote_addr == p1.remote_addr
+            and s.remote_port == p1.remote_port
+        ]
+
+    def newest_established(self, name: str, kind: type) -> int:
+        serials = [
+            s.serial
+            for s in self.states.values()
+            if isinstance(s, kind) and s.conn_name == name and s.kind.established
+        ]
+        return max(serials) if serials else 0
+
+    def initiating_isakmp(self, name: str) -> Phase1State | None:
+        """Our Main/Aggressive Mode for ``name`` still under way, if any."""
+        for st in self.states.values():
+            if (
+                isinstance(st, Phase1State)
+                and st.initiator
+                and st.conn_name == name
+                and not st.kind.established
+            ):
+                return st
+        return None
+
+    # -- allocation ---------------------------------------------------------------
+
+    def _draw(self, size: int) -> bytes:
+        data = self._random(size)
+        if len(data) != size:
+            raise ValueError("random source returned the wrong number of bytes")
+        return data
+
+    def new_cookie(self) -> bytes:
+        while True:
+            cookie = self._draw(8)
+            if cookie != ZERO_COOKIE and cookie not in self._cookies:
+                return cookie
+
+    def new_spi(self) -> int:
+        while True:
+            spi = int.from_bytes(self._draw(4), "big")
+            if spi >= 0x100 and spi not in self.spis:
+                self.spis.add(spi)
+                return spi
+
+    def new_message_id(self, p1: Phase1State) -> int:
+        while True:
+            message_id = int.from_bytes(self._draw(4), "big")
+            if message_id and message_id not in p1.message_ids:
+                p1.message_ids.add(message_id)
+                return message_id
+
+
+def is_r0(st: State) -> bool:
+    """A responder state that has accepted nothing yet (forgotten, not deleted, on failure)."""
+    return st.kind in (StateKind.MAIN_R0, StateKind.AGGR_R0, StateKind.QUICK_R0)
