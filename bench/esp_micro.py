@@ -23,8 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fswan.ike.algorithms import EspProposal  # noqa: E402
-from fswan.ike.crypto import EspKeys  # noqa: E402
+from fswan.suites import EspKeys, EspProposal  # noqa: E402
 from fswan.ipsec.dataplane import DataPlane  # noqa: E402
 from fswan.ipsec.packet import ipv4_header  # noqa: E402
 from fswan.ipsec.sa import IN, OUT, SecurityAssociation  # noqa: E402

@@ -30,7 +30,7 @@ from fswan.config.virtual import (
     parse_virtual_private,
     parse_virtual_subnet,
 )
-from fswan.ike.algorithms import parse_esp, parse_ike
+from fswan.suites import parse_esp, parse_ike
 
 #: ``%forever`` for time values that allow it.
 FOREVER = math.inf

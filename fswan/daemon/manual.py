@@ -33,10 +33,9 @@ from twisted.internet import defer
 
 from fswan.config.encodings import decode_data
 from fswan.config.orient import OrientedConnection
-from fswan.ike.algorithms import EspProposal, ProposalError, UnsupportedAlgorithm, parse_esp
-from fswan.ike.crypto import EspKeys
 from fswan.ipsec.kernel import KernelError
 from fswan.ipsec.sa import IN, OUT, SecurityAssociation
+from fswan.suites import EspKeys, EspProposal, ProposalError, UnsupportedAlgorithm, parse_esp
 from fswan.updown import SAFacts
 from fswan.whackproto import RC
 

@@ -39,12 +39,12 @@ from fswan.config.orient import OrientedConnection
 from fswan.daemon.logging import PlutoLog, Reply
 from fswan.daemon.status import LoadedConnection
 from fswan.ike import events as ev
-from fswan.ike.algorithms import UnsupportedAlgorithm
 from fswan.ike.state import StateKind
 from fswan.ipsec.dataplane import Acquire, UnknownSPI
 from fswan.ipsec.eroute import DROP, PASS, REJECT, TRAP
 from fswan.ipsec.kernel import KernelError, Klips
 from fswan.ipsec.sa import HardExpire, SoftExpire, sa_pair_from_child
+from fswan.suites import UnsupportedAlgorithm
 from fswan.updown import SAFacts, UnknownPluginError, plugins_for
 from fswan.updown.runner import UpdownRunner
 from fswan.whackproto import RC

@@ -43,8 +43,9 @@ from typing import Callable, Union
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from fswan.ike.algorithms import (
+from fswan.suites import (
     DES_IKE_REFUSAL,
+    EspKeys,
     EspProposal,
     HashAlgorithm,
     IkeCipherAlgorithm,
@@ -312,19 +313,6 @@ def keymat(
         block = prf(h, skeyid_d, block + seed)
         out += block
     return out[:length]
-
-
-@dataclass(frozen=True)
-class EspKeys:
-    """One direction's ESP keys, split from KEYMAT: cipher key, then integrity key.
-
-    For AES-GCM the 4 bytes after the key are the nonce salt (RFC 4106
-    section 8.1) and ``integrity_key`` is empty; for CBC ``salt`` is empty.
-    """
-
-    encryption_key: bytes = field(repr=False)
-    integrity_key: bytes = field(repr=False)
-    salt: bytes = field(default=b"", repr=False)
 
 
 def split_keymat(proposal: EspProposal, material: bytes) -> EspKeys:

@@ -5,7 +5,7 @@ installs anything itself.  Everything it wants done comes out of
 :meth:`IkeEngine.datagrams_to_send` (``Datagram``) and
 :meth:`IkeEngine.next_events` (everything else) as the small frozen
 dataclasses below, in the order things happened.  Keys travel in
-:class:`~fswan.ike.crypto.EspKeys`, whose repr hides them, so printing an
+:class:`~fswan.suites.EspKeys`, whose repr hides them, so printing an
 event never leaks a secret.
 """
 
@@ -16,8 +16,7 @@ from typing import Literal, Union
 
 from fswan.config.ids import Identity
 from fswan.config.model import IPAddress, IPNetwork
-from fswan.ike.algorithms import EspProposal
-from fswan.ike.crypto import EspKeys
+from fswan.suites import EspKeys, EspProposal
 
 __all__ = [
     "ChildSADeleted",

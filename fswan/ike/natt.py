@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from fswan.config.model import IPAddress
-from fswan.ike.algorithms import HashAlgorithm
 from fswan.ike.crypto import digest
 from fswan.isakmp.constants import EncapsulationMode, KnownVendor
 from fswan.isakmp.payloads import NATDPayload, VendorIDPayload
+from fswan.suites import HashAlgorithm
 
 __all__ = [
     "NATT_RFC",

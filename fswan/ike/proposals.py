@@ -23,17 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
-from fswan.ike.algorithms import (
-    ESP_CIPHERS,
-    EspProposal,
-    IkeProposal,
-    UnsupportedAlgorithm,
-    esp_cipher_by_id,
-    esp_integrity_by_id,
-    format_proposal,
-    hash_by_id,
-    ike_cipher_by_id,
-)
 from fswan.ike.dh import GROUPS
 from fswan.isakmp.attributes import Attribute
 from fswan.isakmp.constants import (
@@ -54,6 +43,17 @@ from fswan.isakmp.constants import (
     name_of,
 )
 from fswan.isakmp.payloads import Proposal, SAPayload, Transform
+from fswan.suites import (
+    ESP_CIPHERS,
+    EspProposal,
+    IkeProposal,
+    UnsupportedAlgorithm,
+    esp_cipher_by_id,
+    esp_integrity_by_id,
+    format_proposal,
+    hash_by_id,
+    ike_cipher_by_id,
+)
 
 __all__ = [
     "EspChoice",

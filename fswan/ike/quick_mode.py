@@ -33,7 +33,6 @@ from dataclasses import replace
 
 from fswan.config.model import ConnType, Encapsulation, IPNetwork
 from fswan.ike import crypto
-from fswan.ike.algorithms import format_proposal
 from fswan.ike.dh import DHError, DHKeyPair, get_group
 from fswan.ike.main_mode import NONCE_SIZE, check_nonce
 from fswan.ike.natt import acceptable_modes, encapsulation_mode, read_encapsulation
@@ -57,6 +56,7 @@ from fswan.ike.select import ConnEntry
 from fswan.isakmp.constants import ExchangeType, Flags, IdType, NotifyType, PayloadType
 from fswan.isakmp.message import Header, Message, encode_payloads
 from fswan.isakmp.payloads import HashPayload, IDPayload, KEPayload, NoncePayload, SAPayload
+from fswan.suites import format_proposal
 
 
 

@@ -22,7 +22,12 @@ from fswan.config.model import AuthBy, Connection, ConnType, IPAddress, IPNetwor
 from fswan.config.orient import OrientedConnection
 from fswan.config.secrets import Secrets
 from fswan.config.virtual import VirtualPrivate
-from fswan.ike.algorithms import (
+from fswan.ike.crypto import constant_time_equal
+from fswan.ike.events import ClientCheck
+from fswan.ike.outbox import Outbox
+from fswan.ike.state import ClientCheckPending, Phase1State
+from fswan.isakmp.constants import OakleyAuth
+from fswan.suites import (
     DEFAULT_ESP_PROPOSALS,
     DEFAULT_IKE_PROPOSALS,
     EspProposal,
@@ -30,11 +35,6 @@ from fswan.ike.algorithms import (
     parse_esp,
     parse_ike,
 )
-from fswan.ike.crypto import constant_time_equal
-from fswan.ike.events import ClientCheck
-from fswan.ike.outbox import Outbox
-from fswan.ike.state import ClientCheckPending, Phase1State
-from fswan.isakmp.constants import OakleyAuth
 
 __all__ = ["ConnEntry", "Connections", "ids_match"]
 

@@ -27,10 +27,10 @@ from typing import Any, Callable
 from fswan.config.ids import Identity
 from fswan.config.model import IPAddress, IPNetwork
 from fswan.config.orient import OrientedConnection
-from fswan.ike.algorithms import EspProposal, IkeProposal
-from fswan.ike.crypto import EspKeys, Phase1Crypter, Phase1Keys
+from fswan.ike.crypto import Phase1Crypter, Phase1Keys
 from fswan.ike.dh import DHKeyPair
 from fswan.isakmp.constants import ExchangeType, PayloadType
+from fswan.suites import EspKeys, EspProposal, IkeProposal
 
 __all__ = [
     "ESTABLISHED",

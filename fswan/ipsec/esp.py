@@ -31,8 +31,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from fswan.ike.algorithms import EspProposal, UnsupportedAlgorithm
-from fswan.ike.crypto import EspKeys
+from fswan.suites import EspKeys, EspProposal, UnsupportedAlgorithm
 
 try:  # cryptography >= 43 moved 3DES to the "decrepit" namespace
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES

@@ -29,11 +29,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterator, Literal, Union
 
-from fswan.ike.algorithms import EspProposal
-from fswan.ike.crypto import EspKeys
 from fswan.ipsec.esp import EspError, EspTransform, make_transform
 from fswan.ipsec.packet import Ipv4Outer, Ipv6Outer
 from fswan.ipsec.replay import DUPLICATE, ReplayWindow
+from fswan.suites import EspKeys, EspProposal
 
 __all__ = [
     "DROP_EXPIRED",

@@ -18,11 +18,10 @@ from fswan.daemon.pluto import Pluto
 from fswan.daemon.pump import GSO_MAX_BYTES, GSO_MAX_SEGMENTS, UDP_SEGMENT, Pump
 from fswan.daemon.tunnels import Tunnels
 from fswan.ike import events as ev
-from fswan.ike.algorithms import EspProposal
-from fswan.ike.crypto import EspKeys
 from fswan.ipsec.dataplane import DROP_NO_EROUTE, HELD, OK, Acquire, DataPlane
 from fswan.ipsec.eroute import DROP, HOLD, TRAP
 from fswan.ipsec.kernel import KernelError, Klips
+from fswan.suites import EspKeys, EspProposal
 from fswan.updown.runner import UpdownRunner
 from tests.fakes import LogSink, MemoryLoader
 

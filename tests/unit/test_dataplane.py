@@ -12,8 +12,6 @@ from scapy.layers.ipsec import ESP, SecurityAssociation as ScapySA
 from scapy.packet import Raw, raw
 from scapy.layers.inet import defragment  # noqa: I001
 
-from fswan.ike.algorithms import EspProposal
-from fswan.ike.crypto import EspKeys
 from fswan.ipsec.dataplane import (
     DROP_ARRIVAL,
     DROP_DUMMY,
@@ -47,6 +45,7 @@ from fswan.ipsec.sa import (
     SAError,
     SecurityAssociation,
 )
+from fswan.suites import EspKeys, EspProposal
 
 GCM = EspProposal("aes_gcm_16", 128, None)
 CBC = EspProposal("aes_cbc", 128, "sha1")

@@ -20,8 +20,6 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.ipsec import ESP, SecurityAssociation as ScapySA
 from scapy.packet import Raw, raw
 
-from fswan.ike.algorithms import EspProposal, UnsupportedAlgorithm
-from fswan.ike.crypto import EspKeys
 from fswan.ipsec.esp import (
     DROP_ICV,
     DROP_MALFORMED,
@@ -32,6 +30,7 @@ from fswan.ipsec.esp import (
     make_transform,
 )
 from fswan.ipsec.packet import Ipv4Outer, ipv4_header
+from fswan.suites import EspKeys, EspProposal, UnsupportedAlgorithm
 
 # name, our proposal, scapy crypt algo, scapy auth algo
 ALGORITHMS = [

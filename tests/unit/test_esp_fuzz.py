@@ -8,12 +8,11 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fswan.ike.algorithms import EspProposal
-from fswan.ike.crypto import EspKeys
 from fswan.ipsec.dataplane import OK, DataPlane
 from fswan.ipsec.eroute import HOLD, PASS, REJECT, TRAP
 from fswan.ipsec.esp import EspError, make_transform
 from fswan.ipsec.sa import IN, OUT, SecurityAssociation
+from fswan.suites import EspKeys, EspProposal
 
 PROPOSALS = [
     EspProposal("aes_gcm_16", 128, None),

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
 from fswan.ike import crypto, dh
-from fswan.ike.algorithms import (
+from fswan.suites import (
     DEFAULT_ESP_PROPOSALS,
     EspProposal,
     UnsupportedAlgorithm,

@@ -399,7 +399,7 @@ def test_strongswan_mm3_gets_our_mr2_with_nat_detected(listen):
 
 
 def test_secrets_never_leak_into_events_or_state():
-    from fswan.ike.crypto import EspKeys
+    from fswan.suites import EspKeys
     from tests.ike_pair import LAB_PSK
 
     pair = make_pair(conn(esp="aes128-sha1"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from fswan.ike.algorithms import EspProposal, IkeProposal, parse_esp, parse_ike
 from fswan.ike.proposals import (
     NO_IKE_PROPOSAL,
     NO_IPSEC_PROPOSAL,
@@ -31,6 +30,7 @@ from fswan.isakmp.constants import (
     ProtocolId,
 )
 from fswan.isakmp.payloads import Proposal, SAPayload, Transform
+from fswan.suites import EspProposal, IkeProposal, parse_esp, parse_ike
 from tests.pcap import read_pcap
 from tests.ike_pair import DATA
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from fswan.ike import crypto
-from fswan.ike.algorithms import EspProposal, parse_esp, parse_ike
+from fswan.suites import EspProposal, parse_esp, parse_ike
 from tests._vector_pcap import Isakmp, isakmp_messages, payload_chain, read_udp
 
 VECTORS = Path(__file__).resolve().parent.parent / "data" / "vectors"

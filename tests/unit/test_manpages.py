@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from fswan import suites
 from fswan.cli import ipsec as ipsec_cli
 from fswan.cli import whack as whack_cli
 from fswan.config import keywords
@@ -24,7 +25,6 @@ from fswan.config import secrets as secrets_mod
 from fswan.config.ipsecconf import IMPLICIT_CONNS, parse_config
 from fswan.config.keys import RSA_FIELDS
 from fswan.config.values import _limit_text, format_time
-from fswan.ike import algorithms
 from fswan.ike.dh import GROUPS
 from fswan.whackproto import CTL_SUFFIX, DEFAULT_CTLBASE, NOT_YET_IMPLEMENTED, RC
 from tests.fakes import MemoryLoader
@@ -271,7 +271,7 @@ def test_removed_user_and_implicit_names_are_explained():
 
 
 def _proposal_text(proposal) -> str:
-    if isinstance(proposal, algorithms.IkeProposal):
+    if isinstance(proposal, suites.IkeProposal):
         cipher = "aes" if proposal.cipher == "aes_cbc" else "3des"
         bits = str(proposal.key_bits) if proposal.cipher == "aes_cbc" else ""
         return f"{cipher}{bits}-{proposal.hash}-modp{GROUPS[proposal.group].bits}"
@@ -284,8 +284,8 @@ def _proposal_text(proposal) -> str:
 
 
 @pytest.mark.parametrize("name, defaults", [
-    ("ike", algorithms.DEFAULT_IKE_PROPOSALS),
-    ("esp", algorithms.DEFAULT_ESP_PROPOSALS),
+    ("ike", suites.DEFAULT_IKE_PROPOSALS),
+    ("esp", suites.DEFAULT_ESP_PROPOSALS),
 ])
 def test_default_proposals_are_listed_in_order(name, defaults):
     _, _, body = _conf_entries()[name]
@@ -296,7 +296,7 @@ def test_default_proposals_are_listed_in_order(name, defaults):
     assert all(p >= 0 for p in positions), dict(zip(texts, positions))
     assert positions == sorted(positions)
     for text in texts:  # what the page lists must be what the parser accepts
-        parse = algorithms.parse_ike if name == "ike" else algorithms.parse_esp
+        parse = suites.parse_ike if name == "ike" else suites.parse_esp
         assert parse(text)
 
 

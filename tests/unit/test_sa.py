@@ -8,8 +8,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from fswan.ike.algorithms import EspProposal
-from fswan.ike.crypto import EspKeys
 from fswan.ipsec.esp import DROP_ICV, EspError
 from fswan.ipsec.sa import (
     DROP_EXPIRED,
@@ -29,6 +27,7 @@ from fswan.ipsec.sa import (
     SoftExpire,
     sa_pair_from_child,
 )
+from fswan.suites import EspKeys, EspProposal
 
 GCM = EspProposal("aes_gcm_16", 128, None)
 CBC = EspProposal("aes_cbc", 128, "sha1")

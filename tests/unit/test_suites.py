@@ -1,4 +1,4 @@
-"""Tests for fswan.ike.algorithms: ike=/esp= strings, tables, log names."""
+"""Tests for fswan.suites: ike=/esp= strings, tables, log names."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fswan.ike.algorithms import (
+from fswan.suites import (
     DEFAULT_ESP_PROPOSALS,
     DEFAULT_IKE_PROPOSALS,
     ESP_CIPHERS,

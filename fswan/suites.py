@@ -1,5 +1,10 @@
 """IKEv1 and ESP algorithm names, their RFC numbers, and ``ike=``/``esp=`` strings.
 
+A leaf module: the config parser (``ike=``/``esp=`` values), the IKE engine
+(SA payloads, the key schedule) and the ESP data plane (transforms, keys) all
+read it, so it imports nothing of theirs; only the MODP group table of
+:mod:`fswan.ike.dh`, itself a stdlib-only leaf.
+
 Rules of this module:
 
 * Pure data and parsing; no I/O.  The ISAKMP constants module owns the wire
@@ -15,12 +20,13 @@ Rules of this module:
   allowed.  Single DES anywhere is refused with pluto's own words
   (``OAKLEY_DES_CBC is not supported`` / ``ESP_DES is not supported``), and a
   null ESP cipher likewise: both are refusals, not typos.
+* Key material appears in no repr (:class:`EspKeys`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Union
 
 from fswan.ike.dh import GROUPS, DHGroup
@@ -37,6 +43,7 @@ __all__ = [
     "ESP_INTEGRITY_WHEN_OMITTED",
     "EspCipherAlgorithm",
     "EspIntegrityAlgorithm",
+    "EspKeys",
     "EspProposal",
     "HashAlgorithm",
     "IkeCipherAlgorithm",
@@ -379,6 +386,20 @@ class EspProposal:
 
     def __str__(self) -> str:
         return format_proposal(self)
+
+
+
+@dataclass(frozen=True)
+class EspKeys:
+    """One direction's ESP keys, split from KEYMAT: cipher key, then integrity key.
+
+    For AES-GCM the 4 bytes after the key are the nonce salt (RFC 4106
+    section 8.1) and ``integrity_key`` is empty; for CBC ``salt`` is empty.
+    """
+
+    encryption_key: bytes = field(repr=False)
+    integrity_key: bytes = field(repr=False)
+    salt: bytes = field(default=b"", repr=False)
 
 
 Proposal = Union[IkeProposal, EspProposal]
