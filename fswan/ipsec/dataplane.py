@@ -226,6 +226,21 @@ def _ntop(packed: bytes) -> str:
     return str(ipaddress.ip_address(packed))
 
 
+def _transport_payload(sa: SecurityAssociation, packet: bytes) -> tuple[bytes, int] | None:
+    """Transport mode: (upper-layer payload, its protocol) that ESP protects, the IP
+    header to be rebuilt; None for a packet of the wrong version or inconsistent lengths."""
+    version = packet[0] >> 4
+    if version != sa.version:
+        return None
+    if version == 4:
+        ihl = (packet[0] & 0x0F) * 4
+        total = int.from_bytes(packet[2:4], "big")
+        if ihl < 20 or total < ihl or total > len(packet):
+            return None
+        return packet[ihl:total], packet[9]
+    return packet[40:], packet[6]
+
+
 class DataPlane:
     """SAD + eroute table + the two packet paths.  See the module docstring."""
 
@@ -338,23 +353,39 @@ class DataPlane:
     # ------------------------------------------------------------------
     # outbound
 
-    def outbound(self, packet: bytes, now: float) -> str:
-        """Handle one packet read from the TUN device."""
-        e = self._lookup(packet)
-        if e is None:
-            return self._no_eroute(packet)
-        e.count += 1
-        sa = e.sa
-        if sa is None or sa.dead:
-            sa = self._outbound_slow(e, packet, now)
-            if sa.__class__ is str:
-                return sa  # type: ignore[return-value]
-        if len(packet) > sa.inner_mtu:
-            return self._too_big(sa, packet, now)
-        # _send inlined: this is the per-packet path, one call less per packet
-        if not sa.tunnel:
-            return self._send_transport(sa, packet, now)
-        esp = sa.encap(packet, IPPROTO_IPIP if packet[0] < 0x60 else IPPROTO_IPV6, now)
+    def outbound(
+        self, packet: bytes, now: float, sa: SecurityAssociation | None = None
+    ) -> str:
+        """Handle one packet read from the TUN device.
+
+        ``sa`` is only for the fragments of a packet too big for its SA: they
+        skip the eroute lookup and leave through that SA, so every ESP packet
+        goes out through the one encapsulation tail below.
+        """
+        if sa is None:
+            e = self._lookup(packet)
+            if e is None:
+                return self._no_eroute(packet)
+            e.count += 1
+            sa = e.sa
+            if sa is None or sa.dead:
+                if e.magic is not None:
+                    return self._shunt(e, packet)
+                sa = self._sa_for(e)
+                if sa is None:
+                    return self._drop(DROP_NO_SA)
+                if sa.dead:
+                    return self._drop(DROP_EXPIRED)
+            if len(packet) > sa.inner_mtu:
+                return self._too_big(sa, packet, now)
+        # the per-packet path: every step inlined, no call beyond the encryption
+        if sa.tunnel:
+            esp = sa.encap(packet, IPPROTO_IPIP if packet[0] < 0x60 else IPPROTO_IPV6, now)
+        else:
+            inner = _transport_payload(sa, packet)
+            if inner is None:
+                return self._drop(DROP_BAD_PACKET)
+            esp = sa.encap(inner[0], inner[1], now)
         if esp is None:
             return self._drop(DROP_EXPIRED)
         if self.outer_header:
@@ -375,40 +406,6 @@ class DataPlane:
         self._ident = ident = (self._ident + 1) & 0xFFFF
         self.network.append((KIND_IP, sa.outer.wrap(esp, tos, df, ident), sa.sendto))
 
-    def _send(self, sa: SecurityAssociation, packet: bytes, now: float) -> str:
-        if not sa.tunnel:
-            return self._send_transport(sa, packet, now)
-        esp = sa.encap(packet, IPPROTO_IPIP if packet[0] < 0x60 else IPPROTO_IPV6, now)
-        if esp is None:
-            return self._drop(DROP_EXPIRED)
-        if self.outer_header:
-            self._frame(sa, esp, packet)
-        else:
-            self.network.append((sa.kind, esp, sa.sendto))
-        return OK
-
-    def _send_transport(self, sa: SecurityAssociation, packet: bytes, now: float) -> str:
-        """Transport mode: ESP protects the upper-layer payload; the IP header is rebuilt."""
-        version = packet[0] >> 4
-        if version != sa.version:
-            return self._drop(DROP_BAD_PACKET)
-        if version == 4:
-            ihl = (packet[0] & 0x0F) * 4
-            total = int.from_bytes(packet[2:4], "big")
-            if ihl < 20 or total < ihl or total > len(packet):
-                return self._drop(DROP_BAD_PACKET)
-            payload, next_header = packet[ihl:total], packet[9]
-        else:
-            payload, next_header = packet[40:], packet[6]
-        esp = sa.encap(payload, next_header, now)
-        if esp is None:
-            return self._drop(DROP_EXPIRED)
-        if self.outer_header:
-            self._frame(sa, esp, packet)
-        else:
-            self.network.append((sa.kind, esp, sa.sendto))
-        return OK
-
     def _no_eroute(self, packet: bytes) -> str:
         try:
             ip_addresses(packet)
@@ -416,20 +413,24 @@ class DataPlane:
             return self._drop(DROP_BAD_PACKET)
         return self._drop(DROP_NO_EROUTE)
 
-    def _outbound_slow(self, e: Eroute, packet: bytes, now: float) -> SecurityAssociation | str:
-        """Magic SAIDs, and SA eroutes whose SA is not resolved (or has died)."""
-        magic = e.magic
-        if magic is None:
-            said = e.said
-            assert isinstance(said, Said)
-            sa = self.sad.outbound.get((said.spi, said.dst))
-            if sa is None:
-                e.sa = None
-                return self._drop(DROP_NO_SA)
-            if sa.dead:
-                return self._drop(DROP_EXPIRED)
+    def _sa_for(self, e: Eroute) -> SecurityAssociation | None:
+        """The SAD's SA for an SA eroute whose SA is unresolved or died (dead or not).
+
+        A live one is cached in the eroute for the next packet; a missing one
+        is forgotten.  The caller counts the drop when there is none or it died.
+        """
+        said = e.said
+        assert isinstance(said, Said)
+        sa = self.sad.outbound.get((said.spi, said.dst))
+        if sa is None:
+            e.sa = None
+        elif not sa.dead:
             e.sa = sa
-            return sa
+        return sa
+
+    def _shunt(self, e: Eroute, packet: bytes) -> str:
+        """A packet on a magic SAID's eroute: held, passed in clear, or dropped."""
+        magic = e.magic
         if magic == HOLD:
             e.held = packet
             self.counters[COUNT_HOLD] += 1
@@ -476,7 +477,7 @@ class DataPlane:
                 return self._drop(DROP_BAD_PACKET)
             self.counters[COUNT_FRAGMENTED] += 1
             for frag in frags:
-                verdict = self._send(sa, frag, now)
+                verdict = self.outbound(frag, now, sa)
                 if verdict is not OK:
                     return verdict
             return OK
