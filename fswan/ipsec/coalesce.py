@@ -38,6 +38,7 @@ Pure: bytes in, frames out.  The pump calls :func:`tun_frames` once per flush.
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 from fswan.ipsec.packet import checksum
 
@@ -61,13 +62,37 @@ _MAX_TOTAL = 65535
 _MAX_SEGMENTS = 64
 
 
-#: per IP version, the offsets a run of TCP segments is read at: the IP header length;
-#: the byte ranges every segment must repeat (IPv4: version/IHL and TOS, DF/offset/
-#: TTL/protocol, addresses and ports; IPv6: version/class/flow label, next header/hop
-#: limit/addresses/ports); the IP length field and the bytes it leaves out; then the
-#: TCP sequence number, ACK (with data offset), flags, window and options
-_IPV4 = (20, 0, 2, 6, 10, 12, 24, 2, 0, 24, 28, 33, 34, 36, 40)
-_IPV6 = (40, 0, 4, 6, 44, 0, 0, 4, 40, 44, 48, 53, 54, 56, 60)
+class _RunLayout(NamedTuple):
+    """Where, per IP version, a run of TCP segments is read (byte offsets into a packet).
+
+    A tuple so that :func:`tun_frames` unpacks it into locals once per run.
+    """
+
+    #: the IP header length
+    header: int
+    #: three byte ranges every segment must repeat (IPv4: version/IHL and TOS,
+    #: DF/offset/TTL/protocol, addresses and ports; IPv6: version/class/flow label,
+    #: an empty range, next header/hop limit/addresses/ports)
+    rep0_from: int
+    rep0_to: int
+    rep1_from: int
+    rep1_to: int
+    rep2_from: int
+    rep2_to: int
+    #: the IP length field, and the bytes of the packet it leaves out
+    length_at: int
+    length_excludes: int
+    #: the TCP sequence number, ACK (ending with the data offset), flags, window, options
+    seq_at: int
+    ack_at: int
+    flags_at: int
+    window_at: int
+    window_end: int
+    options_at: int
+
+
+_IPV4 = _RunLayout(20, 0, 2, 6, 10, 12, 24, 2, 0, 24, 28, 33, 34, 36, 40)
+_IPV6 = _RunLayout(40, 0, 4, 6, 44, 0, 0, 4, 40, 44, 48, 53, 54, 56, 60)
 
 
 def _starts_tcp6_run(first: bytes, length: int) -> bool:
@@ -112,15 +137,17 @@ def tun_frames(packets: list[bytes]) -> list[bytes]:
         else:
             append(PLAIN_HEADER + first)
             continue
-        (header, a0, b0, a1, b1, a2, b2, length_at, left_out,
-         seq_at, ack_at, flags_at, window_at, window_end, options_at) = layout
+        (header, rep0_from, rep0_to, rep1_from, rep1_to, rep2_from, rep2_to, length_at,
+         length_excludes, seq_at, ack_at, flags_at, window_at, window_end, options_at) = layout
         start = header + ((first[ack_at + 4] >> 4) << 2)
         size = length - start
         if size <= 0 or start < options_at:
             append(PLAIN_HEADER + first)
             continue
         # what every following segment must repeat
-        same0, same1, same2 = first[a0:b0], first[a1:b1], first[a2:b2]
+        same0, same1, same2 = (
+            first[rep0_from:rep0_to], first[rep1_from:rep1_to], first[rep2_from:rep2_to]
+        )
         ack_offset = first[ack_at:flags_at]
         window = first[window_at:window_end]
         options = first[options_at:start]
@@ -136,13 +163,13 @@ def tun_frames(packets: list[bytes]) -> list[bytes]:
                 seg_size <= 0
                 or seg_size > size
                 or total + seg_size > _MAX_TOTAL
-                or seg[a0:b0] != same0
-                or seg[a1:b1] != same1
-                or seg[a2:b2] != same2
+                or seg[rep0_from:rep0_to] != same0
+                or seg[rep1_from:rep1_to] != same1
+                or seg[rep2_from:rep2_to] != same2
                 or seg[ack_at:flags_at] != ack_offset
                 or seg[window_at:window_end] != window
                 or seg[options_at:start] != options
-                or (seg[length_at] << 8 | seg[length_at + 1]) != seg_length - left_out
+                or (seg[length_at] << 8 | seg[length_at + 1]) != seg_length - length_excludes
                 or int.from_bytes(seg[seq_at:ack_at], "big") != next_seq
             ):
                 break
