@@ -17,9 +17,9 @@ Build one :class:`DataPlane`; the IKE side installs SAs and eroutes in it
     # raw ESP socket readable (IPv4 raw sockets include the IP header)
     for data in drain(raw_esp):
         dp.inbound_ip(data, now)                 # or dp.inbound(data[ihl:], src, 0, now)
-    # UDP 4500 readable: non-zero first word = ESP (RFC 3948); zero = IKE, to the engine
+    # UDP 4500 readable: ESP-in-UDP here; IKE and keepalives to the engine (RFC 3948)
     for data, (host, port) in drain(udp4500):
-        if data[:4] != b"\\0\\0\\0\\0" and data != b"\\xff":
+        if classify_natt(data) is NattKind.ESP:             # fswan.isakmp.message
             dp.inbound(data, host, port, now)
 
     # then flush the outputs (plain lists, cleared by the pump)
@@ -131,6 +131,7 @@ from fswan.ipsec.sa import (
     SecurityAssociation,
     SoftExpire,
 )
+from fswan.isakmp.message import NattKind, classify_natt
 
 __all__ = [
     "DROP_ARRIVAL",
@@ -624,7 +625,7 @@ class DataPlane:
         if proto == IPPROTO_UDP and len(packet) >= ihl + 8:
             sport = int.from_bytes(packet[ihl:ihl + 2], "big")
             payload = packet[ihl + 8:]
-            if payload == b"\xff" or payload[:4] == b"\x00\x00\x00\x00" or len(payload) < 8:
+            if classify_natt(payload) is not NattKind.ESP:
                 self.counters[NOT_ESP] += 1
                 return NOT_ESP
             return self.inbound(payload, src, sport, now)

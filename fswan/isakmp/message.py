@@ -16,6 +16,7 @@ fit what is left.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Sequence, TypeVar
 
@@ -294,6 +295,37 @@ NON_ESP_MARKER = b"\0\0\0\0"
 NATT_KEEPALIVE = b"\xff"
 
 
+class NattKind(enum.Enum):
+    """What a datagram on the NAT-T port carries (RFC 3948 section 2)."""
+
+    #: an IKE message after the 4-byte non-ESP marker
+    IKE = "IKE"
+    #: an ESP packet (ESP-in-UDP), for the data plane
+    ESP = "ESP"
+    #: a NAT-keepalive: nothing to answer
+    KEEPALIVE = "keepalive"
+    #: too short to be ESP and neither of the others
+    MALFORMED = "malformed"
+
+
+def classify_natt(datagram: bytes) -> NattKind:
+    """The one rule that sorts a NAT-T port datagram (RFC 3948 sections 2.1-2.3).
+
+    One 0xFF byte is a keepalive; a zero first word (the non-ESP marker) is
+    IKE, however short the rest (the IKE decoder judges it); anything else is
+    ESP only with at least its SPI and sequence number (8 bytes), the SPI
+    then being non-zero, since a zero one is the marker.  The rest, 1 to 7
+    bytes, is malformed.  Bytes, bytearrays and memoryviews alike, no copy.
+    """
+    if datagram == NATT_KEEPALIVE:
+        return NattKind.KEEPALIVE
+    if datagram[:4] == NON_ESP_MARKER:
+        return NattKind.IKE
+    if len(datagram) >= 8:
+        return NattKind.ESP
+    return NattKind.MALFORMED
+
+
 def is_natt_keepalive(datagram: bytes) -> bool:
     return bytes(datagram) == NATT_KEEPALIVE
 
@@ -325,7 +357,9 @@ __all__ = [
     "Message",
     "NATT_KEEPALIVE",
     "NON_ESP_MARKER",
+    "NattKind",
     "add_non_esp_marker",
+    "classify_natt",
     "decode_header",
     "decode_message",
     "decode_payloads",

@@ -12,6 +12,8 @@ import hashlib
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fswan.isakmp.attributes import Attribute, decode_attributes, encode_attributes
 from fswan.isakmp.constants import (
@@ -48,7 +50,9 @@ from fswan.isakmp.message import (
     NON_ESP_MARKER,
     Header,
     Message,
+    NattKind,
     add_non_esp_marker,
+    classify_natt,
     decode_header,
     decode_message,
     decode_payloads,
@@ -1077,6 +1081,43 @@ class TestNattFraming:
         message = "datagram of 1 bytes on the NAT-T port is neither IKE nor ESP"
         with pytest.raises(MalformedPacket, match=message):
             strip_non_esp_marker(b"\xff")
+
+
+class TestClassifyNatt:
+    """RFC 3948's sorting of a NAT-T port datagram, edge by edge."""
+
+    @pytest.mark.parametrize("datagram, kind", [
+        (b"\xff", NattKind.KEEPALIVE),
+        (b"\0\0\0\0" + InformationalDelete.data, NattKind.IKE),
+        # the marker alone, or with a truncated header: still IKE, for the decoder to refuse
+        (b"\0\0\0\0", NattKind.IKE),
+        (b"\0\0\0\0\x01", NattKind.IKE),
+        # SPI + sequence number is the least ESP there is
+        (bytes.fromhex("6e6dd9cc00000001"), NattKind.ESP),
+        (bytes.fromhex("6e6dd9cc00000001") + b"\x00" * 32, NattKind.ESP),
+        (b"\x00\x00\x00\x01" + b"\x00" * 4, NattKind.ESP),  # the smallest non-zero SPI
+        (b"\xff" * 8, NattKind.ESP),
+        # neither: too short for ESP, no marker, not one 0xff
+        (b"", NattKind.MALFORMED),
+        (b"\xff\xff", NattKind.MALFORMED),
+        (b"\0\0\0", NattKind.MALFORMED),
+        (b"\x6e\x6d\xd9\xcc", NattKind.MALFORMED),
+        (bytes.fromhex("6e6dd9cc000000"), NattKind.MALFORMED),
+    ])
+    def test_kinds(self, datagram, kind):
+        assert classify_natt(datagram) is kind
+        assert classify_natt(bytearray(datagram)) is kind
+        assert classify_natt(memoryview(datagram)) is kind
+
+    @given(st.binary(max_size=40))
+    def test_agrees_with_the_framing_helpers(self, datagram):
+        kind = classify_natt(datagram)
+        assert (kind is NattKind.KEEPALIVE) == is_natt_keepalive(datagram)
+        if kind is NattKind.IKE:
+            assert strip_non_esp_marker(datagram) == datagram[4:]
+        elif kind is NattKind.ESP:
+            assert strip_non_esp_marker(datagram) is None
+            assert int.from_bytes(datagram[:4], "big") != 0
 
 
 # ---------------------------------------------------------------------------
