@@ -165,7 +165,7 @@ class IkeEngine:
         if name not in self.select:
             return
         lifecycle.delete_conn_states(self, name, "connection removed", notify_peer=True)
-        del self.select.entries[name]
+        self.select.remove(name)
 
     def apply_setup(
         self,
@@ -507,12 +507,13 @@ class IkeEngine:
         that = entry.oriented.that
         if that.host is None:
             return None
-        for st in sorted(self.table.states.values(), key=lambda s: -s.serial):
+        near = self.table.at(that.host) if that.id.is_any else self.table.of_peer(that.id)
+        for st in reversed(near):
             if (
                 isinstance(st, Phase1State)
                 and st.kind.is_isakmp_established
-                and st.local_addr == entry.oriented.this.host
                 and st.remote_addr == that.host
+                and st.local_addr == entry.oriented.this.host
                 and st.peer_id is not None
                 and ids_match(that.id, st.peer_id)
                 and st.auth in entry.auths

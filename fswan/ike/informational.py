@@ -244,16 +244,6 @@ def _delete(eng: InfoContext, p1: Phase1State, d: DeletePayload) -> None:
 # DPD (RFC 3706)
 
 
-def dpd_deadline(p1: Phase1State, timeout: float) -> float | None:
-    """The next DPD moment for this ISAKMP SA: a probe or the death sentence."""
-    times = []
-    if p1.dpd_next is not None:
-        times.append(p1.dpd_next)
-    if p1.dpd_pending_since is not None:
-        times.append(p1.dpd_pending_since + timeout)
-    return min(times) if times else None
-
-
 def dpd_tick(eng: InfoContext, p1: Phase1State, now: float, delay: float, timeout: float) -> bool:
     """Probe an idle peer; True when it must be declared dead.
 

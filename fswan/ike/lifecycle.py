@@ -135,14 +135,14 @@ def schedule_replace(eng: SaLifecycle, st: State, now: float) -> None:
 
 def unique(eng: SaLifecycle, st: Phase1State) -> None:
     """uniqueids: older ISAKMP SAs for this peer ID elsewhere go (with their IPsec SAs)."""
-    for other in list(eng.table.states.values()):
+    for other in eng.table.of_peer(st.peer_id):
         if (
             other is st
             or not isinstance(other, Phase1State)
             or other.serial not in eng.table.states
         ):
             continue
-        if not other.kind.is_isakmp_established or other.peer_id != st.peer_id:
+        if not other.kind.is_isakmp_established:
             continue
         same_conn = other.conn_name == st.conn_name
         moved = (other.remote_addr, other.remote_port) != (st.remote_addr, st.remote_port)
@@ -159,7 +159,7 @@ def unique(eng: SaLifecycle, st: Phase1State) -> None:
 
 
 def delete_conn_states(eng: SaLifecycle, name: str, reason: str, notify_peer: bool) -> None:
-    states = [s for s in eng.table.states.values() if s.conn_name == name]
+    states = eng.table.of_conn(name)
     for st in sorted(states, key=lambda s: -s.serial):
         if isinstance(st, Phase2State):
             delete_state(eng, st, reason, notify_peer)
@@ -181,11 +181,10 @@ def live_isakmp_for(eng: SaLifecycle, st: State) -> Phase1State | None:
             and newest.remote_addr == st.remote_addr
         ):
             return newest
-    for other in eng.table.states.values():
+    for other in eng.table.at(st.remote_addr):
         if (
             isinstance(other, Phase1State)
             and other.kind.is_isakmp_established
-            and other.remote_addr == st.remote_addr
             and other.peer_id == st.peer_id
         ):
             return other
@@ -212,13 +211,7 @@ def delete_state(eng: SaLifecycle, st: State, reason: str, notify_peer: bool) ->
             entry.newest_ipsec = eng.table.newest_established(st.conn_name, Phase2State)
     else:
         assert isinstance(st, Phase1State)
-        for child in [
-            s
-            for s in eng.table.states.values()
-            if isinstance(s, Phase2State)
-            and s.isakmp_serial == st.serial
-            and not s.kind.established
-        ]:
+        for child in [s for s in eng.table.children(st) if not s.kind.established]:
             delete_state(eng, child, reason, notify_peer=False)
         if notify_peer and st.kind.is_isakmp_established:
             informational.delete_isakmp(eng, st)
@@ -248,12 +241,8 @@ def note_inbound(eng: SaLifecycle, p1: Phase1State, md: MessageDigest) -> None:
         md.local_port,
     )
     children = []
-    for st in eng.table.states.values():
-        if (
-            isinstance(st, Phase2State)
-            and st.conn_name == p1.conn_name
-            and st.peer_id == p1.peer_id
-        ):
+    for st in eng.table.of_conn(p1.conn_name):
+        if isinstance(st, Phase2State) and st.peer_id == p1.peer_id:
             st.remote_addr, st.remote_port, st.local_port = (
                 md.remote_addr,
                 md.remote_port,
@@ -281,25 +270,18 @@ def note_inbound(eng: SaLifecycle, p1: Phase1State, md: MessageDigest) -> None:
 def first_contact(eng: SaLifecycle, st: Phase1State) -> bool:
     """True when we hold no other state with this peer (send INITIAL_CONTACT)."""
     peer = st.peer_id if st.peer_id is not None else st.connection.that.id
-    for other in eng.table.states.values():
-        if other is st:
-            continue
-        if other.remote_addr == st.remote_addr or (
-            not peer.is_any and other.peer_id is not None and other.peer_id == peer
-        ):
-            return False
-    return True
+    if any(other is not st for other in eng.table.at(st.remote_addr)):
+        return False
+    return peer.is_any or not any(other is not st for other in eng.table.of_peer(peer))
 
 
 def initial_contact(eng: SaLifecycle, p1: Phase1State) -> None:
     """The peer lost its state: drop everything older we hold for its ID."""
     victims = [
         s
-        for s in eng.table.states.values()
+        for s in eng.table.of_peer(p1.peer_id)
         if s is not p1
         and s.serial < p1.serial
-        and s.peer_id is not None
-        and s.peer_id == p1.peer_id
         and not (isinstance(s, Phase2State) and s.isakmp_serial == p1.serial)
     ]
     if not victims:
@@ -317,13 +299,7 @@ def peer_error(eng: SaLifecycle, p1: Phase1State, n: NotificationPayload) -> Non
     """An authenticated error notification: fail what it is about."""
     name = name_of(n.type)
     rc = RC.NOTIFICATION + int(n.type)
-    pending = [
-        s
-        for s in eng.table.states.values()
-        if isinstance(s, Phase2State)
-        and s.isakmp_serial == p1.serial
-        and s.kind is StateKind.QUICK_I1
-    ]
+    pending = [s for s in eng.table.children(p1) if s.kind is StateKind.QUICK_I1]
     if n.protocol == ProtocolId.ESP and len(n.spi) == 4:
         spi = int.from_bytes(n.spi, "big")
         pending = [s for s in pending if s.our_spi == spi] or pending
@@ -349,13 +325,9 @@ def delete_by_cookies(eng: SaLifecycle, p1: Phase1State, cookies: bytes) -> None
 
 
 def delete_by_spi(eng: SaLifecycle, p1: Phase1State, spi: int) -> None:
-    for st in sorted(eng.table.states.values(), key=lambda s: s.serial):
-        if (
-            isinstance(st, Phase2State)
-            and st.installed
-            and st.peer_spi == spi
-            and (st.peer_id == p1.peer_id or st.remote_addr == p1.remote_addr)
-        ):
+    near = {s.serial: s for s in eng.table.of_peer(p1.peer_id) + eng.table.at(p1.remote_addr)}
+    for st in sorted(near.values(), key=lambda s: s.serial):
+        if isinstance(st, Phase2State) and st.installed and st.peer_spi == spi:
             eng.out.log_state(st, f"received Delete SA payload: deleting IPSEC State #{st.serial}")
             delete_state(eng, st, "deleted by peer", notify_peer=False)
             return

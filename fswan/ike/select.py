@@ -88,6 +88,13 @@ class Connections:
         self.secrets = secrets
         self._out = out
         self.entries: dict[str, ConnEntry] = {}
+        #: conns by the peer's host (None: ``%any``) and by the peer's ID, each in the
+        #: order of ``entries``: a search looks only where a match can be
+        self._by_host: dict[IPAddress | None, dict[str, ConnEntry]] = {}
+        self._by_id: dict[Identity, dict[str, ConnEntry]] = {}
+        #: when each name was first added (``entries``' order, for ties)
+        self._order: dict[str, int] = {}
+        self._added = 0
         #: ``virtual_private=`` of config setup: what ``vhost:%priv`` peers may claim
         self.virtual_private = VirtualPrivate()
         #: peer keys by ID from outside ipsec.conf (``IkeEngine.set_peer_keys``)
@@ -108,7 +115,42 @@ class Connections:
         old = self.entries.get(oriented.name)
         if old is not None:
             entry.newest_isakmp, entry.newest_ipsec = old.newest_isakmp, old.newest_ipsec
+            self._unindex(old)
+        else:
+            self._order[oriented.name] = self._added
+            self._added += 1
         self.entries[oriented.name] = entry
+        self._by_host.setdefault(oriented.that.host, {})[oriented.name] = entry
+        self._by_id.setdefault(_id_key(oriented.that.id), {})[oriented.name] = entry
+
+    def remove(self, name: str) -> None:
+        entry = self.entries.pop(name, None)
+        if entry is not None:
+            self._unindex(entry)
+            del self._order[name]
+
+    def _unindex(self, entry: ConnEntry) -> None:
+        for index, key in ((self._by_host, entry.oriented.that.host),
+                           (self._by_id, _id_key(entry.oriented.that.id))):
+            bucket = index.get(key, {})
+            bucket.pop(entry.name, None)
+            if not bucket:
+                index.pop(key, None)
+
+    def _in_order(self, *buckets: dict[str, ConnEntry] | None) -> list[ConnEntry]:
+        found: dict[str, ConnEntry] = {}
+        for bucket in buckets:
+            if bucket:
+                found.update(bucket)
+        return sorted(found.values(), key=lambda e: self._order[e.name])
+
+    def for_peer(self, remote: IPAddress) -> list[ConnEntry]:
+        """Conns whose peer may be at ``remote``: that host, or ``%any``."""
+        return self._in_order(self._by_host.get(remote), self._by_host.get(None))
+
+    def for_peer_id(self, peer: Identity) -> list[ConnEntry]:
+        """Conns whose ``rightid=`` accepts ``peer``: that ID, or ``%any``."""
+        return self._in_order(self._by_id.get(_id_key(peer)), self._by_id.get(ANY_ID))
 
     def get(self, name: str) -> ConnEntry | None:
         return self.entries.get(name)
@@ -209,7 +251,7 @@ class Connections:
     ) -> list[ConnEntry]:
         wanted = set(int(a) for a in auths)
         exact, wild = [], []
-        for entry in self.entries.values():
+        for entry in self.for_peer(remote):
             o = entry.oriented
             if not local.is_unspecified and o.this.host != local:
                 continue
@@ -230,7 +272,7 @@ class Connections:
     def refine_connection(self, st: Phase1State, peer: Identity) -> ConnEntry | None:
         """pluto's refine_connection: the best conn for the peer's proven-to-be ID."""
         current = self.entries.get(st.conn_name)
-        others = [c for c in self.entries.values() if c is not current]
+        others = [c for c in self.for_peer_id(peer) if c is not current]
         best, best_score = None, -1
         for entry in ([current] if current is not None else []) + others:
             o = entry.oriented
@@ -271,7 +313,7 @@ class Connections:
         Protocol and port match exactly as pluto's did, except that a conn's
         port 0 (``leftprotoport=17/%any``) accepts any port of that protocol."""
         current = self.entries.get(p1.conn_name)
-        others = [c for c in self.entries.values() if c is not current]
+        others = [c for c in self.for_peer(p1.remote_addr) if c is not current]
         #: a host-only conn that a NAT'ed peer naming its private address missed
         hint: str | None = None
         for entry in ([current] if current is not None else []) + others:
@@ -357,6 +399,11 @@ class Connections:
             + "..."
             + end(peer_client, p1.remote_addr, p1.peer_id, peer_protoport, False)
         )
+
+
+def _id_key(identity: Identity) -> Identity:
+    """Every ``%any`` form under one key (``ids_match`` treats them alike)."""
+    return ANY_ID if identity.is_any else identity
 
 
 def _load_key(text: str | None):

@@ -164,6 +164,15 @@ class TimerEvent(str, enum.Enum):
 # state records
 
 
+#: fields whose new value may move a state's next deadline (a timer event, the
+#: next DPD probe or verdict, the next NAT-T keepalive)
+DEADLINE_FIELDS = frozenset({"event_at", "dpd_next", "dpd_pending_since", "keepalive_next"})
+#: fields the state table indexes states by (besides the wire's cookies and IDs)
+INDEXED_FIELDS = frozenset({"connection", "peer_id", "remote_addr"})
+#: what a state's watcher is told about
+WATCHED_FIELDS = DEADLINE_FIELDS | INDEXED_FIELDS
+
+
 @dataclass(eq=False)
 class State:
     """What every negotiation has: identity, addressing, timer, retransmission."""
@@ -204,6 +213,21 @@ class State:
     margin: float = 0.0
     #: the peer's proven phase-1 identity (copied to Quick Mode states)
     peer_id: Identity | None = None
+    #: told when one of :data:`WATCHED_FIELDS` changes (``watcher.changed(state, field,
+    #: old value)``): the state table, while the state is in it, keeps its indexes
+    #: and timer queue true that way
+    watcher: Any = field(default=None, repr=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in WATCHED_FIELDS:
+            watcher = self.__dict__.get("watcher")
+            if watcher is not None:
+                old = self.__dict__.get(name)
+                object.__setattr__(self, name, value)
+                if old is not value:
+                    watcher.changed(self, name, old)
+                return
+        object.__setattr__(self, name, value)
 
     @property
     def conn_name(self) -> str:
@@ -260,6 +284,16 @@ class Phase1State(State):
     message_ids: set[int] = field(default_factory=set)
     #: vendor IDs the peer sent (names, for status)
     peer_vendors: tuple[str, ...] = ()
+
+
+    def dpd_deadline(self, timeout: float) -> float | None:
+        """The next DPD moment: a probe, or the verdict on an unanswered one."""
+        times = []
+        if self.dpd_next is not None:
+            times.append(self.dpd_next)
+        if self.dpd_pending_since is not None:
+            times.append(self.dpd_pending_since + timeout)
+        return min(times) if times else None
 
 
 @dataclass(eq=False)

@@ -9,20 +9,82 @@ Rules of this module:
   of one datagram does not grow with the number of tunnels.
 * Cookies, SPIs and message IDs are allocated here, from the engine's random
   source, never reusing one in use.
+* Every state's deadlines (its timer event, DPD, NAT-T keepalive) are in one
+  heap, :class:`TimerQueue`, told by the state itself when one changes
+  (``State.watcher``); the earliest is found in O(log n).
 * Nothing here decides protocol: the engine and its modules add, re-key and
   forget states; the table keeps the indexes true.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+import heapq
+from typing import Any, Callable, Iterable, Iterator
 
 from fswan.config.model import IPAddress
-from fswan.ike.state import Phase1State, Phase2State, State, StateKind
+from fswan.ike.state import DEADLINE_FIELDS, Phase1State, Phase2State, State, StateKind
 
-__all__ = ["StateTable", "ZERO_COOKIE"]
+__all__ = ["StateTable", "TimerQueue", "ZERO_COOKIE"]
 
 ZERO_COOKIE = bytes(8)
+
+
+#: a queued deadline: (when, state serial, which: "dpd" | "event" | "keepalive")
+Deadline = tuple[float, int, str]
+
+
+class TimerQueue:
+    """The deadlines of the table's states in one heap, with lazy cancellation.
+
+    A state pushes its deadlines whenever one moves (``changed``); entries are
+    never removed then, but checked against the state when they reach the top
+    (``first``): an entry whose state is gone or whose deadline moved is
+    dropped, and the true deadline, if any, is queued instead.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[Deadline] = []
+        self._queued: set[Deadline] = set()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def changed(self, st: State) -> None:
+        if st.event_at is not None:
+            self.push((st.event_at, st.serial, "event"))
+        if isinstance(st, Phase1State):
+            when = st.dpd_deadline(st.connection.conn.dpdtimeout)
+            if when is not None:
+                self.push((when, st.serial, "dpd"))
+            if st.keepalive_next is not None:
+                self.push((st.keepalive_next, st.serial, "keepalive"))
+
+    def push(self, entry: Deadline) -> None:
+        if entry not in self._queued:
+            self._queued.add(entry)
+            heapq.heappush(self._heap, entry)
+
+    def first(self, current: Callable[[int, str], float | None]) -> Deadline | None:
+        """The earliest entry still true; ``current(serial, which)`` is that deadline now."""
+        heap = self._heap
+        while heap:
+            entry = heap[0]
+            when = current(entry[1], entry[2])
+            if when == entry[0]:
+                return entry
+            self.pop()
+            if when is not None:
+                self.push((when, entry[1], entry[2]))
+        return None
+
+    def pop(self) -> None:
+        self._queued.discard(heapq.heappop(self._heap))
+
+    def rebuild(self, states: Iterable[State]) -> None:
+        """Only the live deadlines again (stale entries pile up as timers move)."""
+        self._heap, self._queued = [], set()
+        for st in states:
+            self.changed(st)
 
 
 class StateTable:
@@ -42,6 +104,14 @@ class StateTable:
         self._cookies: set[bytes] = set()
         #: our inbound SPIs in use
         self.spis: set[int] = set()
+        #: every state's deadlines
+        self.timers = TimerQueue()
+        #: states by conn name, by the peer's proven ID and by the peer's address, and
+        #: Quick Modes by their ISAKMP SA; each bucket in creation (serial) order
+        self._by_conn: dict[str, dict[int, State]] = {}
+        self._by_peer: dict[object, dict[int, State]] = {}
+        self._by_remote: dict[IPAddress, dict[int, State]] = {}
+        self._children: dict[int, dict[int, Phase2State]] = {}
         self._next_serial = 1
 
     # -- adding and forgetting ----------------------------------------------------
@@ -52,16 +122,55 @@ class StateTable:
         return serial
 
     def add_initiator(self, st: Phase1State) -> None:
-        self.states[st.serial] = st
+        self._add(st)
         self._index(st.icookie + ZERO_COOKIE, st)
 
     def add_responder(self, st: Phase1State) -> None:
-        self.states[st.serial] = st
+        self._add(st)
         self._half_open.setdefault((st.icookie, st.remote_addr), st)
 
     def add_quick(self, st: Phase2State) -> None:
-        self.states[st.serial] = st
+        self._add(st)
         self.by_msgid[(st.icookie + st.rcookie, st.message_id)] = st
+
+    def _add(self, st: State) -> None:
+        self.states[st.serial] = st
+        if len(self.timers) > 4 * len(self.states) + 64:
+            self.timers.rebuild(self.states.values())
+        st.watcher = self
+        self.timers.changed(st)
+        self._bucket(self._by_conn, st.conn_name, st, True)
+        self._bucket(self._by_peer, st.peer_id, st, True)
+        self._bucket(self._by_remote, st.remote_addr, st, True)
+        if isinstance(st, Phase2State):
+            self._children.setdefault(st.isakmp_serial, {})[st.serial] = st
+
+    def changed(self, st: State, name: str, old: object) -> None:
+        """``st``'s watched field ``name`` changed from ``old`` (see ``State.watcher``)."""
+        if name in DEADLINE_FIELDS:
+            self.timers.changed(st)
+        elif name == "connection":
+            self._bucket(self._by_conn, old.name, st, False)  # type: ignore[attr-defined]
+            self._bucket(self._by_conn, st.conn_name, st, True)
+        elif name == "peer_id":
+            self._bucket(self._by_peer, old, st, False)
+            self._bucket(self._by_peer, st.peer_id, st, True)
+        else:
+            self._bucket(self._by_remote, old, st, False)
+            self._bucket(self._by_remote, st.remote_addr, st, True)
+
+    @staticmethod
+    def _bucket(index: dict, key: object, st: State, present: bool) -> None:
+        if key is None:
+            return
+        if present:
+            index.setdefault(key, {})[st.serial] = st
+        else:
+            bucket = index.get(key)
+            if bucket is not None:
+                bucket.pop(st.serial, None)
+                if not bucket:
+                    del index[key]
 
     def set_rcookie(self, st: Phase1State, rcookie: bytes) -> None:
         self._unindex(st)
@@ -70,8 +179,17 @@ class StateTable:
 
     def forget(self, st: State) -> None:
         """Drop ``st`` and its index entries (events and Deletes are the caller's)."""
-        self.states.pop(st.serial, None)
+        if self.states.pop(st.serial, None) is not None:
+            self._bucket(self._by_conn, st.conn_name, st, False)
+            self._bucket(self._by_peer, st.peer_id, st, False)
+            self._bucket(self._by_remote, st.remote_addr, st, False)
+        st.watcher = None
         if isinstance(st, Phase2State):
+            children = self._children.get(st.isakmp_serial)
+            if children is not None:
+                children.pop(st.serial, None)
+                if not children:
+                    del self._children[st.isakmp_serial]
             self.by_msgid.pop((st.icookie + st.rcookie, st.message_id), None)
             p1 = self.isakmp(st.isakmp_serial)
             if p1 is not None:
@@ -128,33 +246,41 @@ class StateTable:
                 st = waiting
         return st
 
+    def of_conn(self, name: str) -> list[State]:
+        """The conn's states, oldest first."""
+        return _ordered(self._by_conn.get(name))
+
+    def of_peer(self, peer_id: object) -> list[State]:
+        """States whose peer proved ``peer_id``, oldest first."""
+        return _ordered(self._by_peer.get(peer_id)) if peer_id is not None else []
+
+    def at(self, remote: IPAddress) -> list[State]:
+        """States with the peer at ``remote``, oldest first."""
+        return _ordered(self._by_remote.get(remote))
+
+    def children(self, p1: Phase1State) -> list[Phase2State]:
+        """The Quick Modes negotiated over ``p1``, oldest first."""
+        return _ordered(self._children.get(p1.serial))
+
     def children_of_peer(self, p1: Phase1State) -> list[Phase2State]:
         return [
             s
-            for s in self.states.values()
+            for s in self.of_conn(p1.conn_name)
             if isinstance(s, Phase2State)
-            and s.conn_name == p1.conn_name
             and s.remote_addr == p1.remote_addr
             and s.remote_port == p1.remote_port
         ]
 
     def newest_established(self, name: str, kind: type) -> int:
         serials = [
-            s.serial
-            for s in self.states.values()
-            if isinstance(s, kind) and s.conn_name == name and s.kind.established
+            s.serial for s in self.of_conn(name) if isinstance(s, kind) and s.kind.established
         ]
         return max(serials) if serials else 0
 
     def initiating_isakmp(self, name: str) -> Phase1State | None:
         """Our Main/Aggressive Mode for ``name`` still under way, if any."""
-        for st in self.states.values():
-            if (
-                isinstance(st, Phase1State)
-                and st.initiator
-                and st.conn_name == name
-                and not st.kind.established
-            ):
+        for st in self.of_conn(name):
+            if isinstance(st, Phase1State) and st.initiator and not st.kind.established:
                 return st
         return None
 
@@ -185,6 +311,14 @@ class StateTable:
             if message_id and message_id not in p1.message_ids:
                 p1.message_ids.add(message_id)
                 return message_id
+
+
+def _ordered(bucket: dict[int, Any] | None) -> list[Any]:
+    """A bucket's states by serial (buckets are filled in serial order, but a state
+    that moves between buckets lands at the end)."""
+    if not bucket:
+        return []
+    return [bucket[serial] for serial in sorted(bucket)]
 
 
 def is_r0(st: State) -> bool:

@@ -35,41 +35,45 @@ MAX_RETRANSMITS = 2
 RETRANSMIT_DELAY = 10.0
 
 
-def deadlines(eng: EngineParts) -> list[tuple[float, int, str]]:
-    out: list[tuple[float, int, str]] = []
-    for st in eng.table.states.values():
-        if st.event_at is not None:
-            out.append((st.event_at, st.serial, "event"))
-        if isinstance(st, Phase1State) and st.kind.is_isakmp_established:
-            entry = eng.select.entries.get(st.conn_name)
-            if entry is not None and entry.conn.dpddelay and st.peer_dpd:
-                when = informational.dpd_deadline(st, entry.conn.dpdtimeout)
-                if when is not None:
-                    out.append((when, st.serial, "dpd"))
-            if st.keepalive_next is not None:
-                out.append((st.keepalive_next, st.serial, "keepalive"))
-    return out
+def _current(eng: EngineParts, serial: int, which: str) -> float | None:
+    """The deadline of kind ``which`` that state ``serial`` has now, None when none."""
+    st = eng.table.get(serial)
+    if st is None:
+        return None
+    if which == "event":
+        return st.event_at
+    if not isinstance(st, Phase1State) or not st.kind.is_isakmp_established:
+        return None
+    if which == "dpd":
+        entry = eng.select.get(st.conn_name)
+        if entry is None or not entry.conn.dpddelay or not st.peer_dpd:
+            return None
+        return st.dpd_deadline(entry.conn.dpdtimeout)
+    return st.keepalive_next
 
 
 def next_timer(eng: EngineParts) -> float | None:
     """When the earliest timer is due, None when nothing is scheduled."""
-    return min((when for when, _, _ in deadlines(eng)), default=None)
+    first = eng.table.timers.first(lambda serial, which: _current(eng, serial, which))
+    return first[0] if first is not None else None
 
 
 def handle_timer(eng: EngineParts, now: float) -> None:
-    """Run every event due at ``now``."""
+    """Run every event due at ``now``, earliest first."""
     eng.now = now
+    queue = eng.table.timers
     for _ in range(10000):
-        due = sorted(d for d in deadlines(eng) if d[0] <= now)
-        if not due:
+        first = queue.first(lambda serial, which: _current(eng, serial, which))
+        if first is None or first[0] > now:
             return
-        _, serial, kind = due[0]
+        queue.pop()
+        _, serial, which = first
         st = eng.table.get(serial)
         if st is None:
             continue
-        if kind == "event":
+        if which == "event":
             run_event(eng, st, now)
-        elif kind == "dpd":
+        elif which == "dpd":
             assert isinstance(st, Phase1State)
             run_dpd(eng, st, now)
         else:
@@ -191,11 +195,7 @@ def dpd_dead(eng: EngineParts, entry: ConnEntry, p1: Phase1State, now: float) ->
     action = entry.conn.dpdaction
     eng.out.log_state(p1, "DPD: No response from peer - declaring peer dead", RC.LOG_SERIOUS)
     remote = p1.remote_addr
-    victims = [
-        s
-        for s in eng.table.states.values()
-        if s.conn_name == entry.name and s.remote_addr == remote
-    ]
+    victims = [s for s in eng.table.of_conn(entry.name) if s.remote_addr == remote]
     for st in sorted(victims, key=lambda s: (isinstance(s, Phase1State), -s.serial)):
         delete_state(eng, st, "peer dead", notify_peer=False)
     if action is DpdAction.CLEAR:
