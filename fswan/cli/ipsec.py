@@ -188,8 +188,8 @@ def checkconfig(argv: list[str]) -> int:
         }
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
         return 1 if errors else 0
-    for error in errors:
-        sys.stderr.write(f"{error}\n")
+    for problem in errors:
+        sys.stderr.write(f"{problem}\n")
     if errors:
         sys.stderr.write(f"ipsec checkconfig: {len(errors)} error(s)\n")
         return 1

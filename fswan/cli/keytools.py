@@ -207,7 +207,11 @@ def _add_generation_options(parser: argparse.ArgumentParser) -> None:
 def _progress(verbose: bool, prog: str) -> Callable[[str], None] | None:
     if not verbose:
         return None
-    return lambda text: sys.stderr.write(f"{prog}: {text}\n")
+
+    def progress(text: str) -> None:
+        sys.stderr.write(f"{prog}: {text}\n")
+
+    return progress
 
 
 def _bits(text: str) -> int:

@@ -698,7 +698,11 @@ class _Builder:
                     "are different address families",
                     section.location,
                 )
-        hosts = [end.host_address for end in (left, right) if end.host and not end.host.startswith("%")]
+        hosts = [
+            address
+            for end in (left, right)
+            if end.host and (address := end.host_address) is not None
+        ]
         if len(hosts) == 2 and hosts[0].version != hosts[1].version:
             self.error(
                 f'conn "{conn.name}": left={left.host} and right={right.host} are different address families',

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from fswan.config.encodings import EncodingError, decode_data, encode_base64, encode_hex
 
@@ -255,6 +256,7 @@ def _private_key_from_values(values: dict[str, int]) -> rsa.RSAPrivateKey:
         p, q = max(p, q), min(p, q)
     elif p is None or q is None:
         known = p if p is not None else q
+        assert known is not None  # one of the two was given: the branch above took neither
         if known <= 1 or n % known:
             raise KeyFormatError("inconsistent RSA key: the prime does not divide Modulus")
         other = n // known
@@ -413,6 +415,7 @@ def load_public_key(text: str) -> rsa.RSAPublicKey:
         return parse_rsasigkey(stripped)
     if _PEM_BEGIN not in stripped:
         raise KeyFormatError("expected an RSA public key: 0s..., 0x... or PEM")
+    key: PublicKeyTypes
     try:
         if "-----BEGIN CERTIFICATE-----" in stripped:
             key = x509.load_pem_x509_certificate(_pem_bytes(stripped)).public_key()

@@ -34,7 +34,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union, cast
 
 import dns.exception
 import dns.name
@@ -47,6 +47,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fswan.config import keys
 from fswan.config.encodings import encode_base64
 from fswan.config.ids import IdError, IdKind, Identity, parse_id
+
+if TYPE_CHECKING:  # the rdata classes dnspython picks by type, loaded on demand
+    from dns.rdtypes.ANY.KEY import KEY
+    from dns.rdtypes.IN.IPSECKEY import IPSECKEY
+    from dns.rdtypes.txtbase import TXTBase
 
 __all__ = [
     "TXT_ATTRIBUTE",
@@ -245,7 +250,7 @@ def format_txt(
 # IPSECKEY (RFC 4025)
 
 
-def parse_ipseckey(rdata: dns.rdata.Rdata) -> KeyRecord | None:
+def parse_ipseckey(rdata: IPSECKEY) -> KeyRecord | None:
     """Decode an IPSECKEY rdata; None if its key is not RSA (or absent)."""
     if rdata.algorithm != IPSECKEY_ALG_RSA or not rdata.key:
         return None
@@ -285,7 +290,7 @@ def format_ipseckey(
 # KEY (RFC 2535 / 2537)
 
 
-def parse_key(rdata: dns.rdata.Rdata) -> KeyRecord | None:
+def parse_key(rdata: KEY) -> KeyRecord | None:
     """Decode a KEY rdata; None if it is not an RSA IPsec authentication key."""
     if rdata.protocol not in (KEY_PROTOCOL_IPSEC, KEY_PROTOCOL_ANY):
         return None
@@ -316,11 +321,11 @@ def format_key(key: keys.AnyRSAKey) -> str:
 def parse_rdata(rdata: dns.rdata.Rdata) -> KeyRecord | None:
     """Decode any of the three types; None for records that carry no IPsec key."""
     if rdata.rdtype == dns.rdatatype.TXT:
-        return parse_txt(rdata.strings)
+        return parse_txt(cast("TXTBase", rdata).strings)
     if rdata.rdtype == dns.rdatatype.IPSECKEY:
-        return parse_ipseckey(rdata)
+        return parse_ipseckey(cast("IPSECKEY", rdata))
     if rdata.rdtype == dns.rdatatype.KEY:
-        return parse_key(rdata)
+        return parse_key(cast("KEY", rdata))
     return None
 
 

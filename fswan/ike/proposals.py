@@ -78,7 +78,9 @@ NO_IKE_PROPOSAL = "no acceptable Oakley Transform"
 NO_IPSEC_PROPOSAL = "no acceptable Proposal in IPsec SA"
 #: RFC 2407 section 4.5: no SA Life attribute means 28800 seconds
 DEFAULT_LIFETIME = 28800.0
-_AUTH_NAMES = {OakleyAuth.OAKLEY_PRESHARED_KEY: "PSK", OakleyAuth.OAKLEY_RSA_SIG: "RSASIG"}
+_AUTH_NAMES: dict[int, str] = {
+    OakleyAuth.OAKLEY_PRESHARED_KEY: "PSK", OakleyAuth.OAKLEY_RSA_SIG: "RSASIG"
+}
 
 
 class NoAcceptableProposal(Exception):
@@ -156,7 +158,7 @@ def ike_sa_payload(
     proposals: Sequence[IkeProposal], auths: Sequence[int], lifetime: float
 ) -> SAPayload:
     """Our phase-1 SA: one ISAKMP proposal, a transform per (proposal, auth)."""
-    transforms = []
+    transforms: list[Transform] = []
     for auth in auths:
         for proposal in proposals:
             transforms.append(ike_transform(len(transforms) + 1, proposal, auth, lifetime))

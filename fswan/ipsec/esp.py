@@ -28,7 +28,7 @@ import os
 from typing import Callable
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from fswan.suites import EspKeys, EspProposal, UnsupportedAlgorithm
@@ -250,6 +250,7 @@ class CbcHmacEsp(EspTransform):
         integrity_name: str = "",
     ) -> None:
         super().__init__(spi, esn)
+        algo: BlockCipherAlgorithm
         if cipher == "aes_cbc":
             if len(key) not in (16, 24, 32):
                 raise ValueError(f"AES-CBC key must be 16, 24 or 32 bytes, not {len(key)}")

@@ -134,9 +134,11 @@ class _Collect(ProcessProtocol):
         self.err: list[bytes] = []
 
     def connectionMade(self) -> None:
+        transport = self.transport
+        assert transport is not None  # the process transport comes before this call
         if self.stdin:
-            self.transport.write(self.stdin)
-        self.transport.closeStdin()
+            transport.write(self.stdin)
+        transport.closeStdin()
 
     def outReceived(self, data: bytes) -> None:
         self.out.append(data)

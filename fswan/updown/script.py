@@ -108,6 +108,7 @@ class _ScriptProtocol(ProcessProtocol):
         self.partial = {1: b"", 2: b""}
 
     def connectionMade(self) -> None:
+        assert self.transport is not None  # the process transport comes before this call
         self.transport.closeStdin()  # a daemon's script reads nothing (pluto's had /dev/null)
 
     def childDataReceived(self, fd: int, data: bytes) -> None:
