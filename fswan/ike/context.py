@@ -18,7 +18,14 @@ from fswan.ike.interfaces import EspActivity
 from fswan.ike.outbox import Outbox
 from fswan.ike.select import ConnEntry, Connections
 from fswan.config.orient import OrientedConnection
-from fswan.ike.state import MessageDigest, Phase1State, Phase2State, State, StateKind
+from fswan.ike.state import (
+    MessageDigest,
+    PendingQuick,
+    Phase1State,
+    Phase2State,
+    State,
+    StateKind,
+)
 from fswan.ike.table import StateTable
 from fswan.isakmp.message import Message
 from fswan.isakmp.payloads import NotificationPayload
@@ -124,7 +131,7 @@ class EngineParts(SaLifecycle, Protocol):
 
     def start_phase1(
         self, entry: ConnEntry, now: float, whack: object | None,
-        pending: list[tuple[object | None, int | None]], attempt: int, replaces: int | None,
+        pending: list[PendingQuick], attempt: int, replaces: int | None,
     ) -> Phase1State: ...
 
     def initiate_entry(

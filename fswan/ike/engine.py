@@ -37,11 +37,15 @@ address a datagram arrived on; the connection's own host address is used then.
 An authenticated error notification (AUTHENTICATION_FAILED,
 INVALID_ID_INFORMATION, ...) during phase 1 ends that attempt without a retry.
 
-``uniqueids``: when an ISAKMP SA is established for a peer ID, older ISAKMP
-SAs for that ID on *other* connections, or on this connection from another
-address/port (a reconnecting road warrior), are deleted with their IPsec
-SAs.  Same-connection, same-address older SAs are rekey predecessors and are
-left to expire.
+Many conns to one peer: a Quick Mode waits for a Main Mode under way to the
+same peer with the same IDs and auth, whichever conn started it, so conns
+started together share one ISAKMP SA.  ``uniqueids``: when an ISAKMP SA is
+established, older ones between the same two IDs from another address/port (a
+reconnecting road warrior), or on another conn that could not have used them
+(another auth method), are deleted with their IPsec SAs; same-place older SAs
+the new one's conn could have used are rekey predecessors or the crossed twin
+of a simultaneous start, and are left to expire.  INITIAL_CONTACT clears only
+older states between the same two IDs.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ from fswan.ike.state import (
     ExchangeError,
     KeyPending,
     MessageDigest,
+    PendingQuick,
     Phase1State,
     Phase2State,
     State,
@@ -492,13 +497,36 @@ class IkeEngine:
             )
             self.out.release(whack, False)
             return
-        st = self.table.initiating_isakmp(entry.name)
+        st = self._negotiating_isakmp(entry)
         if st is not None:
-            st.pending.append((whack, replaces))
+            st.pending.append(PendingQuick(whack, replaces, entry.name))
             if whack is not None and st.whack is None:
                 st.whack = whack
             return
-        self.start_phase1(entry, now, whack, [(whack, replaces)], attempt, None)
+        self.start_phase1(entry, now, whack, [PendingQuick(whack, replaces, entry.name)],
+                          attempt, None)
+
+    def _negotiating_isakmp(self, entry: ConnEntry) -> Phase1State | None:
+        """Our Main/Aggressive Mode under way that this conn's Quick Mode can wait for:
+        its own, or another conn's to the same peer with the same IDs and auth (so
+        conns started together share one ISAKMP SA, as pluto's pending queue did)."""
+        own = self.table.initiating_isakmp(entry.name)
+        if own is not None:
+            return own
+        o = entry.oriented
+        for st in self.table.at(o.that.host) if o.that.host is not None else []:
+            if (
+                isinstance(st, Phase1State)
+                and st.initiator
+                and not st.kind.established
+                and st.local_addr == o.this.host
+                and st.connection.this.id == o.this.id
+                and st.connection.that.id == o.that.id
+                and st.auth in entry.auths
+                and bool(st.aggressive) == bool(entry.conn.aggrmode)
+            ):
+                return st
+        return None
 
     def _usable_isakmp(self, entry: ConnEntry) -> Phase1State | None:
         newest = self.table.isakmp(entry.newest_isakmp)
@@ -514,6 +542,7 @@ class IkeEngine:
                 and st.kind.is_isakmp_established
                 and st.remote_addr == that.host
                 and st.local_addr == entry.oriented.this.host
+                and st.connection.this.id == entry.oriented.this.id
                 and st.peer_id is not None
                 and ids_match(that.id, st.peer_id)
                 and st.auth in entry.auths
@@ -526,7 +555,7 @@ class IkeEngine:
         entry: ConnEntry,
         now: float,
         whack: object | None,
-        pending: list[tuple[object | None, int | None]],
+        pending: list[PendingQuick],
         attempt: int,
         replaces: int | None,
     ) -> Phase1State:

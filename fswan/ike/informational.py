@@ -183,7 +183,7 @@ def receive_clear(
         for whack in whacks_of(p1):
             eng.out.release(whack, False)
         p1.whack = None
-        p1.pending = [(None, replaces) for _, replaces in p1.pending]
+        p1.pending = [q._replace(whack=None) for q in p1.pending]
         return
     for payload in md.payloads or []:
         kind = (

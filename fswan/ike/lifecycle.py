@@ -66,9 +66,13 @@ def isakmp_established(eng: SaLifecycle, st: Phase1State, md: MessageDigest | No
         st.keepalive_next = now + eng.keep_alive
     pending, st.pending = st.pending, []
     whack, st.whack = st.whack, None
-    for pending_whack, replaces in pending:
-        eng.start_quick(entry, st, now, pending_whack, 1, replaces)
-    if whack is not None and not any(w is whack for w, _ in pending):
+    for quick in pending:
+        quick_entry = eng.select.get(quick.conn)
+        if quick_entry is not None:
+            eng.start_quick(quick_entry, st, now, quick.whack, 1, quick.replaces)
+        else:
+            eng.out.release(quick.whack, False)  # the conn was deleted meanwhile
+    if whack is not None and not any(q.whack is whack for q in pending):
         eng.out.release(whack, True)
 
 
@@ -134,7 +138,16 @@ def schedule_replace(eng: SaLifecycle, st: State, now: float) -> None:
 
 
 def unique(eng: SaLifecycle, st: Phase1State) -> None:
-    """uniqueids: older ISAKMP SAs for this peer ID elsewhere go (with their IPsec SAs)."""
+    """uniqueids: older ISAKMP SAs between the same two IDs elsewhere go (with their
+    IPsec SAs).
+
+    "Elsewhere" is another address or port (a road warrior back from a new place),
+    or another conn that could not have used the older SA (another auth method).
+    An older SA with the same peer at the same place that the new SA's conn could
+    have used is a parallel one -- both ends initiated at once -- and is left to
+    expire: deleting it would take down the Quick Modes riding it.  SAs under
+    another ID of ours are other tunnels, as FreeS/WAN's ``same_id`` on both ends."""
+    entry = eng.select.get(st.conn_name)
     for other in eng.table.of_peer(st.peer_id):
         if (
             other is st
@@ -144,9 +157,19 @@ def unique(eng: SaLifecycle, st: Phase1State) -> None:
             continue
         if not other.kind.is_isakmp_established:
             continue
+        if other.connection.this.id != st.connection.this.id:
+            continue
         same_conn = other.conn_name == st.conn_name
         moved = (other.remote_addr, other.remote_port) != (st.remote_addr, st.remote_port)
         if same_conn and not moved:
+            continue
+        parallel = (
+            entry is not None
+            and not moved
+            and other.local_addr == st.local_addr
+            and other.auth in entry.auths
+        )
+        if parallel:
             continue
         eng.out.log_state(
             other,
@@ -276,12 +299,16 @@ def first_contact(eng: SaLifecycle, st: Phase1State) -> bool:
 
 
 def initial_contact(eng: SaLifecycle, p1: Phase1State) -> None:
-    """The peer lost its state: drop everything older we hold for its ID."""
+    """The peer lost its state: drop what this exchange replaces, everything older we
+    hold between the same two identities (strongSwan's rule).  States of that peer
+    under another ID of ours belong to other tunnels and stay."""
+    ours = p1.connection.this.id
     victims = [
         s
         for s in eng.table.of_peer(p1.peer_id)
         if s is not p1
         and s.serial < p1.serial
+        and s.connection.this.id == ours
         and not (isinstance(s, Phase2State) and s.isakmp_serial == p1.serial)
     ]
     if not victims:

@@ -78,7 +78,7 @@ def whacks_of(st: State) -> list[object]:
     found: list[object] = []
     candidates = [st.whack]
     if isinstance(st, Phase1State):
-        candidates += [w for w, _ in st.pending]
+        candidates += [q.whack for q in st.pending]
     for whack in candidates:
         if whack is not None and not any(w is whack for w in found):
             found.append(whack)

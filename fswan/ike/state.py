@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from fswan.config.ids import Identity
 from fswan.config.model import IPAddress, IPNetwork
@@ -164,6 +164,17 @@ class TimerEvent(str, enum.Enum):
 # state records
 
 
+class PendingQuick(NamedTuple):
+    """A Quick Mode waiting for its ISAKMP SA to be established."""
+
+    #: the whack waiting for it, if any
+    whack: object | None
+    #: the IPsec SA it replaces (a rekey), if any
+    replaces: int | None
+    #: the conn it keys
+    conn: str
+
+
 #: fields whose new value may move a state's next deadline (a timer event, the
 #: next DPD probe or verdict, the next NAT-T keepalive)
 DEADLINE_FIELDS = frozenset({"event_at", "dpd_next", "dpd_pending_since", "keepalive_next"})
@@ -278,8 +289,9 @@ class Phase1State(State):
     dpd_pending_since: float | None = None
     last_inbound: float = 0.0
     keepalive_next: float | None = None
-    #: Quick Modes to start when this SA is established: (whack, replaces)
-    pending: list[tuple[object | None, int | None]] = field(default_factory=list)
+    #: Quick Modes to start when this SA is established (for its conn, or for
+    #: another conn to the same peer that shares this negotiation)
+    pending: list[PendingQuick] = field(default_factory=list)
     #: message IDs used on this SA (RFC 2408: each exchange its own)
     message_ids: set[int] = field(default_factory=set)
     #: vendor IDs the peer sent (names, for status)

@@ -130,9 +130,7 @@ def give_up(eng: EngineParts, st: State, now: float) -> None:
         delete_state(eng, st, "retransmission limit", notify_peer=False)
         return
     whacks = whacks_of(st)
-    pending: list[tuple[object | None, int | None]] = (
-        [(None, r) for _, r in st.pending] if isinstance(st, Phase1State) else []
-    )
+    pending = [q._replace(whack=None) for q in st.pending] if isinstance(st, Phase1State) else []
     tries = entry.conn.keyingtries
     retry = tries == 0 or st.attempt < tries
     if retry:
