@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -130,12 +130,8 @@ class Connections:
             del self._order[name]
 
     def _unindex(self, entry: ConnEntry) -> None:
-        for index, key in ((self._by_host, entry.oriented.that.host),
-                           (self._by_id, _id_key(entry.oriented.that.id))):
-            bucket = index.get(key, {})
-            bucket.pop(entry.name, None)
-            if not bucket:
-                index.pop(key, None)
+        _forget(self._by_host, entry.oriented.that.host, entry.name)
+        _forget(self._by_id, _id_key(entry.oriented.that.id), entry.name)
 
     def _in_order(self, *buckets: dict[str, ConnEntry] | None) -> list[ConnEntry]:
         found: dict[str, ConnEntry] = {}
@@ -399,6 +395,14 @@ class Connections:
             + "..."
             + end(peer_client, p1.remote_addr, p1.peer_id, peer_protoport, False)
         )
+
+
+def _forget(index: dict[Any, dict[str, ConnEntry]], key: Any, name: str) -> None:
+    bucket = index.get(key)
+    if bucket is not None:
+        bucket.pop(name, None)
+        if not bucket:
+            del index[key]
 
 
 def _id_key(identity: Identity) -> Identity:
