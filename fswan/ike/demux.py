@@ -32,11 +32,12 @@ from fswan.ike.table import ZERO_COOKIE
 from fswan.isakmp.constants import ExchangeType, name_of
 from fswan.isakmp.errors import MalformedPacket
 from fswan.isakmp.message import (
+    NON_ESP_MARKER,
     Message,
+    NattKind,
     add_non_esp_marker,
+    classify_natt,
     decode_message,
-    is_natt_keepalive,
-    strip_non_esp_marker,
 )
 from fswan.isakmp.payloads import SAPayload
 from fswan.whackproto import RC
@@ -113,14 +114,18 @@ def _receive(
     now: float,
 ) -> None:
     if local_port == eng.natt_port:
-        if is_natt_keepalive(data):
+        kind = classify_natt(data)
+        if kind is NattKind.KEEPALIVE:
             eng.out.count("keepalives_received")
             return
-        inner = strip_non_esp_marker(data)
-        if inner is None:
+        if kind is NattKind.ESP:
             eng.out.count("esp_on_ike_port")
             return
-        data = inner
+        if kind is NattKind.MALFORMED:
+            raise MalformedPacket(
+                f"datagram of {len(data)} bytes on the NAT-T port is neither IKE nor ESP"
+            )
+        data = data[len(NON_ESP_MARKER):]
     message = decode_message(data)
     md = MessageDigest(
         message.header,
