@@ -195,7 +195,22 @@ def receive_clear(
 
 
 def receive(eng: InfoContext, p1: Phase1State, md: MessageDigest) -> None:
-    """Act on an authenticated informational message."""
+    """Act on an informational message whose HASH(1) checked out.
+
+    Before Phase 1 is established HASH(1) proves only that the sender took part
+    in the Diffie-Hellman exchange, not who it is (with signatures, anyone can
+    get that far): then only an error notification about this very negotiation
+    counts (it ends the attempt), and nothing is answered (RFC 2408 section
+    5.15, RFC 2409 section 5.7).  Afterwards Deletes and DPD act only on SAs of
+    the peer this ISAKMP SA authenticated (``delete_by_spi``/``_cookies``)."""
+    if not p1.kind.is_isakmp_established:
+        for payload in md.payloads[1:]:
+            if isinstance(payload, NotificationPayload) and payload.is_error and _about(p1, payload):
+                eng.peer_error(p1, payload)
+            else:
+                kind = name_of(payload.type) if isinstance(payload, NotificationPayload) else payload.name
+                refuse(eng, p1, md, f"{kind} before the peer is authenticated")
+        return
     for payload in md.payloads[1:]:
         if isinstance(payload, NotificationPayload):
             _notification(eng, p1, payload)
@@ -203,6 +218,23 @@ def receive(eng: InfoContext, p1: Phase1State, md: MessageDigest) -> None:
             _delete(eng, p1, payload)
         else:
             eng.log_state(p1, f"ignoring informational payload, type {payload.name}")
+
+
+def _about(p1: Phase1State, n: NotificationPayload) -> bool:
+    """A notification about this ISAKMP negotiation: ISAKMP protocol, and the SPI
+    (if any) is its cookie pair."""
+    return n.protocol in (0, ProtocolId.ISAKMP) and n.spi in (b"", p1.cookies)
+
+
+def refuse(eng: InfoContext, p1: Phase1State, md: MessageDigest | None, what: str) -> None:
+    """Log a refused informational payload, once per kind of refusal and ISAKMP SA."""
+    eng.count("informational_refused")
+    if what in p1.refusals:
+        return
+    p1.refusals.add(what)
+    sender = f"peer '{p1.peer_id}'" if p1.peer_id is not None else "an unauthenticated peer"
+    where = md.peer if md is not None else f"{p1.remote_addr}:{p1.remote_port}"
+    eng.log_state(p1, f"ignoring informational payload from {sender} at {where}: {what}")
 
 
 def _notification(eng: InfoContext, p1: Phase1State, n: NotificationPayload) -> None:

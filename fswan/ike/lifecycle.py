@@ -341,9 +341,13 @@ def peer_error(eng: SaLifecycle, p1: Phase1State, n: NotificationPayload) -> Non
 
 
 def delete_by_cookies(eng: SaLifecycle, p1: Phase1State, cookies: bytes) -> None:
+    """A Delete for an ISAKMP SA: this one, or another between the same peer ID."""
     target = eng.table.by_cookies.get(cookies)
-    if target is None or (target is not p1 and target.peer_id != p1.peer_id):
+    if target is None:
         eng.out.log_state(p1, "ignoring Delete SA payload: ISAKMP SA not found")
+        return
+    if target is not p1 and (p1.peer_id is None or target.peer_id != p1.peer_id):
+        informational.refuse(eng, p1, None, "Delete SA payload for another peer's ISAKMP SA")
         return
     eng.out.log_state(
         target, f"received Delete SA payload: deleting ISAKMP State #{target.serial}"
@@ -352,11 +356,16 @@ def delete_by_cookies(eng: SaLifecycle, p1: Phase1State, cookies: bytes) -> None
 
 
 def delete_by_spi(eng: SaLifecycle, p1: Phase1State, spi: int) -> None:
-    near = {s.serial: s for s in eng.table.of_peer(p1.peer_id) + eng.table.at(p1.remote_addr)}
-    for st in sorted(near.values(), key=lambda s: s.serial):
+    """A Delete for an IPsec SA: only one of the peer this ISAKMP SA authenticated,
+    whatever address another peer shares with it (NAT, carrier-grade NAT)."""
+    for st in eng.table.of_peer(p1.peer_id):
         if isinstance(st, Phase2State) and st.installed and st.peer_spi == spi:
             eng.out.log_state(st, f"received Delete SA payload: deleting IPSEC State #{st.serial}")
             delete_state(eng, st, "deleted by peer", notify_peer=False)
             return
+    if any(isinstance(s, Phase2State) and s.installed and s.peer_spi == spi
+           for s in eng.table.at(p1.remote_addr)):
+        informational.refuse(eng, p1, None, "Delete SA payload for another peer's IPsec SA")
+        return
     eng.out.log_state(p1, f"ignoring Delete SA payload: IPsec SA with SPI 0x{spi:08x} not found")
 

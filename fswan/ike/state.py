@@ -296,6 +296,8 @@ class Phase1State(State):
     message_ids: set[int] = field(default_factory=set)
     #: vendor IDs the peer sent (names, for status)
     peer_vendors: tuple[str, ...] = ()
+    #: informational refusals already logged for this SA (each is logged once)
+    refusals: set[str] = field(default_factory=set, repr=False)
 
 
     def dpd_deadline(self, timeout: float) -> float | None:
