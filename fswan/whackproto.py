@@ -122,6 +122,8 @@ def decode_request(line: bytes) -> Request:
         body = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("request is not a JSON object") from None
+    except RecursionError:  # "[[[[...": nesting deeper than the parser's stack
+        raise BadRequest("request nests too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("request is not a JSON object")
     version = body.pop("version", None)

@@ -101,7 +101,19 @@ def id_payload(identity: Identity) -> IDPayload:
 
 
 def identity_of(payload: IDPayload) -> Identity:
-    """The peer's phase-1 ID as an Identity; INVALID_ID_INFORMATION when unusable."""
+    """The peer's phase-1 ID as an Identity; INVALID_ID_INFORMATION when unusable.
+
+    An ID with a control character (a NUL, an escape sequence) is refused here,
+    before it can reach a log line, the status, JSON or an updown script's
+    ``PLUTO_PEER_ID``."""
+    if payload.id_type in (IdType.ID_FQDN, IdType.ID_USER_FQDN):
+        text = payload.text
+        if not text.isprintable():
+            shown = text.encode("unicode_escape").decode("ascii")
+            raise ExchangeError(
+                f"peer's {payload.id_type} ID '{shown}' contains non-printable characters",
+                notify=NotifyType.INVALID_ID_INFORMATION,
+            )
     try:
         if payload.id_type in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR):
             return parse_id(str(payload.address))
