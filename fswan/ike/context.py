@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Callable, Protocol
 
 from fswan.ike.events import ClientCheck
+from fswan.ike.halfopen import HalfOpenPolicy
 from fswan.ike.interfaces import EspActivity
 from fswan.ike.outbox import Outbox
 from fswan.ike.select import ConnEntry, Connections
@@ -126,6 +127,10 @@ class EngineParts(SaLifecycle, Protocol):
     """The receive path and the timers: the exchange driver and (re)initiation."""
 
     natt_port: int
+    halfopen: HalfOpenPolicy
+
+    @property
+    def busy(self) -> bool: ...
 
     def dispatch(self, st: State, p1: Phase1State, message: Message, md: MessageDigest) -> None: ...
 

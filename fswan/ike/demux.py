@@ -183,6 +183,8 @@ def _new_responder(eng: EngineParts, message: Message, md: MessageDigest) -> Non
         eng.out.count("malformed")
         eng.out.log(f"packet from {md.peer}: initial {mode} Mode message has no SA payload")
         return
+    if not _admit(eng, md, aggressive):
+        return
     auths = auth_methods_of(sa)
     candidates = eng.select.responder_candidates(md.local_addr, md.remote_addr, auths, aggressive)
     if not candidates:
@@ -217,6 +219,31 @@ def _new_responder(eng: EngineParts, message: Message, md: MessageDigest) -> Non
     md.candidates = candidates
     eng.out.log_state(st, f"responding to {mode} Mode from {md.peer}")
     eng.dispatch(st, st, message, md)
+
+
+def _admit(eng: EngineParts, md: MessageDigest, aggressive: bool) -> bool:
+    """Room for one more half-open responder state (see ``halfopen``): the oldest
+    unverified ones of that source, then overall, make way; an Aggressive Mode
+    beyond its rate is dropped."""
+    policy, table = eng.halfopen, eng.table
+    admitted = True
+    if aggressive and not policy.aggressive_allowed(md.remote_addr, md.now):
+        policy.note("Aggressive Mode rate-limited")
+        eng.out.count("halfopen_refused")
+        admitted = False
+    else:
+        for source, limit in ((md.remote_addr, policy.per_source), (None, policy.max_half_open)):
+            while table.unverified_count(source) >= max(1, limit):
+                oldest = table.oldest_unverified(source)
+                assert oldest is not None
+                table.forget(oldest)
+                policy.note("oldest unverified dropped")
+                policy.under_pressure(md.now)
+                eng.out.count("halfopen_reaped")
+    line = policy.report(md.now, table.unverified_count())
+    if line is not None:
+        eng.out.log(line, RC.LOG_SERIOUS)
+    return admitted
 
 
 def _quick_message(eng: EngineParts, message: Message, md: MessageDigest) -> None:

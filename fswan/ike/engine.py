@@ -69,6 +69,7 @@ from fswan.ike.events import (
     LogLine,
     PeerKeyNeeded,
 )
+from fswan.ike.halfopen import BUSY_DISCARD, DdosMode, HalfOpenPolicy
 from fswan.ike.interfaces import EspActivity
 from fswan.ike.outbox import Outbox
 from fswan.ike.select import ConnEntry, Connections, ids_match
@@ -141,6 +142,8 @@ class IkeEngine:
         self.select = Connections(secrets, self.out)
         #: messages waiting for the shell: a peer key (by ID) or a client check
         self.held = demux.HeldMessages()
+        #: how many unverified half-open responder states we keep, and busy mode
+        self.halfopen = HalfOpenPolicy()
         #: the ``now`` of the input being handled
         self.now = 0.0
 
@@ -179,12 +182,28 @@ class IkeEngine:
         keep_alive: float,
         nat_traversal: bool,
         virtual_private: VirtualPrivate,
+        ddos_mode: DdosMode = DdosMode.AUTO,
+        ddos_ike_threshold: int = 25000,
+        max_halfopen_ike: int = 50000,
     ) -> None:
         """The ``config setup`` values the engine acts on (at start and on reload)."""
         self.uniqueids = uniqueids
         self.keep_alive = keep_alive
         self.nat_traversal = nat_traversal
         self.virtual_private = virtual_private
+        self.halfopen.mode = ddos_mode
+        self.halfopen.threshold = ddos_ike_threshold
+        self.halfopen.max_half_open = max_halfopen_ike
+
+    @property
+    def half_open(self) -> int:
+        """Responder states whose peer has not yet answered our first reply."""
+        return self.table.unverified_count()
+
+    @property
+    def busy(self) -> bool:
+        """Busy mode (``halfopen``): strangers get one answer and a short life."""
+        return self.halfopen.busy(self.half_open, self.now)
 
     def set_secrets(self, secrets: Secrets) -> None:
         self.select.set_secrets(secrets)
@@ -403,7 +422,11 @@ class IkeEngine:
         st.kind = transition.next
         if transition.expects_reply:
             st.retransmits = 0
-            st.set_event(TimerEvent.RETRANSMIT, md.now + RETRANSMIT_DELAY)
+            if not st.initiator and self.table.is_unverified(st) and self.busy:
+                # busy: one answer to a stranger, no retransmissions, a short life
+                st.set_event(TimerEvent.SO_DISCARD, md.now + BUSY_DISCARD)
+            else:
+                st.set_event(TimerEvent.RETRANSMIT, md.now + RETRANSMIT_DELAY)
         else:
             st.set_event(None, None)
         if transition.next.is_isakmp_established:

@@ -179,7 +179,7 @@ class PendingQuick(NamedTuple):
 #: next DPD probe or verdict, the next NAT-T keepalive)
 DEADLINE_FIELDS = frozenset({"event_at", "dpd_next", "dpd_pending_since", "keepalive_next"})
 #: fields the state table indexes states by (besides the wire's cookies and IDs)
-INDEXED_FIELDS = frozenset({"connection", "peer_id", "remote_addr"})
+INDEXED_FIELDS = frozenset({"connection", "peer_id", "remote_addr", "kind"})
 #: what a state's watcher is told about
 WATCHED_FIELDS = DEADLINE_FIELDS | INDEXED_FIELDS
 

@@ -112,6 +112,10 @@ class StateTable:
         self._by_peer: dict[object, dict[int, State]] = {}
         self._by_remote: dict[IPAddress, dict[int, State]] = {}
         self._children: dict[int, dict[int, Phase2State]] = {}
+        #: responder states whose peer has not yet shown it receives our messages
+        #: (no MI2/AI2 with our cookie yet), oldest first, and by source address
+        self._unverified: dict[int, Phase1State] = {}
+        self._unverified_by_source: dict[IPAddress, dict[int, Phase1State]] = {}
         self._next_serial = 1
 
     # -- adding and forgetting ----------------------------------------------------
@@ -128,6 +132,24 @@ class StateTable:
     def add_responder(self, st: Phase1State) -> None:
         self._add(st)
         self._half_open.setdefault((st.icookie, st.remote_addr), st)
+        self._unverified[st.serial] = st
+        self._unverified_by_source.setdefault(st.remote_addr, {})[st.serial] = st
+
+    def _verified(self, st: State) -> None:
+        if self._unverified.pop(st.serial, None) is not None:
+            self._bucket(self._unverified_by_source, st.remote_addr, st, False)
+
+    def is_unverified(self, st: State) -> bool:
+        return st.serial in self._unverified
+
+    def unverified_count(self, source: IPAddress | None = None) -> int:
+        if source is None:
+            return len(self._unverified)
+        return len(self._unverified_by_source.get(source, ()))
+
+    def oldest_unverified(self, source: IPAddress | None = None) -> Phase1State | None:
+        bucket = self._unverified if source is None else self._unverified_by_source.get(source)
+        return next(iter(bucket.values())) if bucket else None
 
     def add_quick(self, st: Phase2State) -> None:
         self._add(st)
@@ -152,12 +174,18 @@ class StateTable:
         elif name == "connection":
             self._bucket(self._by_conn, old.name, st, False)  # type: ignore[attr-defined]
             self._bucket(self._by_conn, st.conn_name, st, True)
+        elif name == "kind":
+            if st.kind not in UNVERIFIED_KINDS:
+                self._verified(st)
         elif name == "peer_id":
             self._bucket(self._by_peer, old, st, False)
             self._bucket(self._by_peer, st.peer_id, st, True)
         else:
             self._bucket(self._by_remote, old, st, False)
             self._bucket(self._by_remote, st.remote_addr, st, True)
+            if st.serial in self._unverified:
+                self._bucket(self._unverified_by_source, old, st, False)
+                self._bucket(self._unverified_by_source, st.remote_addr, st, True)
 
     @staticmethod
     def _bucket(index: dict, key: object, st: State, present: bool) -> None:
@@ -197,6 +225,7 @@ class StateTable:
                 if p1.crypter is not None:
                     p1.crypter.forget(st.message_id)
         elif isinstance(st, Phase1State):
+            self._verified(st)
             self._unindex(st)
             key = (st.icookie, st.remote_addr)
             if self._half_open.get(key) is st:
@@ -319,6 +348,12 @@ def _ordered(bucket: dict[int, Any] | None) -> list[Any]:
     if not bucket:
         return []
     return [bucket[serial] for serial in sorted(bucket)]
+
+
+#: responder states that have answered a first message and wait for the second
+UNVERIFIED_KINDS = frozenset(
+    {StateKind.MAIN_R0, StateKind.MAIN_R1, StateKind.AGGR_R0, StateKind.AGGR_R1}
+)
 
 
 def is_r0(st: State) -> bool:

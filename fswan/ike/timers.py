@@ -88,6 +88,10 @@ def run_event(eng: EngineParts, st: State, now: float) -> None:
         retransmit(eng, st, now)
     elif event is TimerEvent.SA_REPLACE:
         replace(eng, st, now)
+    elif event is TimerEvent.SO_DISCARD and eng.table.is_unverified(st):
+        eng.table.forget(st)  # busy mode: a stranger that never answered our one reply
+        eng.halfopen.note("unverified discarded")
+        eng.out.count("halfopen_discarded")
     elif event in (TimerEvent.SA_EXPIRE, TimerEvent.SO_DISCARD):
         what = "ISAKMP" if isinstance(st, Phase1State) else "IPsec"
         eng.out.log_state(st, f"{what} SA expired")
@@ -95,6 +99,11 @@ def run_event(eng: EngineParts, st: State, now: float) -> None:
 
 
 def retransmit(eng: EngineParts, st: State, now: float) -> None:
+    if eng.busy and eng.table.is_unverified(st):
+        eng.table.forget(st)  # busy mode: no second answer to a stranger
+        eng.halfopen.note("unverified discarded")
+        eng.out.count("halfopen_discarded")
+        return
     if st.retransmits < MAX_RETRANSMITS and st.last_sent is not None:
         st.retransmits += 1
         delay = RETRANSMIT_DELAY * 2**st.retransmits
