@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IReactorUNIX
+from twisted.internet.interfaces import IAddress, IListeningPort
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
+from twisted.python.failure import Failure
 
 from fswan.daemon.pluto import Pluto
 from fswan.whackproto import (
@@ -25,6 +27,9 @@ from fswan.whackproto import (
     decode_request,
     format_line,
 )
+
+if TYPE_CHECKING:
+    from fswan.daemon.service import ControlReactor
 
 log = Logger(namespace="pluto")
 
@@ -46,6 +51,10 @@ class ControlProtocol(LineOnlyReceiver):
         if self.transport is not None:
             self.transport.write(format_line(rc, text))
 
+    def _close(self, result: object = None) -> None:
+        if self.transport is not None:
+            self.transport.loseConnection()
+
     def lineReceived(self, line: bytes) -> None:
         if self.busy:
             return
@@ -54,13 +63,13 @@ class ControlProtocol(LineOnlyReceiver):
             request = decode_request(line)
         except BadRequest as error:
             self.line(RC.BADWHACKMESSAGE, f"bad request: {error}")
-            self.transport.loseConnection()
+            self._close()
             return
         result = defer.maybeDeferred(self.dispatch, request)
         result.addErrback(self._internal_error, request)
-        result.addBoth(lambda _: self.transport.loseConnection())
+        result.addBoth(self._close)
 
-    def connectionLost(self, reason=None) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         # The reply is flushed once the connection is closed: only then stop.
         if self.pluto.ike is not None:
             self.pluto.ike.detach(self)
@@ -69,23 +78,24 @@ class ControlProtocol(LineOnlyReceiver):
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self.line(RC.BADWHACKMESSAGE, f"bad request: longer than {MAX_REQUEST} bytes")
-        self.transport.loseConnection()
+        self._close()
 
-    def _internal_error(self, failure, request: Request) -> None:
+    def _internal_error(self, failure: Failure, request: Request) -> None:
         log.failure("internal error serving whack {command}", failure, command=request.command)
         self.line(RC.INTERNALERR, f"internal error serving {request.command}: {failure.getErrorMessage()}")
 
-    def dispatch(self, request: Request):
+    def dispatch(self, request: Request) -> defer.Deferred[bool] | None:
         pluto, args = self.pluto, request.args
         command = request.command
+        name = request.name or ""  # decode_request made sure the commands needing one have it
         if command == "status":
             return pluto.status(bool(args.get("json")), self)
         if command == "add":
-            return pluto.add(request.name, args.get("config"), self)
+            return pluto.add(name, args.get("config"), self)
         if command == "replace":
-            return pluto.replace(request.name, args.get("config"), self)
+            return pluto.replace(name, args.get("config"), self)
         if command == "delete":
-            return pluto.delete(request.name, self)
+            return pluto.delete(name, self)
         if command == "rereadsecrets":
             return pluto.reread_secrets(args.get("secrets"), self)
         if command == "rereadgroups":
@@ -99,36 +109,38 @@ class ControlProtocol(LineOnlyReceiver):
             self.shutdown_after_reply = True
             return None
         if command == "initiate":
-            return pluto.initiate(request.name, bool(args.get("asynchronous")), self)
+            return pluto.initiate(name, bool(args.get("asynchronous")), self)
         if command == "terminate":
-            return pluto.terminate(request.name, self)
+            return pluto.terminate(name, self)
         if command == "route":
-            return pluto.route(request.name, self)
+            return pluto.route(name, self)
         if command == "unroute":
-            return pluto.unroute(request.name, self)
+            return pluto.unroute(name, self)
         if command == "eroute":
             return pluto.eroute(self)
         if command == "look":
             return pluto.look(self)
         if command == "manual":
-            return pluto.manual_command(request.name, bool(args.get("up")), args.get("config"), self)
+            return pluto.manual_command(name, bool(args.get("up")), args.get("config"), self)
         raise AssertionError(f"unhandled command {command}")
 
 
 class ControlFactory(Factory):
+    """Makes one ``ControlProtocol`` per whack connection."""
+
     noisy = False
 
     def __init__(self, pluto: Pluto, on_shutdown: Callable[[], None]) -> None:
         self.pluto = pluto
         self.on_shutdown = on_shutdown
 
-    def buildProtocol(self, addr) -> ControlProtocol:
+    def buildProtocol(self, addr: IAddress | None) -> ControlProtocol:
         protocol = ControlProtocol(self.pluto, self.on_shutdown)
         protocol.factory = self
         return protocol
 
 
-def listen_control(reactor: IReactorUNIX, path: str, factory: ControlFactory):
+def listen_control(reactor: ControlReactor, path: str, factory: ControlFactory) -> IListeningPort:
     """Bind the control socket with mode 0600 from the start (umask), so no one
     else can connect even for an instant; a stale socket file is replaced."""
     directory = os.path.dirname(path)

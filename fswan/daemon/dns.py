@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar
 
 import dns.exception
 import dns.name
@@ -51,10 +51,13 @@ import dns.rdata
 import dns.rdatatype
 import dns.resolver
 from cryptography.hazmat.primitives.asymmetric import rsa
+from twisted.application import service
 from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 
 from fswan.config.ids import IdError, IdKind, Identity, parse_id
 from fswan.config.model import Auto, AuthBy, Config, ConnType, End
@@ -131,14 +134,27 @@ class DnsKeys:
 
 #: A blocking query: (name, rdtype, lifetime seconds) -> Answer; raises dnspython errors.
 Query = Callable[[dns.name.Name, int, float], Answer]
-#: Runs a blocking callable off the reactor thread: (f, *args) -> Deferred of its result.
-RunBlocking = Callable[..., "Deferred[Any]"]
+
+
+class RunBlocking(Protocol):
+    """Runs a blocking callable off the reactor thread: (f, *args) -> Deferred of its result."""
+
+    def __call__(self, function: Callable[..., T], *args: object) -> Deferred[T]: ...
+
+
+class DnsClock(Protocol):
+    """The reactor's clock, timers (the lookup backstop) and thread pool."""
+
+    def seconds(self) -> float: ...
+    def callLater(self, delay: float, callable: Callable[..., object],
+                  *args: object) -> IDelayedCall: ...
+    def getThreadPool(self) -> ThreadPool: ...
 
 
 class KeyCache:
     """Fetched keys per ID until their TTL runs out, on the reactor's clock."""
 
-    def __init__(self, clock: Any, max_ttl: float = 86400.0) -> None:
+    def __init__(self, clock: DnsClock, max_ttl: float = 86400.0) -> None:
         self._clock = clock
         self.max_ttl = max_ttl
         self._entries: dict[Identity, tuple[float, DnsKeys]] = {}
@@ -202,7 +218,8 @@ class DnspythonQuery:
 
     def __call__(self, name: dns.name.Name, rdtype: int, lifetime: float) -> Answer:
         answer = self._get().resolve(
-            name, rdtype, lifetime=lifetime, raise_on_no_answer=False, search=False
+            name, dns.rdatatype.RdataType.make(rdtype), lifetime=lifetime,
+            raise_on_no_answer=False, search=False,
         )
         rrset = answer.rrset
         if rrset is None:
@@ -226,12 +243,17 @@ def _no_nameservers_text(exc: dns.resolver.NoNameservers) -> str:
     return "; ".join(parts) if parts else "no name server answered"
 
 
-class DnsKeyFetcher:
-    """Fetches the RSA keys of an ID from DNS; see the module docstring."""
+class DnsKeyFetcher(service.Service):
+    """Fetches the RSA keys of an ID from DNS; see the module docstring.
+
+    A child service of the daemon: its lookups run in the reactor's thread pool,
+    which the reactor starts and stops; the service is its place in the tree."""
+
+    name = "dns"
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: DnsClock,
         resolver: tuple[str, int] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         cache: KeyCache | None = None,
@@ -261,7 +283,7 @@ class DnsKeyFetcher:
         #: DNS queries sent so far (each record type asked counts once)
         self.queries = 0
 
-    def _in_thread_pool(self, function: Callable[..., T], *args: Any) -> Deferred[T]:
+    def _in_thread_pool(self, function: Callable[..., T], *args: object) -> Deferred[T]:
         return threads.deferToThreadPool(
             self._reactor, self._reactor.getThreadPool(), function, *args
         )
@@ -295,7 +317,7 @@ class DnsKeyFetcher:
 
     # -- reactor side ----------------------------------------------------
 
-    def _failed(self, identity: Identity, reason: str) -> DnsKeyError:
+    def _failed(self, identity: Identity | str, reason: str) -> DnsKeyError:
         error = DnsKeyError(identity, reason)
         self._log(str(error))
         return error

@@ -17,21 +17,61 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Callable
-from ipaddress import ip_address
-from typing import Any, Callable
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Protocol
 
+from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IReadDescriptor
+from twisted.internet.interfaces import IDelayedCall, IListeningPort, IReadDescriptor
 from twisted.internet.protocol import DatagramProtocol
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from fswan.config.orient import IpsecInterface
-from fswan.daemon.logging import PlutoLog
+from fswan.daemon.dns import DnsKeyFetcher
+from fswan.daemon.logging import PlutoLog, Reply
+from fswan.daemon.peerkeys import PeerKeys
+from fswan.daemon.pump import UdpSocket
 from fswan.ike import events as ev
 from fswan.ike.engine import IkeEngine
 from fswan.isakmp.message import NON_ESP_MARKER, is_natt_keepalive
 from fswan.whackproto import RC
+
+Address = IPv4Address | IPv6Address
+#: (our address, UDP port) of one bound IKE socket
+PortKey = tuple[Address, int]
+#: ESP-in-UDP datagrams read in one wake-up: (data, peer host, peer port)
+EspBatch = list[tuple[bytes, str, int]]
+
+
+class IkeReactor(Protocol):
+    """The reactor as the driver uses it: a clock, one timer, UDP ports and readers."""
+
+    def seconds(self) -> float: ...
+    def callLater(self, delay: float, callable: Callable[[], None]) -> IDelayedCall: ...
+    def listenUDP(self, port: int, protocol: DatagramProtocol, interface: str = "",
+                  maxPacketSize: int = 8192) -> IListeningPort: ...
+    def addReader(self, reader: IReadDescriptor) -> None: ...
+    def removeReader(self, reader: IReadDescriptor) -> None: ...
+
+
+class EspInput(Protocol):
+    """The data plane as the driver sees it (``daemon.pump.Pump``): where ESP-in-UDP
+    read from our 4500 sockets goes, and who sends ESP-in-UDP from those sockets."""
+
+    def inbound_udp(self, data: bytes, host: str, port: int) -> None: ...
+    def inbound_udp_batch(self, batch: EspBatch) -> None: ...
+    def set_udp_sockets(self, sockets: list[UdpSocket]) -> None: ...
+
+
+def _ignore(event: ev.EngineEvent) -> None:
+    pass
+
+
+def _nothing() -> None:
+    pass
+
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 SOL_UDP = getattr(socket, "SOL_UDP", 17)
@@ -45,7 +85,7 @@ class IkePort(DatagramProtocol):
 
     noisy = False
 
-    def __init__(self, driver: IkeDriver, local_addr, local_port: int, natt: bool) -> None:
+    def __init__(self, driver: IkeDriver, local_addr: Address, local_port: int, natt: bool) -> None:
         self.driver = driver
         self.local_addr = local_addr
         self.local_port = local_port
@@ -73,10 +113,11 @@ class NattReader:
     here by the segment size the kernel reports.
     """
 
-    def __init__(self, port: Any, on_batch: Callable[[list], None], budget: int = 2048) -> None:
+    def __init__(self, port: IListeningPort, on_batch: Callable[[EspBatch], None],
+                 budget: int = 2048) -> None:
         self.port = port
-        self.protocol = port.protocol
-        self.sock = port.socket
+        self.protocol: DatagramProtocol = getattr(port, "protocol")
+        self.sock: socket.socket = getattr(port, "socket")
         self.on_batch = on_batch
         self.budget = budget
         try:
@@ -97,7 +138,7 @@ class NattReader:
         if batch:
             self.on_batch(batch)
 
-    def _drain(self, batch: list) -> None:
+    def _drain(self, batch: EspBatch) -> None:
         recvfrom = self.sock.recvfrom
         for _ in range(self.budget):
             try:
@@ -108,7 +149,7 @@ class NattReader:
                 continue
             self._sort(data, addr, batch)
 
-    def _drain_gro(self, batch: list) -> None:
+    def _drain_gro(self, batch: EspBatch) -> None:
         recvmsg = self.sock.recvmsg
         for _ in range(self.budget):
             try:
@@ -127,65 +168,104 @@ class NattReader:
                         continue
             self._sort(data, addr, batch)
 
-    def _sort(self, data: bytes, addr: tuple, batch: list) -> None:
+    def _sort(self, data: bytes, addr: tuple[str, int], batch: EspBatch) -> None:
         if len(data) > 8 and data[:4] != NON_ESP_MARKER:
             batch.append((data, addr[0], addr[1]))
         else:  # (host, port) as udp.Port gives it (IPv6: without flow info and scope)
             self.protocol.datagramReceived(data, addr[:2])
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure) -> None:
         pass
 
     def logPrefix(self) -> str:
         return "natt"
 
 
-class IkeDriver:
-    """Feeds the engine from sockets, whack and timers; routes its outputs."""
+class IkeDriver(service.Service):
+    """Feeds the engine from sockets, whack and timers; routes its outputs.
+
+    A child service of the daemon: the UDP sockets are bound when it starts
+    (``open_ports`` before that only says which) and closed when it stops.
+    The driver answers ``PeerKeyNeeded`` itself through its :class:`PeerKeys`
+    (given a fetcher); everything else it does not handle goes to the callbacks
+    it is constructed with: SA events and the after-step check to the data
+    plane's ``Tunnels``, ``ClientCheckNeeded`` to ``Opportunism``.
+    """
+
+    name = "ike"
 
     def __init__(
         self,
         engine: IkeEngine,
         log: PlutoLog,
-        reactor: Any,
-        on_child_sa: Callable[[Any], None] = lambda event: None,
+        reactor: IkeReactor,
+        on_child_sa: Callable[[ev.EngineEvent], None] = _ignore,
         ike_port: int = 500,
         natt_port: int = 4500,
+        *,
+        fetcher: DnsKeyFetcher | None = None,
+        on_client_check: Callable[[ev.ClientCheckNeeded], None] | None = None,
+        after_step: Callable[[], None] = _nothing,
+        esp: EspInput | None = None,
     ) -> None:
         self.engine = engine
         self.log = log
         self.reactor = reactor
         self.on_child_sa = on_child_sa
-        #: answers PeerKeyNeeded from DNS (``daemon.peerkeys.PeerKeys``); None: no lookups
-        self.peer_keys: Any = None
+        #: answers PeerKeyNeeded from DNS; None: no lookups (the engine is told "no keys")
+        self.peer_keys = PeerKeys(fetcher, self) if fetcher is not None else None
         #: answers ClientCheckNeeded (``daemon.oe.Opportunism``); None: refuse at once
-        self.on_client_check: Callable[[ev.ClientCheckNeeded], None] | None = None
+        self.on_client_check = on_client_check
         self.ike_port = ike_port
         self.natt_port = natt_port
-        self.ports: dict[tuple[Any, int], Any] = {}
-        self.whacks: dict[int, tuple[Any, defer.Deferred]] = {}
-        self.timer = None
+        #: the interfaces to listen on (``open_ports``), bound while the service runs
+        self.interfaces: list[IpsecInterface] = []
+        self.ports: dict[PortKey, IListeningPort] = {}
+        self.whacks: dict[int, tuple[Reply, defer.Deferred[bool]]] = {}
+        self.timer: IDelayedCall | None = None
         self.counters: dict[str, int] = {}
-        #: the data plane's ESP-in-UDP entry (``Pump.inbound_udp``); None: dropped
-        self.on_esp: Callable[[bytes, str, int], None] | None = None
-        #: called after every engine step (on-demand keying watches for give-ups)
-        self.after_step: Callable[[], None] = lambda: None
-        #: (address, port) -> physical device the socket is bound to
-        self.devices: dict[tuple[Any, int], str] = {}
-        #: the data plane's batch entry (``Pump.inbound_udp_batch``): when set, the 4500
+        #: the data plane (``Pump``): ESP-in-UDP in; None: dropped.  With it the 4500
         #: sockets are read by a draining ``NattReader`` instead of ``udp.Port``
-        self.on_esp_batch: Callable[[list], None] | None = None
-        self.natt_readers: dict[tuple[Any, int], NattReader] = {}
+        self.esp = esp
+        #: called after every engine step (on-demand keying watches for give-ups)
+        self.after_step = after_step
+        #: (address, port) -> physical device the socket is bound to
+        self.devices: dict[PortKey, str] = {}
+        self.natt_readers: dict[PortKey, NattReader] = {}
+
+    # -- the service ----------------------------------------------------------
+
+    def privilegedStartService(self) -> None:
+        """Bind before twistd sheds privileges (ports 500/4500), as Twisted's own servers do."""
+        super().privilegedStartService()
+        self._bind()
+
+    def startService(self) -> None:
+        super().startService()
+        self._bind()
+        if self.esp is not None:
+            self.esp.set_udp_sockets(self.natt_sockets())
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.close_ports()
 
     # -- sockets ------------------------------------------------------------
 
     def open_ports(self, interfaces: list[IpsecInterface]) -> None:
-        """Bind 500 and 4500 on every interface address (IPv4 and IPv6) not bound yet.
+        """Listen on 500 and 4500 on every interface address (IPv4 and IPv6): bound at
+        once while the service runs, else when it starts.
 
         IPv6 link-local addresses are left out: they need a scope, and no
         gateway is configured by one."""
-        physical = {i.address: i.physical for i in interfaces}
-        wanted = {(i.address, port) for i in interfaces if not i.address.is_link_local
+        self.interfaces = list(interfaces)
+        if self.running:
+            self._bind()
+
+    def _bind(self) -> None:
+        """Bind what ``interfaces`` asks for and is not bound yet, unbind the rest."""
+        physical = {i.address: i.physical for i in self.interfaces}
+        wanted = {(i.address, port) for i in self.interfaces if not i.address.is_link_local
                   for port in (self.ike_port, self.natt_port)}
         for key in sorted(set(self.ports) - wanted, key=str):
             self._drop_reader(key)
@@ -200,28 +280,29 @@ class IkeDriver:
                 continue
             self.ports[(address, port)] = listening
             self._bind_device(listening, physical[address], (address, port))
-        self.drain_natt()
+        self._drain_natt()
 
-    def drain_natt(self) -> None:
-        """Put a draining ``NattReader`` on every 4500 socket (once the data plane is there)."""
-        if self.on_esp_batch is None:
+    def _drain_natt(self) -> None:
+        """Put a draining ``NattReader`` on every 4500 socket (with a data plane)."""
+        esp = self.esp
+        if esp is None:
             return
         for key, listening in self.ports.items():
             if key[1] != self.natt_port or key in self.natt_readers:
                 continue
             if getattr(listening, "socket", None) is None or not hasattr(self.reactor, "addReader"):
                 continue
-            reader = NattReader(listening, self.on_esp_batch)
-            self.reactor.removeReader(listening)
+            reader = NattReader(listening, esp.inbound_udp_batch)
+            self.reactor.removeReader(listening)  # type: ignore[arg-type]
             self.reactor.addReader(reader)
             self.natt_readers[key] = reader
 
-    def _drop_reader(self, key: tuple[Any, int]) -> None:
+    def _drop_reader(self, key: PortKey) -> None:
         reader = self.natt_readers.pop(key, None)
         if reader is not None:
             self.reactor.removeReader(reader)
 
-    def _bind_device(self, listening: Any, device: str, key: tuple[Any, int]) -> None:
+    def _bind_device(self, listening: IListeningPort, device: str, key: PortKey) -> None:
         """Keep IKE and ESP-in-UDP on the physical device: a host-to-host conn routes the
         peer into ipsec0, which would otherwise capture our own packets to it."""
         sock = getattr(listening, "socket", None)
@@ -235,10 +316,14 @@ class IkeDriver:
             return
         self.devices[key] = device
 
-    def natt_sockets(self) -> list[Any]:
+    def natt_sockets(self) -> list[UdpSocket]:
         """The bound 4500 sockets, for the pump's direct ESP-in-UDP sends."""
-        return [getattr(p, "socket", None) for (a, n), p in sorted(self.ports.items(), key=str)
+        return [getattr(p, "socket") for (a, n), p in sorted(self.ports.items(), key=str)
                 if n == self.natt_port and getattr(p, "socket", None) is not None]
+
+    def natt_socket(self, local_addr: Address) -> UdpSocket | None:
+        """Our 4500 socket on ``local_addr``, if bound."""
+        return getattr(self.ports.get((local_addr, self.natt_port)), "socket", None)
 
     def close_ports(self) -> None:
         for key in list(self.natt_readers):
@@ -263,19 +348,20 @@ class IkeDriver:
 
     def esp_in_udp(self, data: bytes, port: IkePort, addr: tuple[str, int]) -> None:
         """ESP-in-UDP belongs to the data plane; without one it is counted and dropped."""
-        if self.on_esp is None:
+        if self.esp is None:
             self.count("esp_in_udp_dropped")
             return
-        self.on_esp(data, addr[0], addr[1])
+        self.esp.inbound_udp(data, addr[0], addr[1])
 
-    def initiate(self, name: str, whack: Any | None, asynchronous: bool = False):
+    def initiate(self, name: str, whack: Reply | None,
+                 asynchronous: bool = False) -> defer.Deferred[bool] | None:
         """Start keying; the Deferred fires when the engine releases the whack."""
         done = self._attach(whack) if whack is not None and not asynchronous else None
         self.engine.initiate(name, self.now(), whack if done is not None else None)
         self.pump()
         return done
 
-    def terminate(self, name: str, whack: Any | None) -> None:
+    def terminate(self, name: str, whack: Reply | None) -> None:
         """Deletes happen at once: the whack sees the lines of this one step."""
         if whack is not None:
             self._attach(whack)
@@ -284,12 +370,12 @@ class IkeDriver:
         if whack is not None:
             self.detach(whack)
 
-    def _attach(self, whack: Any) -> defer.Deferred:
-        done: defer.Deferred = defer.Deferred()
+    def _attach(self, whack: Reply) -> defer.Deferred[bool]:
+        done: defer.Deferred[bool] = defer.Deferred()
         self.whacks[id(whack)] = (whack, done)
         return done
 
-    def detach(self, whack: Any) -> None:
+    def detach(self, whack: Reply) -> None:
         """The whack hung up: stop writing to it, keep keying."""
         entry = self.whacks.pop(id(whack), None)
         if entry is not None and not entry[1].called:
@@ -331,7 +417,7 @@ class IkeDriver:
             return
         port.write(datagram.data, (str(datagram.remote_addr), datagram.remote_port))
 
-    def _route(self, event: Any) -> None:
+    def _route(self, event: ev.EngineEvent) -> None:
         if isinstance(event, ev.LogLine):
             whack = None
             if event.whack is not None and id(event.whack) in self.whacks:

@@ -27,17 +27,22 @@ and updown treat them like IKE's: ``prepare``/``route``, eroute -> SA, ``up``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
 
 from fswan.config.encodings import decode_data
+from fswan.config.model import Connection, End
 from fswan.config.orient import OrientedConnection
+from fswan.daemon.logging import PlutoLog, Reply
 from fswan.ipsec.kernel import KernelError
 from fswan.ipsec.sa import IN, OUT, SecurityAssociation
 from fswan.suites import EspKeys, EspProposal, ProposalError, UnsupportedAlgorithm, parse_esp
 from fswan.updown import SAFacts
 from fswan.whackproto import RC
+
+if TYPE_CHECKING:
+    from fswan.daemon.tunnels import Tunnels
 
 __all__ = ["MANUAL_SERIAL", "ManualError", "ManualKeying", "manual_sa_pair"]
 
@@ -67,9 +72,9 @@ def _proposal(esp: str | None) -> EspProposal:
     return proposal
 
 
-def check_manual(oriented_or_conn: Any) -> None:
+def check_manual(oriented_or_conn: OrientedConnection | Connection) -> None:
     """Config-time check (``ipsec auto --add`` of an ``auto=manual`` conn): GCM, esp=."""
-    conn = getattr(oriented_or_conn, "conn", oriented_or_conn)
+    conn = oriented_or_conn.conn if isinstance(oriented_or_conn, OrientedConnection) else oriented_or_conn
     _proposal(conn.esp)
 
 
@@ -103,7 +108,7 @@ def manual_sa_pair(
     our = "left" if oriented.this_is_left else "right"
     their = "right" if oriented.this_is_left else "left"
 
-    def side(end: Any, prefix: str) -> tuple[int, EspKeys]:
+    def side(end: End, prefix: str) -> tuple[int, EspKeys]:
         spi = end.espspi or conn.spi or conn.spibase
         if spi is None:
             raise ManualError(f"manual keying needs spi= (or {prefix}espspi=)")
@@ -143,12 +148,12 @@ def manual_sa_pair(
 class ManualKeying:
     """``ipsec manual --up|--down NAME`` on top of the daemon's kernel and tunnels."""
 
-    def __init__(self, tunnels: Any, log: Any) -> None:
+    def __init__(self, tunnels: Tunnels, log: PlutoLog) -> None:
         self.tunnels = tunnels
         self.log = log
         self.up_conns: set[str] = set()
 
-    def up(self, oriented: OrientedConnection, reply: Any) -> defer.Deferred:
+    def up(self, oriented: OrientedConnection, reply: Reply | None) -> defer.Deferred[bool]:
         name = oriented.name
         tunnels = self.tunnels
         kernel = tunnels.kernel
@@ -175,7 +180,7 @@ class ManualKeying:
                         peer_addr=outbound.remote, my_addr=outbound.local)
         d = defer.succeed(True) if routed else tunnels._route_verbs(oriented, facts, reply)
 
-        def routed_ok(ok: bool) -> Any:
+        def routed_ok(ok: bool) -> bool | defer.Deferred[bool]:
             if not ok:
                 kernel.delete(name, MANUAL_SERIAL, tunnels.now())
                 self.log.log("routing failed: manual conn not brought up", RC.ROUTE, name,
@@ -194,7 +199,7 @@ class ManualKeying:
 
         return d.addCallback(routed_ok)
 
-    def down(self, oriented: OrientedConnection, reply: Any) -> defer.Deferred:
+    def down(self, oriented: OrientedConnection, reply: Reply | None) -> defer.Deferred[bool]:
         name = oriented.name
         tunnels = self.tunnels
         inbound, outbound = tunnels.kernel.delete(name, MANUAL_SERIAL, tunnels.now())

@@ -35,11 +35,12 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+from collections.abc import MutableMapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from fswan.config.errors import ConfigErrors
-from fswan.config.ids import IdKind
+from fswan.config.ids import IdKind, Identity
 from fswan.config.keys import format_rsasigkey
 from fswan.config.model import Auto, AuthBy, Config, Connection, ConnType, End
 from fswan.config.policygroups import (
@@ -53,24 +54,58 @@ from fswan.config.policygroups import (
     parse_policy_group,
     policies_dir,
 )
+from fswan.config.ipsecconf import IncludeLoader
+from fswan.config.model import IPAddress
+from fswan.config.orient import IpsecInterface, OrientedConnection
+from fswan.daemon.dns import DnsKeyFetcher, fetch_gateways
+from fswan.daemon.interfaces import IkeControl
 from fswan.daemon.kernel import remove_source_rules, set_device_routes
-from fswan.config.orient import OrientedConnection
 from fswan.daemon.logging import PlutoLog, Reply
+from fswan.daemon.status import LoadedConnection
+from fswan.dnskeys.records import KeyRecord
 from fswan.ike.events import ClientCheck, ClientCheckNeeded
 from fswan.ipsec.dataplane import Acquire
 from fswan.ipsec.eroute import DROP, PASS, REJECT, TRAP
 from fswan.whackproto import RC
 
+if TYPE_CHECKING:
+    from twisted.python.failure import Failure
+
+    from fswan.daemon.tunnels import Tunnels
+
 _TARGETS = {"%pass": PASS, "%trap": TRAP, "%reject": REJECT, "%drop": DROP}
+#: what DNS must confirm for a responder instance: (peer client, peer gateway, peer ID)
+DnsCheck = tuple[IPAddress, IPAddress, Identity]
+
+
+class ConnectionHost(Protocol):
+    """The conn table OE instances and templates live in (``daemon.pluto.Pluto``)."""
+
+    @property
+    def config_path(self) -> str: ...
+    @property
+    def loader(self) -> IncludeLoader: ...
+    @property
+    def interfaces(self) -> list[IpsecInterface]: ...
+    @property
+    def connections(self) -> MutableMapping[str, LoadedConnection]: ...
+    @property
+    def tunnels(self) -> Tunnels | None: ...
+    def add_instance(self, conn: Connection) -> bool: ...
+    def drop(self, name: str) -> None: ...
 
 
 class Opportunism:
     """The daemon's OE state: groups, their eroutes, instances being keyed."""
 
-    def __init__(self, pluto: Any, log: PlutoLog, fetcher: Any = None) -> None:
+    def __init__(self, pluto: ConnectionHost, log: PlutoLog, fetcher: DnsKeyFetcher | None = None,
+                 ike: IkeControl | None = None) -> None:
         self.pluto = pluto
         self.log = log
-        self._fetcher = fetcher
+        #: DNS lookups of gateways and client records; None: OE lookups fail
+        self.fetcher = fetcher
+        #: the IKE driver (instances initiated, client checks answered); None: no IKE
+        self.ike = ike
         self.groups: dict[str, tuple] = {g: () for g in POLICY_GROUPS}
         self.conns: dict[str, Connection] = {}
         self.eroutes: list[GroupEroute] = []
@@ -86,21 +121,9 @@ class Opportunism:
         #: instance name -> failure shunt word, once keying or DNS failed
         self.failed: dict[str, str] = {}
         #: responder: (peer client, peer gateway, peer ID) -> DNS names that gateway for it
-        self._verified: dict[tuple, bool] = {}
+        self._verified: dict[DnsCheck, bool] = {}
         #: responder: DNS checks under way -> the engine's held client checks waiting for them
-        self._checking: dict[tuple, list[ClientCheck]] = {}
-
-    @property
-    def fetcher(self) -> Any:
-        """``daemon.dns.DnsKeyFetcher`` (given, or the IKE driver's); None: OE lookups fail."""
-        if self._fetcher is not None:
-            return self._fetcher
-        peer_keys = getattr(self.pluto.ike, "peer_keys", None)
-        return getattr(peer_keys, "fetcher", None)
-
-    @fetcher.setter
-    def fetcher(self, value: Any) -> None:
-        self._fetcher = value
+        self._checking: dict[DnsCheck, list[ClientCheck]] = {}
 
     # -- groups -------------------------------------------------------------
 
@@ -108,7 +131,7 @@ class Opportunism:
         """Implicit conns from ``config``, group files from ``ipsec.d/policies``."""
         self.conns = implicit_conns(config)
         directory = policies_dir(self.pluto.config_path)
-        groups: dict[str, tuple] = {}
+        groups: dict[str, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]] = {}
         for group in POLICY_GROUPS:
             path = posixpath.join(directory, group)
             try:
@@ -126,7 +149,7 @@ class Opportunism:
         counts = ", ".join(f"{g} {len(groups[g])}" for g in POLICY_GROUPS if groups[g])
         self.log.log(f'policy groups from "{directory}": {counts or "none"}', reply=reply)
 
-    def our_host(self) -> Any:
+    def our_host(self) -> IPAddress | None:
         interfaces = self.pluto.interfaces
         return interfaces[0].address if interfaces else None
 
@@ -206,7 +229,7 @@ class Opportunism:
             return True
         bits = event.src.max_prefixlen
         hold = (ipaddress.ip_network((int(event.src), bits)), ipaddress.ip_network((int(event.dst), bits)))
-        tunnels.kernel.conn(name).holds.add(hold)
+        tunnels.kernel.hold(name, *hold)
         self.instances[name] = group_eroute.group
         self.failed.pop(name, None)
         self.log.log(f"initiate on demand from {event.src}:0 to {event.dst}:0 proto={event.proto} "
@@ -214,15 +237,15 @@ class Opportunism:
         if self.fetcher is None:
             self._fail(name, "no DNS resolver")
             return True
-        from fswan.daemon.dns import fetch_gateways
-
         self.pending.add(name)
         d = fetch_gateways(self.fetcher, str(event.dst))
-        d.addCallbacks(self._found, self._not_found, (name, group_eroute.group, event.dst, event.src), None,
-                       (name,), None)
+        d.addCallbacks(self._found, self._not_found,
+                       callbackArgs=(name, group_eroute.group, event.dst, event.src),
+                       errbackArgs=(name,))
         return True
 
-    def _found(self, records: list, name: str, group: str, dst: Any, src: Any) -> None:
+    def _found(self, records: list[KeyRecord], name: str, group: str, dst: IPAddress,
+               src: IPAddress) -> None:
         self.pending.discard(name)
         record = next((r for r in records if r.gateway.kind in (IdKind.IPV4_ADDR, IdKind.IPV6_ADDR)), None)
         if record is None:
@@ -232,17 +255,17 @@ class Opportunism:
         pluto = self.pluto
         old = pluto.connections.get(name)
         if old is not None:
-            pluto._forget_in_engine(name)
-            pluto.connections.pop(name, None)
-        if not pluto._add(conn, None) or pluto.ike is None:
+            pluto.drop(name)
+        if not pluto.add_instance(conn) or self.ike is None:
             self._fail(name, "could not add the instance")
             return
         tunnels = pluto.tunnels
+        assert tunnels is not None  # an Acquire comes from the data plane
         tunnels.keying[name] = tunnels.now()
         self.log.log(f"opportunistic: {dst} is behind gateway {record.gateway.value}; keying", RC.LOG, name)
-        pluto.ike.initiate(name, None, asynchronous=True)
+        self.ike.initiate(name, None, asynchronous=True)
 
-    def _not_found(self, failure: Any, name: str) -> None:
+    def _not_found(self, failure: Failure, name: str) -> None:
         self.pending.discard(name)
         # the fetcher has logged pluto's "failure to fetch key for ... from DNS: ..."
         self._fail(name, f"no key in DNS: {failure.getErrorMessage()}")
@@ -258,7 +281,7 @@ class Opportunism:
         self.log.log(f"opportunistic keying failed ({reason}): failureshunt={shunt} installed",
                      RC.OPPOFAILURE, name)
 
-    def instance(self, group: str, src: Any, dst: Any, gateway: str, key: str,
+    def instance(self, group: str, src: IPAddress, dst: IPAddress, gateway: str, key: str,
                  peer_id: str | None = None) -> Connection:
         """The conn FreeS/WAN instantiated from ``group`` for our client ``src`` and the
         peer's client ``dst`` behind ``gateway``: host to host (each side can check the
@@ -296,13 +319,12 @@ class Opportunism:
             loaded = pluto.connections.get(name)
             if loaded is not None and (name not in wanted or loaded.conn != wanted[name]):
                 # changed or gone (a template unchanged keeps its ISAKMP SAs)
-                pluto._forget_in_engine(name)
-                pluto.connections.pop(name, None)
+                pluto.drop(name)
         for name, template in wanted.items():
             if name not in pluto.connections:
-                pluto._add(template, None)
-        if pluto.ike is not None:
-            pluto.ike.engine.enable_client_checks(any(t.name in OE_GROUPS for t in wanted.values()))
+                pluto.add_instance(template)
+        if self.ike is not None:
+            self.ike.engine.enable_client_checks(any(t.name in OE_GROUPS for t in wanted.values()))
 
     def on_client_check(self, event: ClientCheckNeeded) -> None:
         """The engine's ClientCheckNeeded: add the responder instance when the peer's
@@ -320,7 +342,7 @@ class Opportunism:
 
     def _answer(self, check: ClientCheck) -> None:
         self.responder_client(check)
-        ike = self.pluto.ike
+        ike = self.ike
         if ike is not None:
             ike.engine.client_checked(check, ike.now())
 
@@ -334,7 +356,7 @@ class Opportunism:
              if e.group in OE_GROUPS and ours in e.source and peer in e.destination), None)
 
     @staticmethod
-    def _dns_check(check: ClientCheck) -> tuple | None:
+    def _dns_check(check: ClientCheck) -> DnsCheck | None:
         """(peer client, gateway, peer ID) when DNS must say the client is behind the
         peer; None when the peer is its own client."""
         peer = check.peer_client.network_address
@@ -361,28 +383,27 @@ class Opportunism:
                              peer_id=str(check.peer_id))
         pluto = self.pluto
         if conn.name in pluto.connections:
-            pluto._forget_in_engine(conn.name)
-            pluto.connections.pop(conn.name, None)
-        if not pluto._add(conn, None):
+            pluto.drop(conn.name)
+        if not pluto.add_instance(conn):
             return None
         self.instances[conn.name] = group_eroute.group
         self.log.log(f"opportunistic: responding for {peer} behind {gateway}", RC.LOG, conn.name)
         return pluto.connections[conn.name].oriented
 
-    def _check_client(self, dns: tuple) -> None:
+    def _check_client(self, dns: DnsCheck) -> None:
         """Does DNS name the peer's gateway for its client? (X-IPsec-Server at the client's
         reverse name whose gateway is the peer's address or ID.)"""
         peer, gateway, peer_id = dns
         fetcher = self.fetcher
 
-        def done(result: Any) -> None:
+        def done(result: list[KeyRecord] | Failure | None) -> None:
             ok = False
             if isinstance(result, list):
                 ok = any(r.gateway == peer_id or r.gateway.value == str(gateway) for r in result)
             self._verified[dns] = ok
             for check in self._checking.pop(dns, []):
                 self._answer(check)
-            ike = self.pluto.ike
+            ike = self.ike
             if ike is not None and not in_step:
                 ike.pump()  # answered later, outside the driver's step: send what it made
 
@@ -390,8 +411,6 @@ class Opportunism:
         if fetcher is None:
             done(None)
         else:
-            from fswan.daemon.dns import fetch_gateways
-
             fetch_gateways(fetcher, str(peer)).addBoth(done)
         in_step = False
 
@@ -420,7 +439,7 @@ class Opportunism:
             lines.append(f'"{name}": opportunistic keying failed: failureshunt={self.failed[name]}')
         return lines
 
-    def status_dict(self) -> dict[str, Any] | None:
+    def status_dict(self) -> dict[str, object] | None:
         if not self.active:
             return None
         return {

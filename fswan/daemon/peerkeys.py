@@ -9,18 +9,24 @@ pluto did, so the first negotiation does not wait.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from twisted.python.failure import Failure
 
 from fswan.config.ids import Identity
 from fswan.config.orient import OrientedConnection
 from fswan.daemon.dns import DnsKeyError, DnsKeyFetcher
 from fswan.ike.events import PeerKeyNeeded
 
+if TYPE_CHECKING:
+    from fswan.daemon.interfaces import KeyAnswers
+
 
 class PeerKeys:
     """Glue between the engine's key requests and the DNS fetcher."""
 
-    def __init__(self, fetcher: DnsKeyFetcher, driver: Any) -> None:
+    def __init__(self, fetcher: DnsKeyFetcher, driver: KeyAnswers) -> None:
         self.fetcher = fetcher
         self.driver = driver
 
@@ -35,13 +41,14 @@ class PeerKeys:
 
     def fetch(self, identity: Identity) -> None:
         result = self.fetcher.fetch_key(identity)
-        result.addCallbacks(self._got, self._failed, (identity,), None, (identity,), None)
+        result.addCallbacks(self._got, self._failed, callbackArgs=(identity,),
+                            errbackArgs=(identity,))
 
-    def _got(self, keys: list, identity: Identity) -> None:
+    def _got(self, keys: list[rsa.RSAPublicKey], identity: Identity) -> None:
         self.driver.engine.set_peer_keys(identity, list(keys), self.driver.now())
         self.driver.pump()
 
-    def _failed(self, failure: Any, identity: Identity) -> None:
+    def _failed(self, failure: Failure, identity: Identity) -> None:
         # the fetcher has logged pluto's "failure to fetch key for ... from DNS: ..."
         failure.trap(DnsKeyError)
         self.driver.engine.set_peer_keys(identity, [], self.driver.now())

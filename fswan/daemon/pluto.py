@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from collections.abc import Callable
-from typing import Any, Protocol
+
+from twisted.internet import defer
 
 from fswan.config.errors import ConfigError, ConfigErrors
 from fswan.config.ids import parse_id
@@ -28,31 +28,33 @@ from fswan.config.orient import (
     orient,
 )
 from fswan.config.secrets import Secrets, load_secrets, permission_warning
-from fswan.daemon.dns import check_config_names
+from fswan.daemon.dns import DnsKeyFetcher, check_config_names
+from fswan.daemon.interfaces import IkeControl
 from fswan.daemon.logging import PlutoLog, Reply
-from fswan.daemon.status import LoadedConnection, StatusSnapshot, format_status, status_dict
+from fswan.daemon.manual import ManualKeying
+from fswan.daemon.oe import Opportunism
+from fswan.daemon.pump import DataPlaneEvent
+from fswan.daemon.status import (
+    LoadedConnection,
+    ManualSA,
+    StatusSnapshot,
+    format_status,
+    status_dict,
+)
+from fswan.daemon.tunnels import KernelSide, Tunnels
+from fswan.ike import events as ev
+from fswan.ike.status import StateSnapshot
 from fswan.updown import UnknownPluginError, plugins_for
 from fswan.whackproto import RC
 
-_STATE_SA_LINE = re.compile(r'^(#(\d+): "[^"]+") (esp\.)')
-
-
-class IkeSide(Protocol):
-    """What Pluto needs of the IKE side (``daemon.ikeport.IkeDriver``)."""
-
-    engine: Any
-
-    def open_ports(self, interfaces: list[IpsecInterface]) -> None: ...
-    def close_ports(self) -> None: ...
-    def initiate(self, name: str, whack: Any, asynchronous: bool = False) -> Any: ...
-    def terminate(self, name: str, whack: Any) -> None: ...
-    def detach(self, whack: Any) -> None: ...
-    def pump(self) -> None: ...
-    def now(self) -> float: ...
-
 
 class Pluto:
-    """Connection table plus the whack verbs that act on it."""
+    """Connection table plus the whack verbs that act on it.
+
+    Its per-conn parts are built here, on the table: ``Opportunism`` (policy groups,
+    OE instances) always, and with a data plane (``dataplane``) ``Tunnels`` (eroutes,
+    SAs, updown) and ``ManualKeying``.
+    """
 
     def __init__(
         self,
@@ -62,15 +64,11 @@ class Pluto:
         read_host: Callable[[], HostNetwork],
         log: PlutoLog,
         file_mode: Callable[[str], int | None] = lambda path: None,
-        ike: IkeSide | None = None,
-        tunnels: Any = None,
-        manual: Any = None,
+        ike: IkeControl | None = None,
+        dataplane: KernelSide | None = None,
+        fetcher: DnsKeyFetcher | None = None,
     ) -> None:
         self.ike = ike
-        #: ``daemon.tunnels.Tunnels`` (eroutes, SAs, updown); None: no data plane
-        self.tunnels = tunnels
-        #: ``daemon.manual.ManualKeying``; None: no data plane
-        self.manual = manual
         self.config_path = config_path
         self.secrets_path = secrets_path
         self.loader = loader
@@ -84,18 +82,26 @@ class Pluto:
         self.host = HostNetwork()
         self.listening = False
         self.shutdown_requested: Callable[[], None] = lambda: None
-        from fswan.daemon.oe import Opportunism
-
-        #: policy groups and OE instances (``daemon.oe``); its ``fetcher`` is set by the tap
-        self.oe = Opportunism(self, log)
-        if ike is not None:
-            ike.on_client_check = self.oe.on_client_check
+        #: policy groups and OE instances (``daemon.oe``)
+        self.oe = Opportunism(self, log, fetcher, ike)
+        #: eroutes, SAs and updown per conn; None: no data plane
+        self.tunnels: Tunnels | None = None
+        #: ``ipsec manual``; None: no data plane
+        self.manual: ManualKeying | None = None
+        if dataplane is not None:
+            self.tunnels = Tunnels(
+                dataplane.kernel, dataplane.runner, log, dataplane.clock, self.connections.get,
+                lambda: self.setup, dataplane.pump, ike, self.oe,
+            )
+            self.manual = ManualKeying(self.tunnels, log)
 
     # -- start-up ---------------------------------------------------------
 
-    def start(self) -> None:
-        """Load everything for a fresh daemon; ConfigError propagates (exit 1)."""
-        config = self._read_config(self.config_path)
+    def start(self, config: Config | None = None) -> None:
+        """Load everything for a fresh daemon (``config``: already read from
+        ``config_path``); ConfigError propagates (exit 1)."""
+        if config is None:
+            config = self._read_config(self.config_path)
         self.setup = config.setup
         if self.ike is not None:
             self.ike.engine.apply_setup(
@@ -132,6 +138,37 @@ class Pluto:
             elif auto is Auto.MANUAL and self.manual is not None:
                 self.manual.up(loaded.oriented, None)
         self.oe.install(None)
+
+    def stop(self) -> None:
+        """Daemon shutdown, before the IKE sockets and the data plane go: every conn
+        deleted in the engine (deletes sent, ``down``), then SAs and eroutes out and
+        ``unroute`` (routes go before ipsec0 does), then the policy-routing rules."""
+        if self.ike is not None:
+            for name in list(self.connections):
+                self.ike.engine.remove_connection(name, self.ike.now())
+            self.ike.pump()
+        if self.tunnels is not None:
+            for name in list(self.connections):
+                self.tunnels.forget(name)
+            self.oe.stop()
+
+    # -- events from the engine and the data plane --------------------------
+
+    def on_engine_event(self, event: ev.EngineEvent) -> None:
+        """An SA event from the IKE driver: to the data plane's glue, if there is one."""
+        if self.tunnels is not None:
+            self.tunnels.on_engine_event(event)
+
+    def after_ike_step(self) -> None:
+        if self.tunnels is not None:
+            self.tunnels.after_ike_step()
+
+    def on_client_check(self, event: ev.ClientCheckNeeded) -> None:
+        self.oe.on_client_check(event)
+
+    def on_dataplane_event(self, event: DataPlaneEvent) -> None:
+        if self.tunnels is not None:
+            self.tunnels.on_dataplane_event(event)
 
     def _set_secrets(self, secrets: Secrets) -> None:
         myid = parse_id(self.setup.myid) if self.setup.myid else None
@@ -204,9 +241,18 @@ class Pluto:
     def _tell_engine(self, loaded: LoadedConnection) -> None:
         if self.ike is not None and loaded.oriented is not None and loaded.conn.auto is not Auto.MANUAL:
             self.ike.engine.add_connection(loaded.oriented)
-            peer_keys = getattr(self.ike, "peer_keys", None)
+            peer_keys = getattr(self.ike, "peer_keys", None)  # fakes in tests have none
             if peer_keys is not None:
                 peer_keys.conn_added(loaded.oriented)
+
+    def add_instance(self, conn: Connection) -> bool:
+        """Add a conn made by the daemon (an OE template or instance), as ``ipsec auto --add``."""
+        return self._add(conn, None)
+
+    def drop(self, name: str) -> None:
+        """Forget a conn the daemon made (an OE instance or template being replaced)."""
+        self._forget_in_engine(name)
+        self.connections.pop(name, None)
 
     def _forget_in_engine(self, name: str) -> None:
         loaded = self.connections.get(name)
@@ -310,7 +356,7 @@ class Pluto:
             return
         self._delete(name, reply)
 
-    def reread_secrets(self, path: str | None, reply: Reply) -> None:
+    def reread_secrets(self, path: str | None, reply: Reply | None) -> None:
         path = path or self.secrets_path
         self.log.log("forgetting secrets", reply=reply)
         try:
@@ -328,7 +374,7 @@ class Pluto:
         self._set_secrets(secrets)
         self.secrets_path = path
 
-    def initiate(self, name: str, asynchronous: bool, reply: Reply) -> Any:
+    def initiate(self, name: str, asynchronous: bool, reply: Reply) -> defer.Deferred[bool] | None:
         """``--up``: stream the keying progress to the whack until the engine releases it."""
         loaded = self._known_oriented(name, reply)
         if loaded is None:
@@ -369,7 +415,7 @@ class Pluto:
     def _virtual(self) -> str:
         return self.interfaces[0].virtual if self.interfaces else "ipsec0"
 
-    def route(self, name: str, reply: Reply) -> Any:
+    def route(self, name: str, reply: Reply) -> defer.Deferred[bool] | None:
         """``--route``: the conn's %trap eroute and its route into ipsec0."""
         loaded = self._known_oriented(name, reply)
         if loaded is None:
@@ -378,7 +424,7 @@ class Pluto:
             return self._no_dataplane("route", name, reply)
         return self.tunnels.route(name, reply)
 
-    def unroute(self, name: str, reply: Reply) -> Any:
+    def unroute(self, name: str, reply: Reply) -> defer.Deferred[bool] | None:
         loaded = self._known_oriented(name, reply)
         if loaded is None:
             return None
@@ -386,7 +432,9 @@ class Pluto:
             return self._no_dataplane("unroute", name, reply)
         return self.tunnels.unroute(name, reply)
 
-    def manual_command(self, name: str, up: bool, config_path: str | None, reply: Reply) -> Any:
+    def manual_command(
+        self, name: str, up: bool, config_path: str | None, reply: Reply
+    ) -> defer.Deferred[bool] | None:
         """``ipsec manual --up|--down NAME``: SAs from the conn's keys, no IKE."""
         loaded = self.connections.get(name)
         if loaded is None:
@@ -431,54 +479,37 @@ class Pluto:
     # -- status -----------------------------------------------------------
 
     def snapshot(self) -> StatusSnapshot:
-        states: tuple = ()
-        state_dicts: tuple = ()
+        states: tuple[StateSnapshot, ...] = ()
         newest: dict[str, tuple[int, int]] = {}
         if self.ike is not None:
             now = self.ike.now()
             engine = self.ike.engine
-            states = tuple(engine.state_lines(now))
-            state_dicts = tuple(engine.state_dicts(now))
+            states = tuple(engine.snapshot(now))
             newest = {name: engine.newest(name) for name in self.connections}
-        connections = tuple(self.connections.values())
-        kernel_lines: tuple[str, ...] = ()
-        if self.tunnels is not None:
-            states, connections, kernel_lines = self._with_dataplane(states, connections)
-        return StatusSnapshot(
+        snapshot = StatusSnapshot(
             interfaces=tuple(self.interfaces),
             myid=self.setup.myid,
-            connections=connections,
-            kernel=kernel_lines,
+            connections=tuple(self.connections.values()),
             listening=self.listening,
             debug=self.setup.plutodebug or "none",
             states=states,
-            state_dicts=state_dicts,
             newest=newest,
         )
+        if self.tunnels is not None:
+            snapshot = self._with_dataplane(snapshot, self.tunnels)
+        return snapshot
 
-    def _with_dataplane(self, states: tuple, connections: tuple) -> tuple[tuple, tuple, tuple]:
+    def _with_dataplane(self, snapshot: StatusSnapshot, tunnels: Tunnels) -> StatusSnapshot:
         """Routing words, eroute owners, per-SA traffic and the data plane's drops."""
-        tunnels = self.tunnels
-        now = tunnels.now()
         kernel = tunnels.kernel
-        traffic = tunnels.sa_traffic(now)
-        lines = []
-        for line in states:
-            match = _STATE_SA_LINE.match(str(line))
-            if match and int(match.group(2)) in traffic:
-                info = traffic[int(match.group(2))]
-                used, _, rest = info.partition("; ")
-                line = f"{match.group(1)} {used}; {str(line)[len(match.group(1)) + 1:]}; {rest}"
-            lines.append(line)
-        for name, entry in sorted(kernel.conns.items()):
-            if 0 in entry.pairs:  # manual keying: no IKE state
-                inbound, outbound = entry.pairs[0]
-                used, _, rest = traffic[0].partition("; ") if 0 in traffic else ("", "", "")
-                lines.append(f'#0: "{name}" {used}; {outbound.said.dotted} {inbound.said.dotted}; '
-                             f"manually keyed; {rest}")
+        manual = tuple(
+            ManualSA(name, entry.pairs[0][1].said.dotted, entry.pairs[0][0].said.dotted)
+            for name, entry in sorted(kernel.conns.items())
+            if 0 in entry.pairs  # manual keying: no IKE state
+        )
         connections = tuple(
             dataclasses.replace(c, routing=kernel.routing(c.name), eroute_owner=kernel.owner_of(c.name))
-            for c in connections
+            for c in snapshot.connections
         )
         dp = kernel.dataplane
         counters = "; ".join(f"{k}: {v}" for k, v in dp.counters.items() if v)
@@ -486,7 +517,10 @@ class Pluto:
             f"{self._virtual()}: {len(dp.eroutes)} eroutes, {len(dp.sad)} SAs; "
             + (counters or "no drops"),
         )
-        return tuple(lines), connections, kernel_lines
+        return dataclasses.replace(
+            snapshot, connections=connections, kernel=kernel_lines,
+            traffic=tunnels.sa_traffic(tunnels.now()), manual=manual,
+        )
 
     def status(self, as_json: bool, reply: Reply) -> None:
         snapshot = self.snapshot()

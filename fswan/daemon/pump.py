@@ -43,15 +43,18 @@ import os
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
-from twisted.internet.interfaces import IReadDescriptor
+from twisted.application import service
+from twisted.internet.interfaces import IDelayedCall, IReadDescriptor
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from fswan.ipsec.coalesce import VNET_HDR_LEN, frame_packets, tun_frames
 from fswan.ipsec.dataplane import DataPlane
-from fswan.ipsec.sa import KIND_ESP, KIND_ESP_UDP
+from fswan.ipsec.dataplane import Acquire, UnknownSPI
+from fswan.ipsec.sa import KIND_ESP, KIND_ESP_UDP, HardExpire, SoftExpire
 
 log = Logger(namespace="fswan.pump")
 
@@ -82,16 +85,40 @@ def bind_to_device(sock: socket.socket, device: str) -> None:
     sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, device.encode() + b"\0")
 
 
-def enlarge_buffers(sock: Any, size: int = SOCKET_BUFFER) -> None:
+#: what the data plane hands the daemon after a batch
+DataPlaneEvent = Acquire | SoftExpire | HardExpire | UnknownSPI
+
+
+class UdpSocket(Protocol):
+    """One of the IKE driver's bound 4500 sockets, as the pump sends ESP-in-UDP on it."""
+
+    def sendto(self, data: bytes, address: tuple[str, int], /) -> int: ...
+    def sendmsg(self, buffers: list[bytes], ancillary: list[tuple[int, int, bytes]],
+                flags: int, address: tuple[str, int], /) -> int: ...
+    def setsockopt(self, level: int, option: int, value: int, /) -> None: ...
+    def fileno(self) -> int: ...
+
+
+class PumpReactor(Protocol):
+    """The reactor as the pump uses it: a clock, timers and file descriptors."""
+
+    def seconds(self) -> float: ...
+    def callLater(self, delay: float, callable: Callable[[], None]) -> IDelayedCall: ...
+    def addReader(self, reader: IReadDescriptor) -> None: ...
+    def removeReader(self, reader: IReadDescriptor) -> None: ...
+
+
+def enlarge_buffers(sock: object, size: int = SOCKET_BUFFER) -> None:
     """Big receive/send buffers (the FORCE variants pass rmem_max as root); best effort."""
-    if not hasattr(sock, "setsockopt"):
+    setsockopt = getattr(sock, "setsockopt", None)
+    if setsockopt is None:
         return
     for force, plain in ((SO_RCVBUFFORCE, socket.SO_RCVBUF), (SO_SNDBUFFORCE, socket.SO_SNDBUF)):
         try:
-            sock.setsockopt(socket.SOL_SOCKET, force, size)
+            setsockopt(socket.SOL_SOCKET, force, size)
         except OSError:
             try:
-                sock.setsockopt(socket.SOL_SOCKET, plain, size)
+                setsockopt(socket.SOL_SOCKET, plain, size)
             except OSError:
                 pass
 
@@ -121,25 +148,119 @@ class _Reader:
     def fileno(self) -> int:
         return self._fileno
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure) -> None:
         pass
 
     def logPrefix(self) -> str:
         return self.label
 
 
-class Pump:
-    """TUN and raw-ESP readers, output flushing and the SA-lifetime timer."""
+class PeerRouting(Protocol):
+    """Which of our sockets carries ESP to a peer: chosen when its SAs are installed
+    (``Tunnels``, manual keying), read per packet by the pump."""
+
+    def set_udp_sockets(self, sockets: list[UdpSocket]) -> None: ...
+    def route_peer(self, peer: str, udp_sock: UdpSocket | None, device: str | None) -> None: ...
+
+
+class EspSockets:
+    """Our sockets that carry ESP: raw ESP per physical device and family, raw IP for
+    ``%pass``, and per peer the one to send through.
+
+    Opened before the data plane is built (``hidetos=no`` needs the raw IP socket to
+    build outer headers); the pump reads and sends on them, ``Tunnels`` routes peers.
+    """
+
+    def __init__(self) -> None:
+        #: peer address -> UDP socket to send its ESP-in-UDP from (our 4500 socket)
+        self.udp_by_peer: dict[str, UdpSocket] = {}
+        self.udp_default: UdpSocket | None = None
+        #: physical device -> raw ESP socket (IPv4, IPv6); peer -> the one to send through
+        self.esp_socks: dict[str, socket.socket] = {}
+        self.esp6_socks: dict[str, socket.socket] = {}
+        self.esp_by_peer: dict[str, socket.socket] = {}
+        self.raw_ip: socket.socket | None = None
+        self.raw_ip6: socket.socket | None = None
+
+    def open_raw(self, devices: list[str]) -> list[str]:
+        """Raw ESP (receive + send) and raw IP (``%pass``) sockets bound to ``devices``.
+
+        Returns the problems met (e.g. not root); the pump then carries ESP-in-UDP only.
+        """
+        problems = []
+        for device in devices:
+            if device in self.esp_socks:
+                continue
+            try:
+                sock = _raw_socket(socket.AF_INET, socket.IPPROTO_ESP, device)
+            except OSError as error:
+                problems.append(f"raw ESP socket on {device}: {error.strerror}")
+                continue
+            self.esp_socks[device] = sock
+            try:  # IPv6 may be off on this host: then IPv6 peers get ESP-in-UDP only
+                self.esp6_socks[device] = _raw_socket(socket.AF_INET6, socket.IPPROTO_ESP, device)
+            except OSError:
+                continue
+        if self.raw_ip is None and devices:
+            try:
+                self.raw_ip = _raw_socket(socket.AF_INET, socket.IPPROTO_RAW, devices[0])
+            except OSError as error:
+                problems.append(f"raw IP socket on {devices[0]}: {error.strerror}")
+            try:  # IPPROTO_RAW over IPv6 sends packets with their own header, as over IPv4
+                self.raw_ip6 = _raw_socket(socket.AF_INET6, socket.IPPROTO_RAW, devices[0])
+            except OSError:
+                pass
+        return problems
+
+    def set_udp_sockets(self, sockets: list[UdpSocket]) -> None:
+        """The IKE driver's 4500 sockets (the first is the default sender)."""
+        for sock in sockets:
+            if sock is not self.udp_default and sock not in self.udp_by_peer.values():
+                enlarge_buffers(sock)
+        self.udp_default = sockets[0] if sockets else None
+
+    def route_peer(self, peer: str, udp_sock: UdpSocket | None, device: str | None) -> None:
+        """Which of our sockets carries ESP to ``peer`` (chosen at SA install, not per packet)."""
+        if udp_sock is not None:
+            self.udp_by_peer[peer] = udp_sock
+        raw = self.esp6_socks if ":" in peer else self.esp_socks
+        if device is not None and device in raw:
+            self.esp_by_peer[peer] = raw[device]
+
+    def any_esp(self, peer: str) -> socket.socket | None:
+        socks = self.esp6_socks if ":" in peer else self.esp_socks
+        return next(iter(socks.values()), None)
+
+    def close(self) -> None:
+        raws = [sock for sock in (self.raw_ip, self.raw_ip6) if sock is not None]
+        for sock in list(self.esp_socks.values()) + list(self.esp6_socks.values()) + raws:
+            sock.close()
+        self.esp_socks.clear()
+        self.esp6_socks.clear()
+        self.esp_by_peer.clear()
+        self.raw_ip = self.raw_ip6 = None
+
+
+class Pump(service.Service):
+    """TUN and raw-ESP readers, output flushing and the SA-lifetime timer.
+
+    A child service of the daemon: the readers are added to the reactor in
+    ``startService``; ``stopService`` removes them, closes the ESP sockets and
+    releases the TUN device.
+    """
+
+    name = "pump"
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: PumpReactor,
         dataplane: DataPlane,
         tun_fd: int | None,
-        on_event: Callable[[Any], None] = lambda event: None,
+        on_event: Callable[[DataPlaneEvent], None] = lambda event: None,
         budget: int = DEFAULT_BUDGET,
         vnet_hdr: bool = False,
         persistent: bool = False,
+        sockets: EspSockets | None = None,
     ) -> None:
         self.reactor = reactor
         self.dp = dataplane
@@ -152,33 +273,46 @@ class Pump:
         self.udp_gso = True
         self.on_event = on_event
         self.budget = budget
-        #: peer address -> UDP socket to send its ESP-in-UDP from (our 4500 socket)
-        self.udp_by_peer: dict[str, Any] = {}
-        self.udp_default: Any = None
-        #: physical device -> raw ESP socket (IPv4, IPv6); peer -> the one to send through
-        self.esp_socks: dict[str, socket.socket] = {}
-        self.esp6_socks: dict[str, socket.socket] = {}
-        self.esp_by_peer: dict[str, socket.socket] = {}
-        self.raw_ip: socket.socket | None = None
-        self.raw_ip6: socket.socket | None = None
+        #: the raw ESP/IP sockets and the per-peer choice of socket
+        self.sockets = sockets if sockets is not None else EspSockets()
         self.counters: dict[str, int] = {
             "tun_read": 0, "tun_written": 0, "sent": 0, "send_failed": 0,
             "esp_received": 0, "udp_received": 0, "tun_write_failed": 0,
             "gso_sends": 0, "tun_frames": 0,
         }
         self._readers: list[_Reader] = []
-        self._timer: Any = None
+        self._timer: IDelayedCall | None = None
         self._started = False
 
     # -- life -------------------------------------------------------------------
 
+    def startService(self) -> None:
+        super().startService()
+        self.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.stop()
+
     def start(self) -> None:
+        """Read the TUN device and the raw ESP sockets; arm the SA-lifetime timer."""
         if self._started:
             return
         self._started = True
         if self.tun_fd is not None:
             self._add_reader(self.tun_fd, self._read_tun, "ipsec0")
+        self._read_raw()
         self.arm_timer()
+
+    def _read_raw(self) -> None:
+        """Readers for the raw ESP sockets not read yet."""
+        reading = {reader.fileno() for reader in self._readers}
+        for device, sock in self.sockets.esp_socks.items():
+            if sock.fileno() not in reading:
+                self._add_reader(sock.fileno(), lambda s=sock: self._read_esp(s), f"esp/{device}")
+        for device, sock in self.sockets.esp6_socks.items():
+            if sock.fileno() not in reading:
+                self._add_reader(sock.fileno(), lambda s=sock: self._read_esp6(s), f"esp6/{device}")
 
     def stop(self) -> None:
         for reader in self._readers:
@@ -187,13 +321,7 @@ class Pump:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        raws = [sock for sock in (self.raw_ip, self.raw_ip6) if sock is not None]
-        for sock in list(self.esp_socks.values()) + list(self.esp6_socks.values()) + raws:
-            sock.close()
-        self.esp_socks.clear()
-        self.esp6_socks.clear()
-        self.esp_by_peer.clear()
-        self.raw_ip = self.raw_ip6 = None
+        self.sockets.close()
         if self.tun_fd is not None:
             if self.persistent:
                 from fswan.daemon.kernel import release_tun
@@ -212,52 +340,21 @@ class Pump:
         self.reactor.addReader(reader)
 
     def open_raw(self, devices: list[str]) -> list[str]:
-        """Raw ESP (receive + send) and raw IP (``%pass``) sockets bound to ``devices``.
-
-        Returns the problems met (e.g. not root); the pump then carries ESP-in-UDP only.
-        """
-        problems = []
-        for device in devices:
-            if device in self.esp_socks:
-                continue
-            try:
-                sock = _raw_socket(socket.AF_INET, socket.IPPROTO_ESP, device)
-            except OSError as error:
-                problems.append(f"raw ESP socket on {device}: {error.strerror}")
-                continue
-            self.esp_socks[device] = sock
-            self._add_reader(sock.fileno(), lambda s=sock: self._read_esp(s), f"esp/{device}")
-            try:  # IPv6 may be off on this host: then IPv6 peers get ESP-in-UDP only
-                sock6 = _raw_socket(socket.AF_INET6, socket.IPPROTO_ESP, device)
-            except OSError:
-                continue
-            self.esp6_socks[device] = sock6
-            self._add_reader(sock6.fileno(), lambda s=sock6: self._read_esp6(s), f"esp6/{device}")
-        if self.raw_ip is None and devices:
-            try:
-                self.raw_ip = _raw_socket(socket.AF_INET, socket.IPPROTO_RAW, devices[0])
-            except OSError as error:
-                problems.append(f"raw IP socket on {devices[0]}: {error.strerror}")
-            try:  # IPPROTO_RAW over IPv6 sends packets with their own header, as over IPv4
-                self.raw_ip6 = _raw_socket(socket.AF_INET6, socket.IPPROTO_RAW, devices[0])
-            except OSError:
-                pass
+        """``EspSockets.open_raw``, read at once if the pump runs."""
+        problems = self.sockets.open_raw(devices)
+        if self._started:
+            self._read_raw()
         return problems
 
-    def set_udp_sockets(self, sockets: list[Any]) -> None:
-        """The IKE driver's 4500 sockets (the first is the default sender)."""
-        for sock in sockets:
-            if sock is not self.udp_default and sock not in self.udp_by_peer.values():
-                enlarge_buffers(sock)
-        self.udp_default = sockets[0] if sockets else None
+    def set_udp_sockets(self, sockets: list[UdpSocket]) -> None:
+        self.sockets.set_udp_sockets(sockets)
 
-    def route_peer(self, peer: str, udp_sock: Any, device: str | None) -> None:
-        """Which of our sockets carries ESP to ``peer`` (chosen at SA install, not per packet)."""
-        if udp_sock is not None:
-            self.udp_by_peer[peer] = udp_sock
-        raw = self.esp6_socks if ":" in peer else self.esp_socks
-        if device is not None and device in raw:
-            self.esp_by_peer[peer] = raw[device]
+    def route_peer(self, peer: str, udp_sock: UdpSocket | None, device: str | None) -> None:
+        self.sockets.route_peer(peer, udp_sock, device)
+
+    @property
+    def raw_ip(self) -> socket.socket | None:
+        return self.sockets.raw_ip
 
     # -- the fast path ------------------------------------------------------------
 
@@ -371,8 +468,9 @@ class Pump:
 
     def _send(self, network: list) -> None:
         """Send ``dp.network``; runs of equal-size ESP-in-UDP to one peer as one GSO send."""
-        udp_by_peer = self.udp_by_peer
-        udp_default = self.udp_default
+        sockets = self.sockets
+        udp_by_peer = sockets.udp_by_peer
+        udp_default = sockets.udp_default
         failed = 0
         count = len(network)
         i = 0
@@ -382,6 +480,8 @@ class Pump:
             try:
                 if kind == KIND_ESP_UDP:
                     sock = udp_by_peer.get(addr[0]) or udp_default
+                    if sock is None:
+                        raise AttributeError("no ESP-in-UDP socket")
                     if self.udp_gso:
                         size = total = len(data)
                         while end < count and end - i < GSO_MAX_SEGMENTS:
@@ -399,11 +499,12 @@ class Pump:
                     else:
                         sock.sendto(data, addr)
                 elif kind == KIND_ESP:
-                    (self.esp_by_peer.get(addr[0]) or self._any_esp(addr[0])).sendto(data, addr)
+                    (sockets.esp_by_peer.get(addr[0]) or sockets.any_esp(addr[0])).sendto(  # type: ignore[union-attr]
+                        data, addr)
                 elif ":" in addr[0]:
-                    self.raw_ip6.sendto(data, addr)  # type: ignore[union-attr]
+                    sockets.raw_ip6.sendto(data, addr)  # type: ignore[union-attr]
                 else:
-                    self.raw_ip.sendto(data, addr)  # type: ignore[union-attr]
+                    sockets.raw_ip.sendto(data, addr)  # type: ignore[union-attr]
             except (OSError, AttributeError):  # no socket for it, or the send failed
                 failed += end - i
             i = end
@@ -411,7 +512,7 @@ class Pump:
         if failed:
             self.counters["send_failed"] += failed
 
-    def _send_gso(self, sock: Any, network: list, start: int, end: int, size: int,
+    def _send_gso(self, sock: UdpSocket, network: list, start: int, end: int, size: int,
                   addr: tuple[str, int]) -> int:
         """``network[start:end]`` in one UDP GSO send; how many packets failed."""
         try:
@@ -434,10 +535,6 @@ class Pump:
             except OSError:
                 failed += 1
         return failed
-
-    def _any_esp(self, peer: str) -> socket.socket | None:
-        socks = self.esp6_socks if ":" in peer else self.esp_socks
-        return next(iter(socks.values()), None)
 
     # -- SA lifetimes -------------------------------------------------------------
 

@@ -1,15 +1,29 @@
-"""The daemon as a Twisted ``MultiService``: pluto's table plus its control socket.
+"""The daemon as a Twisted ``MultiService``.
 
-Later parts add the IKE ports, the TUN pump and DNS as child services; the
-wiring stays here and holds no protocol logic.
+Children, started in this order and stopped in the reverse one (the service
+tree gives the shutdown order):
+
+1. ``ControlService``: the whack socket, bound first and closed last;
+2. the DNS fetcher, the packet pump (``ipsec0`` and the raw ESP sockets) and the
+   IKE driver (UDP 500/4500), as ``tap.makeService`` hands them over;
+3. ``PlutoService``: ``auto=route|start|manual`` once all of that runs; at
+   shutdown every conn deleted (IKE deletes sent, ``down``/``unroute`` run)
+   while the sockets and ``ipsec0`` are still there.
+
+The wiring holds no protocol logic.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Sequence
+from types import FrameType
+from typing import Protocol, cast
 
 from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.interfaces import IListeningPort, IReactorFromThreads
 from twisted.logger import Logger
 
 from fswan.daemon.control import ControlFactory, listen_control
@@ -19,17 +33,29 @@ from fswan.whackproto import CTL_SUFFIX
 log = Logger(namespace="pluto")
 
 
+class ControlReactor(Protocol):
+    """The reactor as the control socket uses it."""
+
+    @property
+    def running(self) -> bool: ...
+    def stop(self) -> None: ...
+    def listenUNIX(self, address: str, factory: ControlFactory, backlog: int = 50,
+                   mode: int = 0o666, wantPID: bool = False) -> IListeningPort: ...
+
+
 class ControlService(service.Service):
     """Owns the listening control socket for the life of the daemon."""
 
-    def __init__(self, path: str, pluto: Pluto, reactor=None) -> None:
+    name = "control"
+
+    def __init__(self, path: str, pluto: Pluto, reactor: ControlReactor | None = None) -> None:
         self.path = path
         self.pluto = pluto
-        self.port = None
+        self.port: IListeningPort | None = None
         if reactor is None:
             from twisted.internet import reactor as default_reactor
 
-            reactor = default_reactor
+            reactor = cast(ControlReactor, default_reactor)
         self.reactor = reactor
 
     def startService(self) -> None:
@@ -38,7 +64,7 @@ class ControlService(service.Service):
         self.port = listen_control(self.reactor, self.path, factory)
         log.info("whack control socket {path} (mode 0600)", path=self.path)
 
-    def stopService(self):
+    def stopService(self) -> defer.Deferred[None] | None:
         super().stopService()
         port, self.port = self.port, None
         if port is None:
@@ -55,24 +81,47 @@ class ControlService(service.Service):
             self.reactor.stop()
 
 
-class FswanService(service.MultiService):
-    """The whole daemon."""
+class PlutoService(service.Service):
+    """pluto's table once the sockets run: ``start_auto`` at start, every conn torn
+    down at shutdown (before the services added before it stop)."""
 
-    def __init__(self, pluto: Pluto, ctlbase: str, ikeport: int, reactor=None, pump=None) -> None:
+    name = "pluto"
+
+    def __init__(self, pluto: Pluto) -> None:
+        self.pluto = pluto
+
+    def startService(self) -> None:
+        super().startService()
+        self.pluto.start_auto()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.pluto.stop()
+
+
+class FswanService(service.MultiService):
+    """The whole daemon: the control socket, ``services`` (DNS, pump, IKE), pluto."""
+
+    def __init__(
+        self,
+        pluto: Pluto,
+        ctlbase: str,
+        ikeport: int,
+        reactor: ControlReactor | None = None,
+        services: Sequence[service.IService] = (),
+    ) -> None:
         super().__init__()
         self.pluto = pluto
-        #: the TUN <-> ESP pump (``daemon.pump.Pump``), None without a data plane
-        self.pump = pump
         self.ctlbase = ctlbase
         self.ikeport = ikeport
         ControlService(ctlbase + CTL_SUFFIX, pluto, reactor).setServiceParent(self)
+        for child in services:
+            child.setServiceParent(self)
+        PlutoService(pluto).setServiceParent(self)
 
     def startService(self) -> None:
         log.info("fswan starting (pluto-compatible control at {ctl})", ctl=self.ctlbase + CTL_SUFFIX)
         super().startService()
-        if self.pump is not None:
-            self.pump.start()
-        self.pluto.start_auto()
         self._catch_hangup()
 
     def _catch_hangup(self) -> None:
@@ -80,8 +129,10 @@ class FswanService(service.MultiService):
         to mean "reload", so it rereads ipsec.secrets (conns change with ipsec auto)."""
         from twisted.internet import reactor
 
-        def hangup(signum, frame) -> None:
-            reactor.callFromThread(self._reread_on_hangup)
+        threads = cast(IReactorFromThreads, reactor)
+
+        def hangup(signum: int, frame: FrameType | None) -> None:
+            threads.callFromThread(self._reread_on_hangup)
 
         try:
             signal.signal(signal.SIGHUP, hangup)
@@ -91,19 +142,3 @@ class FswanService(service.MultiService):
     def _reread_on_hangup(self) -> None:
         self.pluto.log.log("received SIGHUP: rereading secrets (whack --shutdown stops the daemon)")
         self.pluto.reread_secrets(None, None)
-
-    def stopService(self):
-        if self.pluto.ike is not None:
-            for name in list(self.pluto.connections):
-                self.pluto.ike.engine.remove_connection(name, self.pluto.ike.now())
-            self.pluto.ike.pump()
-        if self.pluto.tunnels is not None:
-            # down, then SAs and eroutes out, then unroute: routes go before ipsec0 does
-            for name in list(self.pluto.connections):
-                self.pluto.tunnels.forget(name)
-        if self.pluto.ike is not None:
-            self.pluto.ike.close_ports()
-        if self.pump is not None:
-            self.pluto.oe.stop()
-            self.pump.stop()
-        return super().stopService()

@@ -7,11 +7,13 @@ tested line by line.  The order follows pluto's ``show_status``: interfaces,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fswan.config.model import AuthBy, Auto, Connection, ConnType, FailureShunt
 from fswan.config.orient import IpsecInterface, OrientedConnection, OrientedEnd
+from fswan.ike.status import StateSnapshot, state_dicts, state_lines
 
 
 @dataclass(frozen=True)
@@ -31,19 +33,55 @@ class LoadedConnection:
 
 
 @dataclass(frozen=True)
+class SaTraffic:
+    """What the data plane counted on one SA pair (``Tunnels.sa_traffic``)."""
+
+    #: seconds since either SA last carried a packet; None: never used
+    idle: float | None
+    in_bytes: int
+    in_packets: int
+    out_bytes: int
+    out_packets: int
+    #: the conn's eroute points at this pair
+    eroute_owner: bool = False
+
+    @property
+    def used(self) -> str:
+        return f"used {self.idle:.0f}s ago" if self.idle is not None else "never used"
+
+    @property
+    def counts(self) -> str:
+        return (f"in {self.in_bytes}B/{self.in_packets}p out {self.out_bytes}B/{self.out_packets}p"
+                + ("; eroute owner" if self.eroute_owner else ""))
+
+
+@dataclass(frozen=True)
+class ManualSA:
+    """A manually keyed SA pair (``ipsec manual``): no IKE state shows it."""
+
+    conn: str
+    #: the SAIDs as ``tun.200@192.0.2.2``
+    outbound: str
+    inbound: str
+
+
+@dataclass(frozen=True)
 class StatusSnapshot:
     interfaces: tuple[IpsecInterface, ...]
     myid: str | None
     connections: tuple[LoadedConnection, ...]
     listening: bool = True
     debug: str = "none"
-    #: pluto's state lines (``#3: "net" STATE_MAIN_I4 ...``) and the same as dicts
-    states: tuple[str, ...] = ()
-    state_dicts: tuple[dict, ...] = ()
+    #: the engine's states (``#3: "net" STATE_MAIN_I4 ...``) as data
+    states: tuple[StateSnapshot, ...] = ()
     #: per conn: (newest ISAKMP SA serial, newest IPsec SA serial), 0 = none
     newest: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: the data plane's summary lines (eroutes, SAs, drop counters such as ``no eroute!``)
     kernel: tuple[str, ...] = ()
+    #: per IPsec state serial: its SA pair's traffic (with a data plane)
+    traffic: Mapping[int, SaTraffic] = field(default_factory=dict)
+    #: manually keyed SA pairs, shown after the states
+    manual: tuple[ManualSA, ...] = ()
 
 
 def _seconds(value: float) -> str:
@@ -173,12 +211,33 @@ def format_status(snapshot: StatusSnapshot) -> list[str]:
     for loaded in sorted(snapshot.connections, key=lambda c: c.name):
         lines.extend(connection_lines(loaded, snapshot.newest.get(loaded.name, (0, 0))))
     lines.append("")
-    for state in snapshot.states:
-        lines.append(str(state))
-    if snapshot.states:
+    states = state_status_lines(snapshot)
+    lines.extend(states)
+    if states:
         lines.append("")
     for line in snapshot.kernel:
         lines.append(line)
+    return lines
+
+
+def state_status_lines(snapshot: StatusSnapshot) -> list[str]:
+    """The engine's state lines; an installed IPsec SA's line says its traffic
+    (``#4: "net" used 3s ago; esp.... esp....; in 84B/1p out 84B/1p``); then the
+    manually keyed pairs."""
+    traffic = snapshot.traffic
+    lines = []
+    for state in snapshot.states:
+        used = traffic.get(state.serial) if state.spis_line is not None else None
+        if used is None:
+            lines.extend(state_lines([state]))
+            continue
+        lines.extend(state_lines([replace(state, spis_line=None)]))
+        lines.append(f'#{state.serial}: "{state.connection}" {used.used}; {state.spis_line}; '
+                     f"{used.counts}")
+    for sa in snapshot.manual:
+        used = traffic.get(0)
+        lines.append(f'#0: "{sa.conn}" {used.used if used else ""}; {sa.outbound} {sa.inbound}; '
+                     f"manually keyed; {used.counts if used else ''}")
     return lines
 
 
@@ -239,6 +298,6 @@ def status_dict(snapshot: StatusSnapshot) -> dict[str, Any]:
             connection_dict(c, snapshot.newest.get(c.name, (0, 0)))
             for c in sorted(snapshot.connections, key=lambda c: c.name)
         ],
-        "states": list(snapshot.state_dicts),
+        "states": state_dicts(list(snapshot.states)),
         "kernel": list(snapshot.kernel),
     }

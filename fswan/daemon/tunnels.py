@@ -29,23 +29,26 @@ Nothing here is on the packet path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
 
 from twisted.internet import defer
 
 from fswan.config.model import ConnType, SetupConfig
 from fswan.config.orient import OrientedConnection
+from fswan.daemon.interfaces import Clock, IkeControl
 from fswan.daemon.logging import PlutoLog, Reply
-from fswan.daemon.status import LoadedConnection
+from fswan.daemon.pump import DataPlaneEvent, PeerRouting
+from fswan.daemon.status import LoadedConnection, SaTraffic
 from fswan.ike import events as ev
 from fswan.ike.state import StateKind
 from fswan.ipsec.dataplane import Acquire, UnknownSPI
 from fswan.ipsec.eroute import DROP, PASS, REJECT, TRAP
-from fswan.ipsec.kernel import KernelError, Klips
+from fswan.ipsec.kernel import IKernel, IKernelStatus, KernelError
 from fswan.ipsec.sa import HardExpire, SoftExpire, sa_pair_from_child
 from fswan.suites import UnsupportedAlgorithm
-from fswan.updown import SAFacts, UnknownPluginError, plugins_for
+from fswan.updown import IUpdown, SAFacts, UnknownPluginError, plugins_for
 from fswan.updown.runner import UpdownRunner
 from fswan.whackproto import RC
 
@@ -59,18 +62,60 @@ _ROUTE_TARGETS = {
 }
 
 
+class PumpView(PeerRouting, Protocol):
+    """The packet pump as Tunnels and manual keying see it: which socket carries a
+    peer's ESP, and the counters ``ipsec look`` shows."""
+
+    @property
+    def counters(self) -> Mapping[str, int]: ...
+
+
+class GroupAcquire(Protocol):
+    """Who takes an Acquire no conn's trap owns (``daemon.oe.Opportunism``: a policy group's)."""
+
+    def acquire(self, event: Acquire) -> bool: ...
+
+
+@dataclass(frozen=True)
+class KernelSide:
+    """The data plane as Pluto is given it (None without one): the kernel, the updown
+    runner, the clock, and the pump (None in tests without packets)."""
+
+    kernel: IKernel
+    runner: UpdownRunner
+    clock: Clock
+    pump: PumpView | None = None
+
+
+class EspArrivals:
+    """The engine's ``EspActivity`` over the kernel: when ESP last arrived on a conn's SAs.
+
+    Exists before the engine (which is given it at construction) and reads the
+    kernel's SA pairs, so DPD probes only a peer silent on IKE *and* ESP."""
+
+    def __init__(self, kernel: IKernelStatus) -> None:
+        self.kernel = kernel
+
+    def last_esp_arrival(self, conn_name: str) -> float | None:
+        seen = [inbound.last_used for inbound, _ in self.kernel.pairs_of(conn_name).values()
+                if inbound.last_used is not None]
+        return max(seen, default=None)
+
+
 class Tunnels:
     """Glue between engine events, the kernel (eroutes, SAs) and updown."""
 
     def __init__(
         self,
-        kernel: Klips,
+        kernel: IKernel,
         runner: UpdownRunner,
         log: PlutoLog,
-        clock: Any,
+        clock: Clock,
         lookup: Callable[[str], LoadedConnection | None],
         setup: Callable[[], SetupConfig] = SetupConfig,
-        pump: Any = None,
+        pump: PumpView | None = None,
+        ike: IkeControl | None = None,
+        opportunism: GroupAcquire | None = None,
     ) -> None:
         self.kernel = kernel
         self.runner = runner
@@ -79,15 +124,16 @@ class Tunnels:
         self.lookup = lookup
         self.setup = setup
         self.pump = pump
-        #: the IKE driver (set once both exist); None: no IKE (manual keying only)
-        self.ike: Any = None
+        #: the IKE driver; None: no IKE (manual keying only)
+        self.ike = ike
         #: conns keying because a packet hit their %trap -> when
         self.keying: dict[str, float] = {}
         #: SA pairs whose route is being put in place: serial -> conn
         self._routing: dict[int, str] = {}
-        #: ``daemon.oe.Opportunism``: Acquires from policy-group traps; None: no OE
-        self.opportunism: Any = None
-        self.path_mtu = kernel.dataplane.path_mtu
+        #: Acquires from policy-group traps (``daemon.oe.Opportunism``); None: no OE
+        self.opportunism = opportunism
+        self.path_mtu: int = kernel.dataplane.path_mtu
+        self._arrivals = EspArrivals(kernel)
 
     # -- helpers ----------------------------------------------------------------
 
@@ -96,15 +142,13 @@ class Tunnels:
 
     def last_esp_arrival(self, name: str) -> float | None:
         """When ESP last arrived on any of ``name``'s SAs (for the engine's DPD)."""
-        seen = [inbound.last_used for inbound, _ in self.kernel.pairs_of(name).values()
-                if inbound.last_used is not None]
-        return max(seen, default=None)
+        return self._arrivals.last_esp_arrival(name)
 
     def _oriented(self, name: str) -> OrientedConnection | None:
         loaded = self.lookup(name)
         return loaded.oriented if loaded is not None else None
 
-    def _plugins(self, oriented: OrientedConnection, reply: Reply | None) -> list | None:
+    def _plugins(self, oriented: OrientedConnection, reply: Reply | None) -> list[IUpdown] | None:
         try:
             return plugins_for(oriented)
         except UnknownPluginError as error:
@@ -116,7 +160,7 @@ class Tunnels:
 
     # -- engine events ------------------------------------------------------------
 
-    def on_engine_event(self, event: Any) -> None:
+    def on_engine_event(self, event: ev.EngineEvent) -> None:
         """Everything the IKE driver does not handle itself (SA events)."""
         if isinstance(event, ev.ChildSAInstalled):
             self.child_installed(event)
@@ -160,18 +204,18 @@ class Tunnels:
         d = self._route_verbs(oriented, SAFacts.from_event(event), None)
         d.addCallback(self._routed_for_sa, oriented, event)
 
-    def _steer(self, event: Any, oriented: OrientedConnection) -> None:
+    def _steer(self, event: ev.ChildSAInstalled, oriented: OrientedConnection) -> None:
         """Tell the pump which of our sockets carries this peer's ESP."""
         if self.pump is None:
             return
         udp = None
         if self.ike is not None:
             self.pump.set_udp_sockets(self.ike.natt_sockets())
-            port = self.ike.ports.get((event.local_addr, self.ike.natt_port))
-            udp = getattr(port, "socket", None)
+            udp = self.ike.natt_socket(event.local_addr)
         self.pump.route_peer(str(event.remote_addr), udp, oriented.interface.physical)
 
-    def _routed_for_sa(self, ok: bool, oriented: OrientedConnection, event: Any) -> None:
+    def _routed_for_sa(self, ok: bool, oriented: OrientedConnection,
+                       event: ev.ChildSAInstalled) -> None:
         name = oriented.name
         self._routing.pop(event.serial, None)
         if event.serial not in self.kernel.pairs_of(name):
@@ -190,7 +234,7 @@ class Tunnels:
         self.keying.pop(name, None)
         self._up(oriented, event)
 
-    def _up(self, oriented: OrientedConnection, event: Any) -> None:
+    def _up(self, oriented: OrientedConnection, event: ev.ChildSAInstalled) -> None:
         plugins = self._plugins(oriented, None)
         if plugins is not None:
             self.runner.run("up", oriented, SAFacts.from_event(event), plugins)
@@ -249,7 +293,7 @@ class Tunnels:
 
     # -- data plane events ----------------------------------------------------------
 
-    def on_dataplane_event(self, event: Any) -> None:
+    def on_dataplane_event(self, event: DataPlaneEvent) -> None:
         if isinstance(event, Acquire):
             self.acquire(event)
         elif isinstance(event, SoftExpire):
@@ -302,11 +346,11 @@ class Tunnels:
             self.log.log(f"keying failed: {what}", RC.LOG_SERIOUS, name)
 
     @staticmethod
-    def _in_progress(state: dict) -> bool:
+    def _in_progress(state: Mapping[str, object]) -> bool:
         if state.get("kind") == "IPSEC":
             return not state.get("installed")
         try:
-            return not StateKind(state["state_number"]).established
+            return not StateKind(state["state_number"]).established  # type: ignore[call-arg]
         except (KeyError, ValueError):
             return False
 
@@ -346,7 +390,7 @@ class Tunnels:
         if self.runner.is_routed(oriented.name):
             return defer.succeed(True)
 
-        def after_prepare(ok: bool) -> Any:
+        def after_prepare(ok: bool) -> bool | defer.Deferred[bool]:
             if not ok:
                 return False
             return self.runner.run("route", oriented, facts, plugins, reply)
@@ -415,78 +459,16 @@ class Tunnels:
 
     # -- status ---------------------------------------------------------------------
 
-    def sa_traffic(self, now: float) -> dict[int, str]:
-        """Per IPsec state serial: ``used Ns ago`` and the counters, for the state lines."""
+    def sa_traffic(self, now: float) -> dict[int, SaTraffic]:
+        """Per IPsec state serial: when it was last used and its counters, for the state lines."""
         out = {}
         for entry in self.kernel.conns.values():
             for serial, (inbound, outbound) in entry.pairs.items():
                 last = max(x for x in (inbound.last_used, outbound.last_used, -1.0) if x is not None)
-                used = f"used {max(0.0, now - last):.0f}s ago" if last >= 0 else "never used"
-                out[serial] = (
-                    f"{used}; in {inbound.bytes}B/{inbound.packets}p "
-                    f"out {outbound.bytes}B/{outbound.packets}p"
-                    + ("; eroute owner" if entry.owner == serial else "")
+                out[serial] = SaTraffic(
+                    idle=max(0.0, now - last) if last >= 0 else None,
+                    in_bytes=inbound.bytes, in_packets=inbound.packets,
+                    out_bytes=outbound.bytes, out_packets=outbound.packets,
+                    eroute_owner=entry.owner == serial,
                 )
         return out
-
-
-def attach_dataplane(pluto: Any, ike: Any, log: PlutoLog, reactor: Any) -> Any:
-    """Create ``ipsec0`` and the pump, and wire them to pluto and the IKE driver.
-
-    Returns the :class:`~fswan.daemon.pump.Pump`, or None (logged) when the
-    TUN device cannot be made (not root, no /dev/net/tun): the daemon then
-    keys IKE but carries no traffic, and route/manual commands say so.
-    """
-    from fswan.daemon.kernel import link_mtu, open_tun, tunnel_mtu
-    from fswan.daemon.manual import ManualKeying
-    from fswan.daemon.pump import Pump
-    from fswan.ipsec.dataplane import DataPlane
-
-    interfaces = pluto.interfaces
-    if not interfaces:
-        log.log("no IPsec interface: running without a data plane", RC.LOG_SERIOUS)
-        return None
-    virtual, physical = interfaces[0].virtual, interfaces[0].physical
-    try:
-        physical_mtu = link_mtu(physical) or 1500
-        mtu = tunnel_mtu(physical_mtu, pluto.setup.overridemtu)
-        leftover = link_mtu(virtual) is not None
-        fd = open_tun(virtual, mtu, vnet_hdr=True, persist=True)
-    except (OSError, IndexError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        log.log(f"cannot create {virtual}: {reason}; running without a data plane", RC.LOG_SERIOUS)
-        return None
-    dataplane = DataPlane(path_mtu=physical_mtu)
-    kernel = Klips(dataplane)
-    pump = Pump(reactor, dataplane, fd, vnet_hdr=True, persistent=True)
-    if leftover:
-        log.log(f"{virtual} was left by a daemon that did not shut down: its routes kept "
-                "the traffic for our tunnels from leaving in clear; they are replaced as "
-                f"tunnels come up (ip route show dev {virtual} lists them)")
-    runner = UpdownRunner(log, reactor)
-    tunnels = Tunnels(kernel, runner, log, reactor, pluto.connections.get, lambda: pluto.setup, pump)
-    pump.on_event = tunnels.on_dataplane_event
-    if ike is not None:
-        tunnels.ike = ike
-        ike.on_child_sa = tunnels.on_engine_event
-        ike.on_esp = pump.inbound_udp
-        ike.on_esp_batch = pump.inbound_udp_batch
-        ike.drain_natt()
-        ike.after_step = tunnels.after_ike_step
-        ike.engine.esp_activity = tunnels
-        pump.set_udp_sockets(ike.natt_sockets())
-    for problem in pump.open_raw(sorted({i.physical for i in interfaces})):
-        log.log(f"{problem}: raw ESP unavailable, ESP-in-UDP only", RC.LOG_SERIOUS)
-    if not pluto.setup.hidetos:
-        # hidetos=no: the inner TOS must reach the outer header, which only a header we
-        # build ourselves (IP_HDRINCL) can carry; the kernel would write TOS 0
-        if pump.raw_ip is not None:
-            dataplane.outer_header = True
-        else:
-            log.log("hidetos=no needs a raw IP socket (root): the outer TOS stays 0",
-                    RC.LOG_SERIOUS)
-    pluto.tunnels = tunnels
-    tunnels.opportunism = getattr(pluto, "oe", None)
-    pluto.manual = ManualKeying(tunnels, log)
-    log.log(f"{virtual}: TUN over {physical}, mtu {mtu} (path mtu {physical_mtu})")
-    return pump

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Union
 
 from zope.interface import Attribute, Interface, implementer
 
@@ -36,6 +36,7 @@ from fswan.ipsec.sa import IN, OUT, Said, SAError, SecurityAssociation
 __all__ = [
     "FAILURE_SHUNTS",
     "IKernel",
+    "IKernelStatus",
     "KernelError",
     "Klips",
     "ConnEroute",
@@ -51,31 +52,63 @@ class KernelError(ValueError):
     """A kernel operation that cannot be done; the message is KLIPS's/pluto's."""
 
 
-class IKernel(Interface):
-    """What the daemon needs of a kernel: SAs and eroutes per connection."""
+class IKernelStatus(Interface):
+    """What the daemon reads from a kernel: per-connection eroutes and SA pairs."""
 
-    dataplane = Attribute("The DataPlane (SAD, eroutes, counters) behind this kernel.")
+    conns = Attribute("conn name -> ConnEroute: the eroute, its owner, holds and SA pairs")
 
-    def route(name: str, local: Any, remote: Any, now: float) -> None:
-        """Install the connection's ``%trap`` eroute (``auto=route``, ``--route``)."""
+    def routing(name: str) -> str:
+        """pluto's routing story word(s) for the conn line ("prospective erouted", ...)."""
+
+    def owner_of(name: str) -> int | None:
+        """The serial of the SA pair the connection's eroute points at, if any."""
+
+    def pairs_of(name: str) -> dict[int, tuple[SecurityAssociation, SecurityAssociation]]:
+        """serial -> (inbound SA, outbound SA) of the connection, in installation order."""
+
+
+class IKernel(IKernelStatus):
+    """What the daemon asks of a kernel: SAs in and out, eroutes moved, per connection
+    (and what it reads, ``IKernelStatus``)."""
+
+    dataplane = Attribute(
+        "The DataPlane behind this kernel: SAD, eroutes (the policy groups' own eroutes are "
+        "put there directly), counters and listings."
+    )
+
+    def route(
+        name: str, local: IPNetwork | str, remote: IPNetwork | str, now: float, target: str = TRAP
+    ) -> None:
+        """Install the connection's ``%trap`` eroute (``auto=route``, ``--route``), or for a
+        shunt conn (type=passthrough/drop/reject) its shunt; KernelError if the nets are taken."""
 
     def unroute(name: str, now: float) -> None:
         """Remove the connection's trap/hold/shunt eroutes; KernelError if an SA owns it."""
 
-    def install(name: str, serial: int, inbound: Any, outbound: Any, now: float) -> None:
-        """Add an SA pair and point the connection's eroute at the outbound SA."""
+    def install(
+        name: str, serial: int, inbound: SecurityAssociation, outbound: SecurityAssociation, now: float, *,
+        take_eroute: bool = True,
+    ) -> None:
+        """Add an SA pair and (``take_eroute``) point the connection's eroute at its outbound SA."""
 
-    def delete(name: str, serial: int, now: float) -> tuple[Any, Any]:
-        """Remove an SA pair; the eroute falls back to a newer pair, ``%trap`` or nothing."""
+    def take_eroute(name: str, serial: int, now: float) -> None:
+        """Point the connection's eroute at ``serial``'s outbound SA (make before break)."""
 
-    def acquire(event: Any) -> str | None:
+    def delete(name: str, serial: int, now: float) -> tuple[SecurityAssociation | None, SecurityAssociation | None]:
+        """Remove an SA pair; the eroute falls back to a newer pair, ``%trap`` or nothing.
+        Returns the (inbound, outbound) SAs removed, (None, None) if there was no such pair."""
+
+    def acquire(event: Acquire) -> str | None:
         """The connection owning the ``%trap`` an Acquire came from (its hold recorded)."""
+
+    def hold(name: str, src: IPNetwork, dst: IPNetwork) -> None:
+        """Record a host-to-host ``%hold`` the connection answers for (an OE instance keying)."""
 
     def keying_failed(name: str, shunt: str | None, now: float) -> None:
         """Keying gave up: holds become the failure shunt, or the trap catches again."""
 
-    def forget(name: str, now: float) -> None:
-        """Remove every trace of the connection (delete, replace, shutdown)."""
+    def forget(name: str, now: float) -> list[tuple[SecurityAssociation, SecurityAssociation]]:
+        """Remove every trace of the connection (delete, replace, shutdown); the pairs removed."""
 
 
 @dataclass
@@ -115,7 +148,7 @@ class ConnEroute:
 
 @implementer(IKernel)
 class Klips:
-    """IKernel over the sans-IO :class:`DataPlane`."""
+    """IKernel (with IKernelStatus) over the sans-IO :class:`DataPlane`."""
 
     def __init__(self, dataplane: DataPlane) -> None:
         self.dataplane = dataplane
@@ -135,7 +168,7 @@ class Klips:
         entry = self.conns.get(name)
         return entry.routing() if entry is not None else "unrouted"
 
-    def _eroute_target(self, entry: ConnEroute) -> Any:
+    def _eroute_target(self, entry: ConnEroute) -> object:
         if entry.local is None or entry.remote is None:
             return None
         e = self.dataplane.eroutes.get(entry.local, entry.remote)
@@ -154,7 +187,8 @@ class Klips:
     # -- IKernel ----------------------------------------------------------------
 
     def route(
-        self, name: str, local: Any, remote: Any, now: float, target: str = TRAP
+        self, name: str, local: IPNetwork | str, remote: IPNetwork | str, now: float,
+        target: str = TRAP,
     ) -> None:
         """Install the conn's %trap (or, for type=passthrough/drop/reject, its shunt) eroute."""
         local_net = ipaddress.ip_network(local, strict=False)
@@ -271,6 +305,9 @@ class Klips:
         self.conns[name].holds.add(hold)
         return name
 
+    def hold(self, name: str, src: IPNetwork, dst: IPNetwork) -> None:
+        self.conn(name).holds.add((src, dst))
+
     def keying_failed(self, name: str, shunt: str | None, now: float) -> None:
         entry = self.conns.get(name)
         if entry is None or not entry.holds or entry.owner is not None:
@@ -293,14 +330,15 @@ class Klips:
             return []
         removed = []
         for serial in list(entry.pairs):
-            pair = self.delete(name, serial, now)
-            removed.append(pair)
+            inbound, outbound = self.delete(name, serial, now)
+            if inbound is not None and outbound is not None:
+                removed.append((inbound, outbound))
         entry = self.conns.get(name)
         if entry is not None:
             entry.owner = None
             self.unroute(name, now)
         self.conns.pop(name, None)
-        return removed  # type: ignore[return-value]
+        return removed
 
     # -- internals --------------------------------------------------------------
 

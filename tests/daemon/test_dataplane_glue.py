@@ -16,7 +16,7 @@ from fswan.config.orient import DefaultRoute, HostAddress, HostNetwork
 from fswan.daemon.logging import PlutoLog
 from fswan.daemon.pluto import Pluto
 from fswan.daemon.pump import GSO_MAX_BYTES, GSO_MAX_SEGMENTS, UDP_SEGMENT, Pump
-from fswan.daemon.tunnels import Tunnels
+from fswan.daemon.tunnels import KernelSide
 from fswan.ike import events as ev
 from fswan.ipsec.dataplane import DROP_NO_EROUTE, HELD, OK, Acquire, DataPlane
 from fswan.ipsec.eroute import DROP, HOLD, TRAP
@@ -212,6 +212,28 @@ class FakeIke:
     def natt_sockets(self):
         return []
 
+    # what Pluto asks of its IKE side (nothing the tests look at)
+    def apply_setup(self, **setup):
+        pass
+
+    def set_secrets(self, secrets):
+        pass
+
+    def open_ports(self, interfaces):
+        pass
+
+    def add_connection(self, oriented):
+        pass
+
+    def now(self):
+        return 0.0
+
+    def snapshot(self, now):
+        return []
+
+    def newest(self, name):
+        return (0, 0)
+
 
 class Recorder:
     """An IUpdown plugin that records verbs (and can fail ``route``)."""
@@ -243,18 +265,16 @@ def world(monkeypatch):
     sink = LogSink()
     log = PlutoLog(sink.logger)
     loader = MemoryLoader({"/etc/ipsec.conf": CONF, "/etc/ipsec.secrets": ""})
-    pluto = Pluto("/etc/ipsec.conf", "/etc/ipsec.secrets", loader, lambda: HOST, log,
-                  file_mode=lambda p: 0o600)
-    pluto.start()
     clock = MemoryReactorClock()
     recorder = Recorder()
     monkeypatch.setattr("fswan.daemon.tunnels.plugins_for", lambda oriented: [recorder])
     kernel = Klips(DataPlane())
-    tunnels = Tunnels(kernel, UpdownRunner(log, clock), log, clock, pluto.connections.get,
-                      lambda: pluto.setup)
     ike = FakeIke([], [], [])
-    tunnels.ike = ike
-    pluto.tunnels = tunnels
+    pluto = Pluto("/etc/ipsec.conf", "/etc/ipsec.secrets", loader, lambda: HOST, log,
+                  file_mode=lambda p: 0o600, ike=ike,
+                  dataplane=KernelSide(kernel, UpdownRunner(log, clock), clock))
+    pluto.start()
+    tunnels = pluto.tunnels
     return tunnels, kernel, recorder, ike, sink, pluto
 
 

@@ -12,9 +12,9 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from fswan.config.orient import DefaultRoute, HostAddress, HostNetwork
 from fswan.daemon.control import ControlFactory
 from fswan.daemon.logging import PlutoLog
-from fswan.daemon.manual import ManualError, ManualKeying, manual_sa_pair
+from fswan.daemon.manual import ManualError, manual_sa_pair
 from fswan.daemon.pluto import Pluto
-from fswan.daemon.tunnels import Tunnels
+from fswan.daemon.tunnels import KernelSide
 from fswan.ipsec.dataplane import OK, DataPlane
 from fswan.ipsec.kernel import Klips
 from fswan.updown.runner import UpdownRunner
@@ -79,17 +79,14 @@ class Harness:
         self.sink = LogSink()
         log = PlutoLog(self.sink.logger)
         loader = MemoryLoader({"/etc/ipsec.conf": CONF, "/etc/ipsec.secrets": ""})
-        self.pluto = Pluto("/etc/ipsec.conf", "/etc/ipsec.secrets", loader, lambda: HOST, log,
-                           file_mode=lambda p: 0o600)
-        self.pluto.start()
         self.recorder = Recorder()
         monkeypatch.setattr("fswan.daemon.tunnels.plugins_for", lambda o: [self.recorder])
         clock = MemoryReactorClock()
         self.kernel = Klips(DataPlane())
-        tunnels = Tunnels(self.kernel, UpdownRunner(log, clock), log, clock,
-                          self.pluto.connections.get, lambda: self.pluto.setup)
-        self.pluto.tunnels = tunnels
-        self.pluto.manual = ManualKeying(tunnels, log)
+        self.pluto = Pluto("/etc/ipsec.conf", "/etc/ipsec.secrets", loader, lambda: HOST, log,
+                           file_mode=lambda p: 0o600,
+                           dataplane=KernelSide(self.kernel, UpdownRunner(log, clock), clock))
+        self.pluto.start()
         self.factory = ControlFactory(self.pluto, lambda: None)
 
     def request(self, command, name=None, **args):

@@ -21,7 +21,7 @@ from fswan.config.orient import DefaultRoute, HostAddress, HostNetwork
 from fswan.daemon.dns import Answer, DnsKeyFetcher
 from fswan.daemon.logging import PlutoLog
 from fswan.daemon.pluto import Pluto
-from fswan.daemon.tunnels import Tunnels
+from fswan.daemon.tunnels import KernelSide
 from fswan.dnskeys import records
 from fswan.ipsec.dataplane import DataPlane
 from fswan.ipsec.eroute import DROP, PASS, REJECT, TRAP
@@ -89,6 +89,15 @@ class FakeEngine:
     def newest(self, name):
         return (0, 0)
 
+    def snapshot(self, now):
+        return []
+
+    def apply_setup(self, **setup) -> None:
+        pass
+
+    def set_secrets(self, secrets) -> None:
+        pass
+
 
 class FakeIke:
     def __init__(self) -> None:
@@ -103,6 +112,12 @@ class FakeIke:
 
     def pump(self) -> None:
         self.pumps = getattr(self, "pumps", 0) + 1
+
+    def open_ports(self, interfaces) -> None:
+        pass
+
+    def close_ports(self) -> None:
+        pass
 
 
 class Dns:
@@ -131,23 +146,19 @@ def world(monkeypatch):
     log = PlutoLog(sink.logger)
     files = {"/etc/ipsec.conf": CONF, "/etc/ipsec.secrets": "", **GROUP_FILES}
     loader = MemoryLoader(files)
-    pluto = Pluto("/etc/ipsec.conf", "/etc/ipsec.secrets", loader, lambda: HOST, log,
-                  file_mode=lambda p: 0o600)
-    pluto.start()
     clock = MemoryReactorClock()
     monkeypatch.setattr("fswan.daemon.tunnels.plugins_for", lambda oriented: [])
     kernel = Klips(DataPlane())
-    tunnels = Tunnels(kernel, UpdownRunner(log, clock), log, clock, pluto.connections.get,
-                      lambda: pluto.setup)
     ike = FakeIke()
-    tunnels.ike = ike
-    pluto.ike = ike
-    pluto.tunnels = tunnels
-    tunnels.opportunism = pluto.oe
     table = {records.reverse_name("203.0.113.10"): [txt(east_key(), EAST)]}
     resolver = Dns(table)
-    pluto.oe.fetcher = DnsKeyFetcher(task.Clock(), log=log.log, query=resolver,
-                                     run_blocking=lambda f, *a: defer.maybeDeferred(f, *a))
+    fetcher = DnsKeyFetcher(task.Clock(), log=log.log, query=resolver,
+                            run_blocking=lambda f, *a: defer.maybeDeferred(f, *a))
+    pluto = Pluto("/etc/ipsec.conf", "/etc/ipsec.secrets", loader, lambda: HOST, log,
+                  file_mode=lambda p: 0o600, ike=ike,
+                  dataplane=KernelSide(kernel, UpdownRunner(log, clock), clock), fetcher=fetcher)
+    pluto.start()
+    tunnels = pluto.tunnels
     pluto.start_auto()
     return pluto, tunnels, kernel, ike, sink, resolver, loader
 
