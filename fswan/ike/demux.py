@@ -214,6 +214,7 @@ def _new_responder(eng: EngineParts, message: Message, md: MessageDigest) -> Non
         remote_port=md.remote_port,
         created=md.now,
         aggressive=aggressive,
+        quiet=eng.busy,
     )
     eng.table.add_responder(st)
     md.candidates = candidates

@@ -61,7 +61,8 @@ class Outbox:
         self.events.append(LogLine(text, int(rc), name, None, None))
 
     def log_state(self, st: State, text: str, rc: int = RC.LOG) -> None:
-        self.events.append(LogLine(text, int(rc), st.conn_name, st.serial, st.whack))
+        if not st.quiet:
+            self.events.append(LogLine(text, int(rc), st.conn_name, st.serial, st.whack))
 
     def release(self, whack: object | None, ok: bool) -> None:
         if whack is not None:

@@ -224,6 +224,9 @@ class State:
     margin: float = 0.0
     #: the peer's proven phase-1 identity (copied to Quick Mode states)
     peer_id: Identity | None = None
+    #: log nothing for this state: a stranger answered in busy mode, until it
+    #: answers back (a flood must not become a flood of log lines)
+    quiet: bool = False
     #: told when one of :data:`WATCHED_FIELDS` changes (``watcher.changed(state, field,
     #: old value)``): the state table, while the state is in it, keeps its indexes
     #: and timer queue true that way

@@ -136,6 +136,7 @@ class StateTable:
         self._unverified_by_source.setdefault(st.remote_addr, {})[st.serial] = st
 
     def _verified(self, st: State) -> None:
+        st.quiet = False
         if self._unverified.pop(st.serial, None) is not None:
             self._bucket(self._unverified_by_source, st.remote_addr, st, False)
 
