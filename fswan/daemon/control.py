@@ -40,9 +40,11 @@ class ControlProtocol(LineOnlyReceiver):
     delimiter = b"\n"
     MAX_LENGTH = MAX_REQUEST
 
-    def __init__(self, pluto: Pluto, on_shutdown: Callable[[], None]) -> None:
+    def __init__(self, pluto: Pluto, on_shutdown: Callable[[], None],
+                 factory: ControlFactory | None = None) -> None:
         self.pluto = pluto
         self.on_shutdown = on_shutdown
+        self.factory = factory
         self.busy = False
         self.shutdown_after_reply = False
 
@@ -85,44 +87,46 @@ class ControlProtocol(LineOnlyReceiver):
         self.line(RC.INTERNALERR, f"internal error serving {request.command}: {failure.getErrorMessage()}")
 
     def dispatch(self, request: Request) -> defer.Deferred[bool] | None:
+        """Run the verb; a Deferred keeps the connection open until it fires."""
         pluto, args = self.pluto, request.args
         command = request.command
         name = request.name or ""  # decode_request made sure the commands needing one have it
-        if command == "status":
-            return pluto.status(bool(args.get("json")), self)
-        if command == "add":
-            return pluto.add(name, args.get("config"), self)
-        if command == "replace":
-            return pluto.replace(name, args.get("config"), self)
-        if command == "delete":
-            return pluto.delete(name, self)
-        if command == "rereadsecrets":
-            return pluto.reread_secrets(args.get("secrets"), self)
-        if command == "rereadgroups":
-            return pluto.reread_groups(self)
-        if command in ("listen", "ready"):
-            return pluto.listen(self)
-        if command == "unlisten":
-            return pluto.unlisten(self)
-        if command == "shutdown":
-            pluto.log.log("shutting down", reply=self)
-            self.shutdown_after_reply = True
-            return None
         if command == "initiate":
             return pluto.initiate(name, bool(args.get("asynchronous")), self)
-        if command == "terminate":
-            return pluto.terminate(name, self)
         if command == "route":
             return pluto.route(name, self)
         if command == "unroute":
             return pluto.unroute(name, self)
-        if command == "eroute":
-            return pluto.eroute(self)
-        if command == "look":
-            return pluto.look(self)
         if command == "manual":
             return pluto.manual_command(name, bool(args.get("up")), args.get("config"), self)
-        raise AssertionError(f"unhandled command {command}")
+        if command == "status":
+            pluto.status(bool(args.get("json")), self)
+        elif command == "add":
+            pluto.add(name, args.get("config"), self)
+        elif command == "replace":
+            pluto.replace(name, args.get("config"), self)
+        elif command == "delete":
+            pluto.delete(name, self)
+        elif command == "rereadsecrets":
+            pluto.reread_secrets(args.get("secrets"), self)
+        elif command == "rereadgroups":
+            pluto.reread_groups(self)
+        elif command in ("listen", "ready"):
+            pluto.listen(self)
+        elif command == "unlisten":
+            pluto.unlisten(self)
+        elif command == "shutdown":
+            pluto.log.log("shutting down", reply=self)
+            self.shutdown_after_reply = True
+        elif command == "terminate":
+            pluto.terminate(name, self)
+        elif command == "eroute":
+            pluto.eroute(self)
+        elif command == "look":
+            pluto.look(self)
+        else:
+            raise AssertionError(f"unhandled command {command}")
+        return None
 
 
 class ControlFactory(Factory):
@@ -135,9 +139,7 @@ class ControlFactory(Factory):
         self.on_shutdown = on_shutdown
 
     def buildProtocol(self, addr: IAddress | None) -> ControlProtocol:
-        protocol = ControlProtocol(self.pluto, self.on_shutdown)
-        protocol.factory = self
-        return protocol
+        return ControlProtocol(self.pluto, self.on_shutdown, self)
 
 
 def listen_control(reactor: ControlReactor, path: str, factory: ControlFactory) -> IListeningPort:

@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 import dns.exception
 import dns.name
@@ -54,13 +54,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from twisted.application import service
 from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from fswan.config.ids import IdError, IdKind, Identity, parse_id
 from fswan.config.model import Auto, AuthBy, Config, ConnType, End
+from fswan.daemon.interfaces import Clock
 from fswan.dnskeys.records import (
     TXT_ATTRIBUTE,
     DnsNameError,
@@ -142,12 +143,9 @@ class RunBlocking(Protocol):
     def __call__(self, function: Callable[..., T], *args: object) -> Deferred[T]: ...
 
 
-class DnsClock(Protocol):
+class DnsClock(Clock, Protocol):
     """The reactor's clock, timers (the lookup backstop) and thread pool."""
 
-    def seconds(self) -> float: ...
-    def callLater(self, delay: float, callable: Callable[..., object],
-                  *args: object) -> IDelayedCall: ...
     def getThreadPool(self) -> ThreadPool: ...
 
 
@@ -209,11 +207,11 @@ class DnspythonQuery:
             if self._resolver is None:
                 if self.server is None:
                     self._resolver = dns.resolver.Resolver()
-                else:
-                    resolver = dns.resolver.Resolver(configure=False)
-                    resolver.nameservers = [self.server[0]]
-                    resolver.port = self.server[1]
-                    self._resolver = resolver
+                else:  # the server's address and port, nothing from /etc/resolv.conf
+                    self._resolver = dns.resolver.make_resolver_at(
+                        self.server[0], self.server[1],
+                        resolver=dns.resolver.Resolver(configure=False),
+                    )
             return self._resolver
 
     def __call__(self, name: dns.name.Name, rdtype: int, lifetime: float) -> Answer:
@@ -249,8 +247,6 @@ class DnsKeyFetcher(service.Service):
     A child service of the daemon: its lookups run in the reactor's thread pool,
     which the reactor starts and stops; the service is its place in the tree."""
 
-    name = "dns"
-
     def __init__(
         self,
         reactor: DnsClock,
@@ -285,7 +281,7 @@ class DnsKeyFetcher(service.Service):
 
     def _in_thread_pool(self, function: Callable[..., T], *args: object) -> Deferred[T]:
         return threads.deferToThreadPool(
-            self._reactor, self._reactor.getThreadPool(), function, *args
+            cast(IReactorFromThreads, self._reactor), self._reactor.getThreadPool(), function, *args
         )
 
     # -- the API ---------------------------------------------------------
@@ -311,7 +307,7 @@ class DnsKeyFetcher(service.Service):
         self._pending[identity] = [waiter]
         deadline = self._monotonic() + self.timeout
         lookup = self._run_blocking(self._lookup, identity, name, deadline)
-        lookup.addTimeout(self.timeout + BACKSTOP_GRACE, self._reactor)
+        lookup.addTimeout(self.timeout + BACKSTOP_GRACE, cast(IReactorTime, self._reactor))
         lookup.addBoth(self._finished, identity)
         return waiter
 
@@ -357,8 +353,7 @@ class DnsKeyFetcher(service.Service):
                     identity,
                     f"no answer from {self._server_text} within {self.timeout:g} s",
                 )
-            self.queries += 1
-            answer = self._ask(identity, name, rdtype, kind, remaining)
+            answer = self._ask_counted(identity, name, rdtype, kind, remaining)
             records = []
             for rdata in answer.rdatas:
                 try:
@@ -382,6 +377,13 @@ class DnsKeyFetcher(service.Service):
         if problems:
             reason += "; " + "; ".join(problems)
         raise DnsKeyError(identity, reason)
+
+    def _ask_counted(
+        self, identity: Identity, name: dns.name.Name, rdtype: int, kind: str, lifetime: float
+    ) -> Answer:
+        """``_ask``, counted in ``queries``."""
+        self.queries += 1
+        return self._ask(identity, name, rdtype, kind, lifetime)
 
     def _ask(
         self, identity: Identity, name: dns.name.Name, rdtype: int, kind: str, lifetime: float
@@ -496,8 +498,7 @@ def _gateway_records(fetcher: DnsKeyFetcher, address: str, deadline: float) -> l
     remaining = deadline - fetcher._monotonic()
     if remaining <= 0:
         raise DnsKeyError(identity, f"no answer from {fetcher._server_text} within {fetcher.timeout:g} s")
-    fetcher.queries += 1
-    answer = fetcher._ask(identity, name, dns.rdatatype.TXT, "TXT", remaining)
+    answer = fetcher._ask_counted(identity, name, dns.rdatatype.TXT, "TXT", remaining)
     found: list[KeyRecord] = []
     problems: list[str] = []
     for rdata in answer.rdatas:
@@ -521,7 +522,7 @@ def fetch_gateways(fetcher: DnsKeyFetcher, address: str) -> Deferred[list[KeyRec
     Not cached (FreeS/WAN asked again on each acquire); errback DnsKeyError, logged."""
     deadline = fetcher._monotonic() + fetcher.timeout
     d = fetcher._run_blocking(_gateway_records, fetcher, address, deadline)
-    d.addTimeout(fetcher.timeout + BACKSTOP_GRACE, fetcher._reactor)
+    d.addTimeout(fetcher.timeout + BACKSTOP_GRACE, cast(IReactorTime, fetcher._reactor))
 
     def failed(failure: Failure) -> Failure:
         if failure.check(DnsKeyError):

@@ -18,18 +18,19 @@ import socket
 import sys
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Protocol
+from typing import Protocol, cast
 
 from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IDelayedCall, IListeningPort, IReadDescriptor
+from twisted.internet.interfaces import IDelayedCall, IReadDescriptor
 from twisted.internet.protocol import DatagramProtocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from fswan.config.orient import IpsecInterface
 from fswan.daemon.dns import DnsKeyFetcher
+from fswan.daemon.interfaces import Clock
 from fswan.daemon.logging import PlutoLog, Reply
 from fswan.daemon.peerkeys import PeerKeys
 from fswan.daemon.pump import UdpSocket
@@ -45,13 +46,18 @@ PortKey = tuple[Address, int]
 EspBatch = list[tuple[bytes, str, int]]
 
 
-class IkeReactor(Protocol):
+class UdpPort(Protocol):
+    """A bound UDP port (``twisted.internet.udp.Port``) as the driver uses it."""
+
+    def write(self, datagram: bytes, addr: tuple[str, int]) -> None: ...
+    def stopListening(self) -> object: ...
+
+
+class IkeReactor(Clock, Protocol):
     """The reactor as the driver uses it: a clock, one timer, UDP ports and readers."""
 
-    def seconds(self) -> float: ...
-    def callLater(self, delay: float, callable: Callable[[], None]) -> IDelayedCall: ...
     def listenUDP(self, port: int, protocol: DatagramProtocol, interface: str = "",
-                  maxPacketSize: int = 8192) -> IListeningPort: ...
+                  maxPacketSize: int = 8192) -> UdpPort: ...
     def addReader(self, reader: IReadDescriptor) -> None: ...
     def removeReader(self, reader: IReadDescriptor) -> None: ...
 
@@ -113,7 +119,7 @@ class NattReader:
     here by the segment size the kernel reports.
     """
 
-    def __init__(self, port: IListeningPort, on_batch: Callable[[EspBatch], None],
+    def __init__(self, port: UdpPort, on_batch: Callable[[EspBatch], None],
                  budget: int = 2048) -> None:
         self.port = port
         self.protocol: DatagramProtocol = getattr(port, "protocol")
@@ -192,8 +198,6 @@ class IkeDriver(service.Service):
     plane's ``Tunnels``, ``ClientCheckNeeded`` to ``Opportunism``.
     """
 
-    name = "ike"
-
     def __init__(
         self,
         engine: IkeEngine,
@@ -220,7 +224,7 @@ class IkeDriver(service.Service):
         self.natt_port = natt_port
         #: the interfaces to listen on (``open_ports``), bound while the service runs
         self.interfaces: list[IpsecInterface] = []
-        self.ports: dict[PortKey, IListeningPort] = {}
+        self.ports: dict[PortKey, UdpPort] = {}
         self.whacks: dict[int, tuple[Reply, defer.Deferred[bool]]] = {}
         self.timer: IDelayedCall | None = None
         self.counters: dict[str, int] = {}
@@ -293,7 +297,7 @@ class IkeDriver(service.Service):
             if getattr(listening, "socket", None) is None or not hasattr(self.reactor, "addReader"):
                 continue
             reader = NattReader(listening, esp.inbound_udp_batch)
-            self.reactor.removeReader(listening)  # type: ignore[arg-type]
+            self.reactor.removeReader(cast(IReadDescriptor, listening))
             self.reactor.addReader(reader)
             self.natt_readers[key] = reader
 
@@ -302,7 +306,7 @@ class IkeDriver(service.Service):
         if reader is not None:
             self.reactor.removeReader(reader)
 
-    def _bind_device(self, listening: IListeningPort, device: str, key: PortKey) -> None:
+    def _bind_device(self, listening: UdpPort, device: str, key: PortKey) -> None:
         """Keep IKE and ESP-in-UDP on the physical device: a host-to-host conn routes the
         peer into ipsec0, which would otherwise capture our own packets to it."""
         sock = getattr(listening, "socket", None)

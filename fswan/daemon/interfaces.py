@@ -31,7 +31,8 @@ class Clock(Protocol):
     """The reactor's clock and timers (``IReactorTime``)."""
 
     def seconds(self) -> float: ...
-    def callLater(self, delay: float, callable: Callable[[], None]) -> IDelayedCall: ...
+    def callLater(self, delay: float, callable: Callable[..., object],
+                  *args: object) -> IDelayedCall: ...
 
 
 class KeyAnswers(Protocol):

@@ -247,8 +247,10 @@ class Opportunism:
     def _found(self, records: list[KeyRecord], name: str, group: str, dst: IPAddress,
                src: IPAddress) -> None:
         self.pending.discard(name)
-        record = next((r for r in records if r.gateway.kind in (IdKind.IPV4_ADDR, IdKind.IPV6_ADDR)), None)
-        if record is None:
+        # (fetch_gateways gives only records with a gateway and a key)
+        record = next((r for r in records if r.gateway is not None and r.key is not None
+                       and r.gateway.kind in (IdKind.IPV4_ADDR, IdKind.IPV6_ADDR)), None)
+        if record is None or record.gateway is None or record.key is None:
             self._fail(name, "the gateway in DNS is not an address (@FQDN gateways are not supported)")
             return
         conn = self.instance(group, src, dst, record.gateway.value, format_rsasigkey(record.key))
@@ -399,7 +401,8 @@ class Opportunism:
         def done(result: list[KeyRecord] | Failure | None) -> None:
             ok = False
             if isinstance(result, list):
-                ok = any(r.gateway == peer_id or r.gateway.value == str(gateway) for r in result)
+                ok = any(r.gateway == peer_id or (r.gateway is not None and r.gateway.value == str(gateway))
+                         for r in result)
             self._verified[dns] = ok
             for check in self._checking.pop(dns, []):
                 self._answer(check)

@@ -380,7 +380,8 @@ class Pluto:
         if loaded is None:
             return None
         if self.ike is None:
-            return self._no_ike("initiate", name, reply)
+            self._no_ike("initiate", name, reply)
+            return None
         return self.ike.initiate(name, reply, asynchronous)
 
     def terminate(self, name: str, reply: Reply) -> None:
@@ -421,7 +422,8 @@ class Pluto:
         if loaded is None:
             return None
         if self.tunnels is None:
-            return self._no_dataplane("route", name, reply)
+            self._no_dataplane("route", name, reply)
+            return None
         return self.tunnels.route(name, reply)
 
     def unroute(self, name: str, reply: Reply) -> defer.Deferred[bool] | None:
@@ -429,7 +431,8 @@ class Pluto:
         if loaded is None:
             return None
         if self.tunnels is None:
-            return self._no_dataplane("unroute", name, reply)
+            self._no_dataplane("unroute", name, reply)
+            return None
         return self.tunnels.unroute(name, reply)
 
     def manual_command(
@@ -450,7 +453,8 @@ class Pluto:
                          reply=reply)
             return None
         if self.manual is None:
-            return self._no_dataplane("up" if up else "down", name, reply)
+            self._no_dataplane("up" if up else "down", name, reply)
+            return None
         if up:
             return self.manual.up(loaded.oriented, reply)
         return self.manual.down(loaded.oriented, reply)

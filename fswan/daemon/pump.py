@@ -39,6 +39,7 @@ batch.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 import sys
@@ -51,6 +52,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from fswan.daemon.interfaces import Clock
 from fswan.ipsec.coalesce import VNET_HDR_LEN, frame_packets, tun_frames
 from fswan.ipsec.dataplane import DataPlane
 from fswan.ipsec.dataplane import Acquire, UnknownSPI
@@ -99,11 +101,9 @@ class UdpSocket(Protocol):
     def fileno(self) -> int: ...
 
 
-class PumpReactor(Protocol):
+class PumpReactor(Clock, Protocol):
     """The reactor as the pump uses it: a clock, timers and file descriptors."""
 
-    def seconds(self) -> float: ...
-    def callLater(self, delay: float, callable: Callable[[], None]) -> IDelayedCall: ...
     def addReader(self, reader: IReadDescriptor) -> None: ...
     def removeReader(self, reader: IReadDescriptor) -> None: ...
 
@@ -249,8 +249,6 @@ class Pump(service.Service):
     releases the TUN device.
     """
 
-    name = "pump"
-
     def __init__(
         self,
         reactor: PumpReactor,
@@ -309,10 +307,12 @@ class Pump(service.Service):
         reading = {reader.fileno() for reader in self._readers}
         for device, sock in self.sockets.esp_socks.items():
             if sock.fileno() not in reading:
-                self._add_reader(sock.fileno(), lambda s=sock: self._read_esp(s), f"esp/{device}")
+                self._add_reader(sock.fileno(), functools.partial(self._read_esp, sock),
+                                 f"esp/{device}")
         for device, sock in self.sockets.esp6_socks.items():
             if sock.fileno() not in reading:
-                self._add_reader(sock.fileno(), lambda s=sock: self._read_esp6(s), f"esp6/{device}")
+                self._add_reader(sock.fileno(), functools.partial(self._read_esp6, sock),
+                                 f"esp6/{device}")
 
     def stop(self) -> None:
         for reader in self._readers:

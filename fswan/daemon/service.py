@@ -46,8 +46,6 @@ class ControlReactor(Protocol):
 class ControlService(service.Service):
     """Owns the listening control socket for the life of the daemon."""
 
-    name = "control"
-
     def __init__(self, path: str, pluto: Pluto, reactor: ControlReactor | None = None) -> None:
         self.path = path
         self.pluto = pluto
@@ -84,8 +82,6 @@ class ControlService(service.Service):
 class PlutoService(service.Service):
     """pluto's table once the sockets run: ``start_auto`` at start, every conn torn
     down at shutdown (before the services added before it stop)."""
-
-    name = "pluto"
 
     def __init__(self, pluto: Pluto) -> None:
         self.pluto = pluto

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from fswan.config.model import AuthBy, Auto, Connection, ConnType, FailureShunt
 from fswan.config.orient import IpsecInterface, OrientedConnection, OrientedEnd
@@ -241,7 +240,7 @@ def state_status_lines(snapshot: StatusSnapshot) -> list[str]:
     return lines
 
 
-def _end_dict(end: OrientedEnd) -> dict[str, Any]:
+def _end_dict(end: OrientedEnd) -> dict[str, object]:
     return {
         "host": str(end.host) if end.host is not None else end.end.host,
         "id": str(end.id),
@@ -251,7 +250,7 @@ def _end_dict(end: OrientedEnd) -> dict[str, Any]:
     }
 
 
-def connection_dict(loaded: LoadedConnection, newest: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+def connection_dict(loaded: LoadedConnection, newest: tuple[int, int] = (0, 0)) -> dict[str, object]:
     conn = loaded.conn
     oriented = loaded.oriented
     return {
@@ -284,7 +283,7 @@ def connection_dict(loaded: LoadedConnection, newest: tuple[int, int] = (0, 0)) 
     }
 
 
-def status_dict(snapshot: StatusSnapshot) -> dict[str, Any]:
+def status_dict(snapshot: StatusSnapshot) -> dict[str, object]:
     """The facts of ``format_status`` as one JSON-able document."""
     return {
         "interfaces": [

@@ -282,14 +282,7 @@ class Tunnels:
         replaces them with a Quick Mode at once, and the eroute moves to the new pair
         as after any rekey."""
         for serial in event.child_serials:
-            pair = self.kernel.pairs_of(event.conn).get(serial)
-            if pair is None:
-                continue
-            outbound = pair[1]
-            if outbound.remote != event.remote_addr:
-                continue
-            outbound.remote_port = event.remote_port
-            outbound.sendto = (str(event.remote_addr), event.remote_port)
+            self.kernel.peer_port_changed(event.conn, serial, event.remote_addr, event.remote_port)
 
     # -- data plane events ----------------------------------------------------------
 
@@ -349,9 +342,12 @@ class Tunnels:
     def _in_progress(state: Mapping[str, object]) -> bool:
         if state.get("kind") == "IPSEC":
             return not state.get("installed")
+        number = state.get("state_number")
+        if not isinstance(number, int):
+            return False
         try:
-            return not StateKind(state["state_number"]).established  # type: ignore[call-arg]
-        except (KeyError, ValueError):
+            return not StateKind(number).established
+        except ValueError:
             return False
 
     def _soft_expire(self, event: SoftExpire) -> None:
@@ -404,7 +400,8 @@ class Tunnels:
         oriented = self._oriented(name)
         if oriented is None:
             return defer.succeed(False)
-        if oriented.that.client is None or oriented.this.client is None:
+        local, remote = oriented.this.client, oriented.that.client
+        if remote is None or local is None:
             self.log.log(
                 "cannot route template connection (the peer is %any)", RC.ROUTE, name, None, reply
             )
@@ -416,9 +413,7 @@ class Tunnels:
                 self.log.log("could not route", RC.ROUTE, name, None, reply)
                 return False
             try:
-                self.kernel.route(
-                    name, oriented.this.client, oriented.that.client, self.now(), target
-                )
+                self.kernel.route(name, local, remote, self.now(), target)
             except KernelError as error:
                 self.log.log(str(error), RC.ROUTE, name, None, reply)
                 self.runner.run("unroute", oriented, None, self._plugins(oriented, None) or [])

@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 #: ``failureshunt=`` value -> the magic SAID it installs
 FAILURE_SHUNTS = {"passthrough": PASS, "drop": DROP, "reject": REJECT}
@@ -106,6 +107,10 @@ class IKernel(IKernelStatus):
 
     def keying_failed(name: str, shunt: str | None, now: float) -> None:
         """Keying gave up: holds become the failure shunt, or the trap catches again."""
+
+    def peer_port_changed(name: str, serial: int, remote: IPAddress, port: int) -> None:
+        """NAT rebinding: the pair's outbound ESP-in-UDP goes to the peer's new port (if the
+        SA is to ``remote``: an SA to another address is replaced by IKE, not patched)."""
 
     def forget(name: str, now: float) -> list[tuple[SecurityAssociation, SecurityAssociation]]:
         """Remove every trace of the connection (delete, replace, shutdown); the pairs removed."""
@@ -322,6 +327,17 @@ class Klips:
             except ErouteError:
                 continue
         entry.failed = target
+
+    def peer_port_changed(self, name: str, serial: int, remote: IPAddress, port: int) -> None:
+        entry = self.conns.get(name)
+        pair = entry.pairs.get(serial) if entry is not None else None
+        if pair is None:
+            return
+        outbound = pair[1]
+        if outbound.remote != remote:
+            return
+        outbound.remote_port = port
+        outbound.sendto = (str(remote), port)
 
     def forget(self, name: str, now: float) -> list[tuple[SecurityAssociation, SecurityAssociation]]:
         """Drop everything of ``name``; returns the SA pairs removed (for the counters)."""
