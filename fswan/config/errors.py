@@ -46,3 +46,14 @@ class ConfigErrors(ConfigError):
 
     def __str__(self) -> str:
         return "\n".join(str(e) for e in self.errors)
+
+
+class ConnRefused(ConfigError):
+    """A conn the original daemons would load that fswan cannot run (``keyexchange=ikev2``,
+    XAUTH, X.509 ...): only this conn is left out, the rest of the file loads.  Its
+    location is the line that makes it unrunnable; ``reason`` says why."""
+
+    def __init__(self, conn: str, reason: str, location: Location | None = None) -> None:
+        super().__init__(f'conn "{conn}" not loaded: {reason}', location)
+        self.conn = conn
+        self.reason = reason

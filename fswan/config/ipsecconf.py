@@ -15,7 +15,7 @@ against them):
 4. ``include`` splices files in place; a relative glob is relative to the
    including file.  A pattern without wildcards must match; nesting deeper than
    10 levels (which is how loops end) is an error.
-5. A keyword set twice in one section is an error; several ``config setup``
+5. Several ``config setup``
    sections merge as one, as do several ``conn %default`` sections, which must
    come before every other conn and may not use also=/alsoflip=.
 6. A conn's value for a keyword is, first found: the conn itself, then its
@@ -40,13 +40,16 @@ from typing import Any, Protocol
 
 from fswan.config import keywords as kw_table
 from fswan.config import values
-from fswan.config.errors import ConfigError, ConfigErrors, Location
+from fswan.config.errors import ConfigError, ConfigErrors, ConnRefused, Location
 from fswan.config.keywords import Keyword, Kind, Section
 from fswan.config.virtual import VirtualSubnet
 from fswan.config.model import (
     DEFAULT_ROUTE,
     Auto,
+    AuthBy,
+    CaSection,
     Config,
+    ConnType,
     Connection,
     Encapsulation,
     End,
@@ -57,6 +60,7 @@ from fswan.config.model import (
 MAX_INCLUDE_DEPTH = 10
 MAX_ALSO_DEPTH = 100
 DEFAULT_CONN = "%default"
+OE_DEFAULT_CONN = "%oedefault"
 #: conns pluto defines itself; a file may redefine them (often just ``auto=ignore``)
 IMPLICIT_CONNS = ("clear", "clear-or-private", "private-or-clear", "private", "block", "packetdefault")
 _KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
@@ -97,20 +101,34 @@ _Parser = Callable[[Keyword, str], Any]
 
 
 def _enum_value(keyword: Keyword, text: str) -> Any:
-    if keyword.name == "keyexchange" and text.strip().lower() == "ikev2":
-        raise values.BadValue("expected ike or ikev1: fswan speaks IKEv1 only")
-    word = values.parse_choice(text, keyword.choices or {})
-    return keyword.enum(word) if keyword.enum is not None else word
+    choices = keyword.choices or {}
+    if "," in text and keyword.name == "authby":
+        # Libreswan: authby=rsasig,secret (or rsa-sha2,rsa-sha1 ...), read word by word
+        words = {values.parse_choice(part, choices) for part in text.split(",") if part.strip()}
+        refused = sorted(w for w in words if keyword.refuse and w in keyword.refuse)
+        if refused and len(refused) == len(words):
+            raise values.Unrunnable(keyword.refuse[refused[0]])  # type: ignore[index]
+        words -= set(refused)
+        word = "secret|rsasig" if words >= {"secret", "rsasig"} or "secret|rsasig" in words else min(words)
+    else:
+        word = values.parse_choice(text, choices)
+    if keyword.enum is not None and word in keyword.enum._value2member_map_:
+        return keyword.enum(word)
+    return word
 
 
-def _time_value(keyword: Keyword, text: str) -> float:
+def _time_value(keyword: Keyword, text: str) -> float | values.Adjusted:
     try:
-        return values.parse_time(text, minimum=keyword.minimum or 0.0, maximum=keyword.maximum)
-    except values.BadValue as exc:
-        if keyword.maximum is not None and exc.detail.startswith("the maximum"):
-            # keylife/ikelifetime: pluto refuses longer lifetimes; say whose limit it is
-            raise values.BadValue(f"{exc.detail} (pluto's limit)") from None
+        seconds = values.parse_time(text, minimum=keyword.minimum or 0.0)
+    except values.BadValue:
         raise
+    if keyword.maximum is not None and seconds > keyword.maximum:
+        limit = values._limit_text(keyword.maximum)
+        if keyword.clamp:
+            # keylife/ikelifetime: Libreswan's clamp-and-warn at pluto's limit (86400 s)
+            return values.Adjusted(keyword.maximum, f"is more than the maximum {limit} (pluto's limit); using {limit}")
+        raise values.BadValue(f"the maximum is {limit}")
+    return seconds
 
 
 _PARSERS: dict[Kind, _Parser] = {
@@ -128,6 +146,7 @@ _PARSERS: dict[Kind, _Parser] = {
     Kind.HOST: lambda k, t: values.parse_host(t),
     Kind.NEXTHOP: lambda k, t: values.parse_nexthop(t),
     Kind.ADDRESS: lambda k, t: values.parse_address(t),
+    Kind.SOURCEIP: lambda k, t: values.parse_sourceip(t),
     Kind.SUBNET: lambda k, t: values.parse_subnet(t),
     Kind.CLIENT: lambda k, t: values.parse_client(t),
     Kind.VIRTUAL: lambda k, t: values.parse_virtual_private_text(t),
@@ -147,8 +166,12 @@ _PARSERS: dict[Kind, _Parser] = {
 
 
 def parse_value(keyword: Keyword, text: str) -> Any:
-    """Parse one non-empty value of ``keyword``; raise ``values.BadValue``."""
-    return _PARSERS[keyword.kind](keyword, text)
+    """Parse one non-empty value of ``keyword``; raise ``values.BadValue`` for a bad one,
+    ``values.Unrunnable`` for one fswan cannot run; may return ``values.Adjusted``."""
+    value = _PARSERS[keyword.kind](keyword, text)
+    if keyword.refuse and isinstance(value, (str, bool)) and value in keyword.refuse:
+        raise values.Unrunnable(keyword.refuse[value])  # type: ignore[index]
+    return value
 
 
 # --------------------------------------------------------------------------- sections
@@ -165,6 +188,8 @@ class _Setting:
     #: parsed value; None for an empty value (= default) or an invalid one
     value: Any = None
     valid: bool = True
+    #: why a conn with this setting cannot run in fswan (the conn alone is refused)
+    refusal: str | None = None
 
     @property
     def is_set(self) -> bool:
@@ -185,7 +210,9 @@ class _Section:
 
     @property
     def label(self) -> str:
-        return "config setup" if self.kind is Section.SETUP else f'conn "{self.name}"'
+        if self.kind is Section.SETUP:
+            return "config setup"
+        return f'{self.kind.value} "{self.name}"'
 
 
 def _cut_comment(text: str) -> str:
@@ -212,7 +239,10 @@ class _Reader:
         self.files: list[str] = []
         self.setup: _Section | None = None
         self.default: _Section | None = None
+        #: ``conn %oedefault`` (Openswan): defaults for the implicit OE conns only
+        self.oedefault: _Section | None = None
         self.conns: dict[str, _Section] = {}
+        self.cas: dict[str, _Section] = {}
         self.current: _Section | None = None
         self._seen_errors: set[tuple[str, Location | None]] = set()
 
@@ -280,6 +310,8 @@ class _Reader:
                 self.current = self.setup
         elif head == "conn":
             self._conn(words[1:], location)
+        elif head == "ca":
+            self._ca(words[1:], location)
         elif head == "include":
             self.current = None
             self._include(text[len("include"):].strip(), location, stack)
@@ -294,12 +326,31 @@ class _Reader:
             )
             self.current = _Section(Section.CONN, "?", location, discard=True)
 
+    def _ca(self, words: list[str], location: Location) -> None:
+        name = " ".join(words)
+        if len(words) != 1 or not (name == DEFAULT_CONN or values.is_conn_name(name)):
+            self.error(f"bad ca name {name!r}: a name starts with a letter and uses letters, digits, "
+                       "'.', '_' and '-' (or is %default)", location)
+            self.current = _Section(Section.CA, name, location, discard=True)
+            return
+        if name in self.cas:
+            first = self.cas[name].location
+            self.error(f'duplicate ca "{name}" (first defined at {first})', location)
+            self.current = _Section(Section.CA, name, location, discard=True)
+            return
+        self.current = self.cas[name] = _Section(Section.CA, name, location)
+
     def _conn(self, words: list[str], location: Location) -> None:
         name = " ".join(words)
+        if name == OE_DEFAULT_CONN:
+            if self.oedefault is None:
+                self.oedefault = _Section(Section.CONN, OE_DEFAULT_CONN, location)
+            self.current = self.oedefault
+            return
         if len(words) != 1 or not (name == DEFAULT_CONN or values.is_conn_name(name)):
             self.error(
                 f"bad conn name {name!r}: a name starts with a letter and uses letters, digits, "
-                "'.', '_' and '-' (or is %default)",
+                "'.', '_' and '-' (or is %default or %oedefault)",
                 location,
             )
             self.current = _Section(Section.CONN, name, location, discard=True)
@@ -392,7 +443,15 @@ class _Reader:
         if kw_table.is_user_key(key):
             self._store(section, section.user, _Setting(key, key, value, location, value))
             return
+        if section.kind is Section.CA and key.lower() in ("auto", "also"):
+            self._store(section, section.user, _Setting(key.lower(), key, value, location, value))
+            return
         keyword = kw_table.lookup(key, section.kind)
+        removed = kw_table.REMOVED.get(key.lower())
+        if removed is not None and (keyword is None or value.strip().lower() not in ("yes", "no")):
+            # FreeS/WAN 1.x (plutostart=%search); strongSwan 4's plutostart=yes|no is known
+            self.error(f"keyword {key!r} was removed in FreeS/WAN 2.0: {removed}", location)
+            return
         if keyword is None:
             self._unknown(key, section, location)
             return
@@ -402,10 +461,17 @@ class _Reader:
             return
         if value != "":
             try:
-                setting.value = parse_value(keyword, value)
+                parsed = parse_value(keyword, value)
+            except values.Unrunnable as exc:
+                setting.refusal = f"{key}={value}: {exc.reason}" if key not in exc.reason else exc.reason
             except values.BadValue as exc:
                 self.error(exc.message(key, value), location)
                 setting.valid = False
+            else:
+                if isinstance(parsed, values.Adjusted):
+                    self.warnings.append(ConfigError(f"{key}={value} {parsed.note}", location))
+                    parsed = parsed.value
+                setting.value = parsed
         self._store(section, section.settings, setting)
 
     def _value(self, rest: str, location: Location) -> str | None:
@@ -424,16 +490,21 @@ class _Reader:
         return _cut_comment(rest).strip()
 
     def _store(self, section: _Section, table: dict[str, _Setting], setting: _Setting) -> None:
+        """Keep ``setting``; a keyword set again in one section wins with a warning (Libreswan)."""
         first = table.get(setting.key)
+        table[setting.key] = setting
         if first is None:
-            table[setting.key] = setting
             return
-        spelled = "" if first.written == setting.written else f" as '{first.written}='"
-        self.error(
-            f"duplicate keyword '{setting.written}=' in {section.label} "
-            f"(first set{spelled} at {first.location})",
-            setting.location,
+        spelled = "" if first.written == setting.written else f" (set as '{first.written}=')"
+        where = (
+            f"line {first.location.line}"
+            if first.location.file == setting.location.file
+            else str(first.location)
         )
+        self.warnings.append(ConfigError(
+            f"duplicate '{setting.written}=' in {section.label}: overriding earlier value ({where}){spelled}",
+            setting.location,
+        ))
 
     def _unknown(self, key: str, section: _Section, location: Location) -> None:
         if key in kw_table.REMOVED:
@@ -453,7 +524,7 @@ class _Reader:
         self.error(message, location)
 
     def _also(self, section: _Section, keyword: Keyword, setting: _Setting) -> None:
-        if section.name == DEFAULT_CONN:
+        if section.name in (DEFAULT_CONN, OE_DEFAULT_CONN):
             self.error(f"conn %default may not contain {setting.written}=", setting.location)
             return
         if setting.raw == "":
@@ -473,13 +544,25 @@ class _Reader:
 
 
 def _suggest(key: str, candidates: list[str]) -> str | None:
-    if key.lower() in candidates:
-        return key.lower()
-    matches = difflib.get_close_matches(key, candidates, n=1, cutoff=0.75)
+    """A spelling only when it really is close (one or two letters off in a long word)."""
+    key = key.lower()
+    matches = difflib.get_close_matches(key, candidates, n=1, cutoff=0.8)
     return matches[0] if matches else None
 
 
 # --------------------------------------------------------------------------- model
+
+#: ``leftauth=`` words (strongSwan, Libreswan) that map exactly onto FreeS/WAN's authby=
+_END_AUTH = {"psk": AuthBy.SECRET, "secret": AuthBy.SECRET,
+             "pubkey": AuthBy.RSASIG, "rsasig": AuthBy.RSASIG, "rsa": AuthBy.RSASIG,
+             "never": AuthBy.NEVER}
+
+
+def _model_value(keyword: Keyword, value: Any) -> Any:
+    if keyword.model_values is not None and isinstance(value, str) and value in keyword.model_values:
+        return keyword.model_values[value]
+    return value
+
 
 
 class _Builder:
@@ -498,8 +581,19 @@ class _Builder:
         setup = self._setup()
         referenced = {target for sec in self.conns.values() for target, _, _ in sec.also}
         conns: dict[str, Connection] = {}
+        refused: dict[str, ConnRefused] = {}
         for name, section in self.conns.items():
-            conns[name] = self._connection(section, referenced)
+            conn, refusal = self._connection(section, referenced)
+            if refusal is None:
+                conns[name] = conn
+            else:
+                refused[name] = refusal
+        oedefault = None
+        if self.reader.oedefault is not None:
+            oedefault, refusal = self._connection(self.reader.oedefault, set(), defaults=False)
+            if refusal is not None:
+                self.warnings.append(refusal)
+        cas = {name: self._ca(section) for name, section in self.reader.cas.items()}
         errors = self.reader.errors
         if errors:
             raise ConfigErrors(self._sorted(errors))
@@ -508,6 +602,19 @@ class _Builder:
             conns=conns,
             files=tuple(self.reader.files),
             warnings=tuple(self._sorted(self.warnings)),
+            refused=refused,
+            cas=cas,
+            oedefault=oedefault,
+        )
+
+    @staticmethod
+    def _ca(section: _Section) -> CaSection:
+        auto = section.user.get("auto")
+        return CaSection(
+            name=section.name,
+            location=section.location,
+            auto=auto.raw.strip().lower() if auto is not None and auto.raw.strip() else "ignore",
+            settings={k: (s.raw, s.location) for k, s in section.settings.items()},
         )
 
     def _sorted(self, errors: Iterable[ConfigError]) -> list[ConfigError]:
@@ -546,7 +653,7 @@ class _Builder:
                 unsupported.append(key)
             target = keyword.model_field
             if target is not None:
-                value = setting.value
+                value = _model_value(keyword, setting.value)
                 if isinstance(value, tuple):
                     value = " ".join(value)
                 kwargs[target] = value
@@ -597,12 +704,18 @@ class _Builder:
         visit(root, False, [root.name], None)
         return result
 
-    def _merged(self, root: _Section) -> tuple[dict[str, _Setting], dict[str, _Setting]]:
+    def _merged(
+        self, root: _Section, defaults: bool = True
+    ) -> tuple[dict[str, _Setting], dict[str, _Setting]]:
         settings: dict[str, _Setting] = {}
         user: dict[str, _Setting] = {}
-        chain = self._chain(root)
-        # FreeS/WAN: the implicit OE conns (and a file's redefinition of them) ignore %default
-        if self.reader.default is not None and root.name not in IMPLICIT_CONNS:
+        chain = self._chain(root) if defaults else [(root, False)]
+        # FreeS/WAN: the implicit OE conns (and a file's redefinition of them) ignore %default;
+        # Openswan gives them conn %oedefault instead
+        if defaults and root.name in IMPLICIT_CONNS:
+            if self.reader.oedefault is not None:
+                chain.append((self.reader.oedefault, False))
+        elif defaults and self.reader.default is not None:
             chain.append((self.reader.default, False))
         for section, flip in chain:
             for key, setting in section.settings.items():
@@ -614,13 +727,20 @@ class _Builder:
                 user.setdefault(key, setting)
         return settings, user
 
-    def _connection(self, section: _Section, referenced: set[str]) -> Connection:
-        settings, user = self._merged(section)
+    def _connection(
+        self, section: _Section, referenced: set[str], defaults: bool = True
+    ) -> tuple[Connection, ConnRefused | None]:
+        """The conn, and why it cannot run in fswan (None when it can)."""
+        settings, user = self._merged(section, defaults)
         conn_kwargs: dict[str, Any] = {}
         end_kwargs: dict[str, dict[str, Any]] = {"left": {}, "right": {}}
         unsupported: list[str] = []
+        refusals: list[tuple[str, Location]] = []
         for key, setting in settings.items():
             keyword = kw_table.KEYWORDS[(Section.CONN, key)]
+            if setting.refusal is not None:
+                refusals.append((setting.refusal, setting.location))
+                continue
             if not setting.is_set:
                 continue
             if keyword.is_unsupported_value(setting.value):
@@ -628,14 +748,20 @@ class _Builder:
             target = keyword.model_field
             if target is None:
                 continue
+            value = _model_value(keyword, setting.value)
             if keyword.end:
-                end_kwargs[keyword.side][target] = setting.value
+                end_kwargs[keyword.side][target] = value
             else:
-                conn_kwargs[target] = setting.value
+                conn_kwargs[target] = value
 
         if conn_kwargs.get("dpddelay") == 0:
             conn_kwargs["dpddelay"] = None
+        if conn_kwargs.get("dpdaction") == "none":
+            # strongSwan: dpdaction=none turns DPD off
+            conn_kwargs.pop("dpdaction")
+            conn_kwargs["dpddelay"] = None
         self._forceencaps(section, settings, conn_kwargs)
+        self._end_auth(settings, conn_kwargs, refusals)
 
         ends = {side: self._end(kwargs) for side, kwargs in end_kwargs.items()}
         conn = Connection(
@@ -648,8 +774,68 @@ class _Builder:
             unsupported=self._by_location(unsupported, settings),
             settings={k: (s.raw, s.location) for k, s in settings.items()},
         )
-        self._check(conn, section, settings, referenced)
-        return conn
+        refusals += self._certificate_refusals(conn, settings)
+        fragment = section.name in referenced and (conn.auto is Auto.IGNORE or "auto" not in section.settings)
+        checked = defaults and section.name not in IMPLICIT_CONNS and not fragment
+        if checked and not refusals:
+            self._check(conn, section, settings, required=conn.auto is not Auto.IGNORE)
+        if not refusals:
+            return conn, None
+        reason, location = min(refusals, key=lambda r: self._location_key(r[1]))
+        refusal = ConnRefused(section.name, reason, location)
+        if checked:
+            self.warnings.append(refusal)
+        return conn, refusal
+
+    @staticmethod
+    def _end_auth(
+        settings: dict[str, _Setting], conn_kwargs: dict[str, Any], refusals: list[tuple[str, Location]]
+    ) -> None:
+        """strongSwan/Libreswan ``leftauth=``/``rightauth=`` onto ``authby=`` where that is exact:
+        both ends psk (secret) or both pubkey (rsasig); anything else cannot run in IKEv1 here."""
+        written = {side: settings.get(f"{side}auth") for side in ("left", "right")}
+        words = {side: s.raw.strip().lower() for side, s in written.items() if s is not None and s.is_set}
+        if not words:
+            return
+        mapped = {side: _END_AUTH.get(word) for side, word in words.items()}
+        first = min((s for s in written.values() if s is not None and s.is_set), key=lambda s: s.location.line)
+        for side, auth in mapped.items():
+            if auth is None:
+                refusals.append((f"{side}auth={words[side]} is not yet supported (fswan authenticates "
+                                 "with psk or RSA keys)", written[side].location))  # type: ignore[union-attr]
+                return
+        if len(set(mapped.values())) > 1:
+            refusals.append(("leftauth= and rightauth= differ: IKEv1 authenticates both ends the same way",
+                             first.location))
+            return
+        conn_kwargs["authby"] = next(iter(mapped.values()))
+
+    @staticmethod
+    def _certificate_refusals(conn: Connection, settings: dict[str, _Setting]) -> list[tuple[str, Location]]:
+        """X.509 needs: a conn that would authenticate with a certificate, or whose ID is a DN
+        (only certificates carry those), cannot run until certificates land."""
+        found: list[tuple[str, Location]] = []
+        rsa = (
+            conn.authby in (AuthBy.RSASIG, AuthBy.SECRET_OR_RSASIG)
+            and conn.auto is not Auto.MANUAL
+            and conn.type in (ConnType.TUNNEL, ConnType.TRANSPORT)
+        )
+        for side in ("left", "right"):
+            end: End = getattr(conn, side)
+            key = settings.get(f"{side}rsasigkey")
+            cert = settings.get(f"{side}cert")
+            ident = settings.get(f"{side}id")
+            if rsa and key is not None and key.is_set and end.rsasigkey == "%cert":
+                found.append((f"{side}rsasigkey=%cert: X.509 certificates are not yet supported", key.location))
+            elif rsa and cert is not None and cert.is_set and (key is None or not key.is_set):
+                found.append((f"{side}cert= authenticates this conn: X.509 certificates are not yet supported",
+                              cert.location))
+            if ident is not None and ident.is_set and end.id is not None and (
+                end.id in values.CERT_ID_WORDS or values.is_dn_id(end.id)
+            ):
+                found.append((f"{side}id={end.id} is an X.500 DN: DN IDs are used once certificates "
+                              "are supported", ident.location))
+        return found
 
     @staticmethod
     def _end(kwargs: dict[str, Any]) -> End:
@@ -678,18 +864,14 @@ class _Builder:
         conn_kwargs["encapsulation"] = Encapsulation.YES
 
     def _check(
-        self,
-        conn: Connection,
-        section: _Section,
-        settings: dict[str, _Setting],
-        referenced: set[str],
+        self, conn: Connection, section: _Section, settings: dict[str, _Setting], required: bool
     ) -> None:
-        loadable = conn.auto is not Auto.IGNORE or conn.name not in referenced
-        if loadable and conn.name not in IMPLICIT_CONNS:
-            for side in ("left", "right"):
-                setting = settings.get(side)
-                if getattr(conn, side).host == "" and (setting is None or setting.valid):
-                    self.error(f'conn "{conn.name}" has no {side}= (required)', section.location)
+        """What a conn (not an also= fragment) must satisfy, with file:line; ``required``:
+        it is loaded on its own (not ``auto=ignore``), so left= and right= must be there."""
+        for side in ("left", "right"):
+            setting = settings.get(side)
+            if required and getattr(conn, side).host == "" and (setting is None or setting.valid):
+                self.error(f'conn "{conn.name}" has no {side}= (required)', section.location)
         left, right = conn.left, conn.right
         if left.subnet is not None and right.subnet is not None:
             if left.subnet.version != right.subnet.version:
@@ -708,7 +890,7 @@ class _Builder:
                 f'conn "{conn.name}": left={left.host} and right={right.host} are different address families',
                 section.location,
             )
-        if loadable and conn.rekey:
+        if conn.rekey:
             for name, life in (("keylife", conn.keylife), ("ikelifetime", conn.ikelifetime)):
                 if conn.rekeymargin >= life:
                     self.warnings.append(

@@ -6,15 +6,29 @@ Rules this table encodes (read by the parser, the renderer and the docs):
   section is an error that says where it belongs.
 * An entry marked ``end=True`` is written once as ``leftX``; the table
   generates its ``rightX`` twin.  Its model field is on ``End``.
-* ``aliases`` are older or Libreswan spellings of the same keyword; a
-  section that sets a keyword under two spellings sets it twice (an error).
+* ``aliases`` are older, Openswan, Libreswan or strongSwan spellings of the
+  same keyword; a section that sets a keyword twice (under any spelling) keeps
+  the later value with a warning, as Libreswan does.  Names are matched
+  without regard to case, as Openswan and Libreswan do.
 * ``supported=False`` keywords are parsed and validated, stored, and then
   reported as "not yet supported" with file:line, except when their value is
   one of ``ok_values`` (the setting asks for what fswan already does).
 * ``field`` names the model attribute (``Connection``/``End``/``SetupConfig``)
   the value lands in; ``None`` means the value is only kept in ``settings``.
+* ``refuse`` maps values the original daemons accept to why a conn using
+  them cannot run in fswan (``keyexchange=ikev2``): that conn is refused alone
+  with file:line and the reason, the rest of the file loads.
+* ``model_values`` maps a canonical word to the model value when they differ
+  (``uniqueids=keep`` is stored as ``True``).
+* ``clamp``: a time above ``maximum`` is cut to it with a warning (Libreswan)
+  instead of being an error.
 * ``default`` is the FreeS/WAN 2.x default as ipsec.conf text ("" = unset);
   the model carries the same defaults as dataclass field values.
+
+Every keyword of Openswan 2.6, Libreswan 3.x/4.x and strongSwan 5.x's
+ipsec.conf is in the table: implemented, as an alias, or "not yet supported"
+(then ``field=None`` and usually ``Kind.STRING``, so any value those daemons
+take is taken).  A keyword none of them knows is an error.
 """
 
 from __future__ import annotations
@@ -31,6 +45,8 @@ from fswan.config.model import Auto, AuthBy, ConnType, DpdAction, Encapsulation,
 class Section(str, enum.Enum):
     SETUP = "setup"
     CONN = "conn"
+    #: ``ca NAME`` (X.509 patch, strongSwan, Openswan): parsed and listed; used once certificates land
+    CA = "ca"
 
 
 class Kind(str, enum.Enum):
@@ -46,6 +62,7 @@ class Kind(str, enum.Enum):
     HOST = "host"
     NEXTHOP = "nexthop"
     ADDRESS = "address"
+    SOURCEIP = "source address"
     SUBNET = "subnet"
     CLIENT = "subnet or vhost:/vnet:"
     VIRTUAL = "virtual nets"
@@ -90,6 +107,12 @@ class Keyword:
     #: never printed (checkconfig, JSON, logs)
     secret: bool = False
     doc: str = ""
+    #: canonical word -> why a conn using it cannot run in fswan (the conn alone is refused)
+    refuse: Mapping[str, str] | None = None
+    #: canonical word -> model value, where they differ
+    model_values: Mapping[str, Any] | None = None
+    #: above ``maximum``: clamp with a warning instead of an error
+    clamp: bool = False
 
     @property
     def model_field(self) -> str | None:
@@ -120,6 +143,20 @@ def _choices(*words: str, **aliases: str) -> Mapping[str, str]:
 
 H = 3600.0
 
+
+def _later(section: "Section", names: str, end: bool = False) -> tuple[Keyword, ...]:
+    """Keywords recognised and listed as "not yet supported" whatever their value.
+
+    ``names`` is whitespace separated; ``name=alias1,alias2`` adds spellings;
+    ``#`` starts a comment (which flavour the names come from)."""
+    found = []
+    for line in names.splitlines():
+        for word in line.split("#", 1)[0].split():
+            name, _, aliases = word.partition("=")
+            found.append(Keyword(name, section, Kind.STRING, supported=False, field=None, end=end,
+                                 aliases=tuple(a for a in aliases.split(",") if a)))
+    return tuple(found)
+
 _SETUP, _CONN = Section.SETUP, Section.CONN
 
 #: The table.  Order is the order checkconfig prints.
@@ -137,7 +174,9 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("plutodebug", _SETUP, Kind.DEBUG, "none", supported=False, ok_values=("none",)),
     Keyword("plutoopts", _SETUP, Kind.STRING, supported=False),
     Keyword("plutostderrlog", _SETUP, Kind.STRING, supported=False),
-    Keyword("plutorestartoncrash", _SETUP, Kind.BOOL, supported=False, field=None),
+    Keyword("plutorestartoncrash", _SETUP, Kind.ENUM, supported=False, field=None, ok_values=("no",),
+            choices=_choices("yes", "no", true="yes", restart="yes", false="no", die="no"),
+            doc="fswan does not restart itself: a service manager does"),
     Keyword("dumpdir", _SETUP, Kind.STRING, supported=False),
     Keyword("manualstart", _SETUP, Kind.NAMES, supported=False),
     # the daemon is pluto: running without it, or waiting for it, has no meaning here
@@ -147,26 +186,50 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("postpluto", _SETUP, Kind.STRING, supported=False),
     Keyword("fragicmp", _SETUP, Kind.BOOL, "yes"),
     Keyword("hidetos", _SETUP, Kind.BOOL, "yes"),
-    Keyword("uniqueids", _SETUP, Kind.BOOL, "yes"),
+    # ok_values: the words as parsed and the model's booleans ("keep" is the one fswan lacks)
+    Keyword("uniqueids", _SETUP, Kind.ENUM, "yes", supported=False, ok_values=("yes", "no", True, False),
+            choices=_choices("yes", "no", "keep", replace="yes", never="no", true="yes", false="no"),
+            model_values=MappingProxyType({"yes": True, "no": False, "keep": True})),
     Keyword("overridemtu", _SETUP, Kind.INT, minimum=68, maximum=65535),
     # X.509 patch
     Keyword("nocrsend", _SETUP, Kind.BOOL, supported=False, field=None),
-    Keyword("strictcrlpolicy", _SETUP, Kind.BOOL, supported=False, field=None),
+    Keyword("strictcrlpolicy", _SETUP, Kind.STRING, supported=False, field=None,
+            aliases=("crl-strict", "crl_strict")),
     Keyword("crlcheckinterval", _SETUP, Kind.TIME, supported=False, field=None),
     # Openswan/Libreswan NAT-T
     Keyword("nat_traversal", _SETUP, Kind.BOOL, "yes"),
-    Keyword("keep_alive", _SETUP, Kind.TIME, "20s", minimum=1),
+    Keyword("keep_alive", _SETUP, Kind.TIME, "20s", minimum=1, aliases=("keep-alive",)),
     # Libreswan/Openswan keywords people paste: recognised, not yet supported
     Keyword("protostack", _SETUP, Kind.STRING, supported=False, field=None),
-    Keyword("virtual_private", _SETUP, Kind.VIRTUAL,
+    Keyword("virtual_private", _SETUP, Kind.VIRTUAL, aliases=("virtual-private",),
             doc="nets a vhost:%priv/vnet:%priv peer behind NAT may claim; %v4:!net excludes"),
     Keyword("logfile", _SETUP, Kind.STRING, supported=False, field=None),
-    Keyword("logtime", _SETUP, Kind.BOOL, supported=False, field=None),
+    Keyword("logtime", _SETUP, Kind.STRING, supported=False, field=None),
     Keyword("nhelpers", _SETUP, Kind.INT, supported=False, field=None, minimum=-1, maximum=4096),
-    Keyword("listen", _SETUP, Kind.ADDRESS, supported=False, field=None),
+    Keyword("listen", _SETUP, Kind.STRING, supported=False, field=None),
     Keyword("ikev1-policy", _SETUP, Kind.ENUM, supported=False, field=None, ok_values=("accept",),
             choices=_choices("accept", "reject", "drop")),
     Keyword("oe", _SETUP, Kind.STRING, supported=False, field=None),
+    *_later(_SETUP, """
+        # Openswan 2.6 and Libreswan 3.x
+        plutostderrlogtime perpeerlog perpeerlogdir disable_port_floating plutofork
+        ikeport nat_ikeport=nat-ikeport force_busy=force-busy secctx_attr_value=secctx-attr-value
+        # Libreswan 4.x
+        curl-iface=curl_iface curl-timeout=curl_timeout myvendorid logappend logip audit-log
+        dnssec-enable dnssec-rootkey-file dnssec-anchors ipsecdir nssdir secretsfile statsbin
+        shuntlifetime global-redirect global-redirect-to ocsp-strict=ocsp_strict
+        ocsp-enable=ocsp_enable ocsp-uri=ocsp_uri ocsp-timeout=ocsp_timeout
+        ocsp-trustname=ocsp_trust_name ocsp-cache-size ocsp-cache-min-age ocsp-cache-max-age
+        ocsp-method ddos-mode seccomp ddos-ike-threshold max-halfopen-ike ike-socket-bufsize
+        ike-socket-errqueue nflog-all xfrmlifetime seedbits listen-tcp listen-udp drop-oppo-null
+        ikev1-secctx-attr-type secctx-attr-type
+        # strongSwan 4.x/5.x
+        charondebug charonstart plutostart packetdefault pkcs11module pkcs11initargs
+        pkcs11keepstate pkcs11proxy
+    """),
+    Keyword("cachecrls", _SETUP, Kind.BOOL, supported=False, field=None, ok_values=(False,)),
+    Keyword("force_keepalive", _SETUP, Kind.BOOL, supported=False, field=None, ok_values=(False,),
+            doc="keepalives are sent only when a NAT is detected"),
     # --- conn: FreeS/WAN 2.x ---
     Keyword("also", _CONN, Kind.NAMES, field=None, doc="merge the named conns in (nested)"),
     Keyword("alsoflip", _CONN, Kind.NAMES, field=None, doc="as also=, with left/right swapped"),
@@ -178,18 +241,45 @@ TABLE: tuple[Keyword, ...] = (
                              ondemand="route", up="start")),
     Keyword("authby", _CONN, Kind.ENUM, "rsasig", enum=AuthBy,
             choices=_choices("secret", "rsasig", "secret|rsasig", "never",
-                             psk="secret", rsa="rsasig", **{"rsasig|secret": "secret|rsasig"})),
+                             "ecdsa", "xauthpsk", "xauthrsasig", "null", "eaponly", "rsa-sha2",
+                             psk="secret", rsa="rsasig", pubkey="rsasig", ecdsasig="ecdsa",
+                             **{"rsasig|secret": "secret|rsasig", "rsa-sha1": "rsasig",
+                                "rsa-sha2_256": "rsa-sha2", "rsa-sha2_384": "rsa-sha2",
+                                "rsa-sha2_512": "rsa-sha2"}),
+            refuse=MappingProxyType({
+                "ecdsa": "ECDSA authentication is not yet supported",
+                "xauthpsk": "XAUTH is not yet supported",
+                "xauthrsasig": "XAUTH is not yet supported",
+                "null": "NULL authentication is IKEv2 only",
+                "eaponly": "EAP is IKEv2 only",
+                "rsa-sha2": "RSA-SHA2 signatures (RFC 7427) are IKEv2 only",
+            }),
+            doc="a comma list (Libreswan) is read word by word"),
+    Keyword("leftauth", _CONN, Kind.STRING, end=True, field=None,
+            doc="strongSwan/Libreswan: psk/secret or pubkey/rsasig/rsa on both ends set authby="),
+    Keyword("leftauth2", _CONN, Kind.STRING, end=True, field=None, supported=False),
     Keyword("left", _CONN, Kind.HOST, end=True, doc="required"),
     Keyword("leftsubnet", _CONN, Kind.CLIENT, end=True,
             doc="default: the host alone; vhost:/vnet: for a peer behind NAT"),
-    Keyword("leftnexthop", _CONN, Kind.NEXTHOP, "%direct", end=True),
+    Keyword("leftnexthop", _CONN, Kind.NEXTHOP, "%direct", end=True,
+            doc="an address, a host name (resolved when the conn is added), %defaultroute or %direct"),
     Keyword("leftfirewall", _CONN, Kind.BOOL, "no", end=True),
     Keyword("leftupdown", _CONN, Kind.STRING, end=True),
     Keyword("leftid", _CONN, Kind.ID, end=True, doc="default: the host address"),
-    Keyword("leftrsasigkey", _CONN, Kind.RSAKEY, "%dnsondemand", end=True),
+    Keyword("leftrsasigkey", _CONN, Kind.RSAKEY, "%dnsondemand", end=True, aliases=("leftsigkey",)),
     Keyword("leftrsasigkey2", _CONN, Kind.RSAKEY, end=True),
     Keyword("leftcert", _CONN, Kind.STRING, end=True, supported=False),
     Keyword("leftca", _CONN, Kind.STRING, end=True, supported=False),
+    *_later(_CONN, """
+        # strongSwan
+        leftid2 leftcert2 leftca2 leftgroups leftgroups2 leftcertpolicy leftsendcert leftdns leftnatip
+        # Libreswan and Openswan
+        leftsubnets leftinterface-ip leftvti leftecdsakey leftpubkey leftckaid leftautheap
+        leftusername=leftxauthusername,leftxauthname leftspibase
+    """, end=True),
+    Keyword("lefthostaccess", _CONN, Kind.BOOL, end=True, field=None, supported=False, ok_values=(False,)),
+    Keyword("leftallowany", _CONN, Kind.BOOL, end=True, field=None, supported=False, ok_values=(False,)),
+    Keyword("leftcat", _CONN, Kind.BOOL, end=True, field=None, supported=False, ok_values=(False,)),
     Keyword("leftsubnetwithin", _CONN, Kind.SUBNET, end=True, supported=False),
     Keyword("leftprotoport", _CONN, Kind.PROTOPORT, end=True),
     Keyword("leftespenckey", _CONN, Kind.KEY, end=True, secret=True),
@@ -198,24 +288,26 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("leftespspi", _CONN, Kind.SPI, end=True),
     Keyword("leftahspi", _CONN, Kind.SPI, end=True, supported=False),
     # Libreswan end keywords
-    Keyword("leftsourceip", _CONN, Kind.ADDRESS, end=True),
+    Keyword("leftsourceip", _CONN, Kind.SOURCEIP, end=True,
+            doc="%config and address pools (Mode Config) refuse the conn for now"),
     Keyword("leftikeport", _CONN, Kind.PORT, "500", end=True),
     Keyword("keyexchange", _CONN, Kind.ENUM, "ike",
-            choices=_choices("ike", ikev1="ike")),
-    Keyword("auth", _CONN, Kind.ENUM, "esp", supported=False, ok_values=("esp",),
-            choices=_choices("esp", "ah")),
+            choices=_choices("ike", "ikev2", ikev1="ike"),
+            refuse=MappingProxyType({"ikev2": "keyexchange=ikev2: fswan speaks IKEv1 only"})),
+    Keyword("auth", _CONN, Kind.ENUM, "esp", supported=False, ok_values=("esp",), aliases=("phase2",),
+            choices=_choices("esp", "ah", default="esp")),
     Keyword("pfs", _CONN, Kind.BOOL, "yes"),
-    Keyword("keylife", _CONN, Kind.TIME, "8h", aliases=("lifetime", "salifetime"),
-            minimum=1, maximum=24 * H),
+    Keyword("keylife", _CONN, Kind.TIME, "8h", aliases=("lifetime", "salifetime", "ipsec-lifetime"),
+            minimum=1, maximum=24 * H, clamp=True),
     Keyword("rekey", _CONN, Kind.BOOL, "yes"),
-    Keyword("rekeymargin", _CONN, Kind.TIME, "9m", aliases=("rekeystart",)),
+    Keyword("rekeymargin", _CONN, Kind.TIME, "9m", aliases=("rekeystart", "margintime")),
     Keyword("rekeyfuzz", _CONN, Kind.PERCENT, "100%"),
     Keyword("compress", _CONN, Kind.BOOL, "no", supported=False, ok_values=(False,)),
     Keyword("keyingtries", _CONN, Kind.KEYINGTRIES, "%forever", aliases=("rekeytries",)),
-    Keyword("ikelifetime", _CONN, Kind.TIME, "1h", minimum=1, maximum=8 * H),
+    Keyword("ikelifetime", _CONN, Kind.TIME, "1h", minimum=1, maximum=24 * H, clamp=True),
     Keyword("disablearrivalcheck", _CONN, Kind.BOOL, "no"),
     Keyword("failureshunt", _CONN, Kind.ENUM, "none", enum=FailureShunt,
-            choices=_choices("none", "passthrough", "drop", "reject")),
+            choices=_choices("none", "passthrough", "drop", "reject", hold="drop")),
     # manual keying
     Keyword("spibase", _CONN, Kind.SPIBASE),
     Keyword("spi", _CONN, Kind.SPI),
@@ -234,41 +326,74 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("dpddelay", _CONN, Kind.TIME, doc="unset = no DPD; 0 also turns DPD off"),
     Keyword("dpdtimeout", _CONN, Kind.TIME, "120s", minimum=1),
     Keyword("dpdaction", _CONN, Kind.ENUM, "hold", enum=DpdAction,
-            choices=_choices("clear", "hold", "restart")),
+            choices=_choices("clear", "hold", "restart", "none", restart_by_peer="restart"),
+            doc="none (strongSwan) turns DPD off"),
     Keyword("encapsulation", _CONN, Kind.ENUM, "auto", enum=Encapsulation,
             choices=_choices("auto", "yes", "no")),
     Keyword("forceencaps", _CONN, Kind.BOOL, field=None, doc="yes = encapsulation=yes"),
     # Libreswan/Openswan keywords people paste: recognised, not yet supported
     Keyword("ikev2", _CONN, Kind.ENUM, field=None, supported=False, ok_values=("never",),
-            choices=_choices("never", "permit", "propose", "insist", "yes", no="never")),
+            choices=_choices("never", "permit", "propose", "insist", "yes", no="never", always="insist"),
+            refuse=MappingProxyType({"insist": "ikev2=insist: fswan speaks IKEv1 only"})),
+    Keyword("ikev1", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(True,)),
     Keyword("mobike", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
     Keyword("fragmentation", _CONN, Kind.ENUM, field=None, supported=False, ok_values=("no",),
-            choices=_choices("yes", "no", "force")),
-    Keyword("ike_frag", _CONN, Kind.ENUM, field=None, supported=False, ok_values=("no",),
-            choices=_choices("yes", "no", "force")),
+            aliases=("ike_frag", "ike-frag", "ikefragmentation"),
+            choices=_choices("yes", "no", "force", "accept", never="no", insist="force")),
     Keyword("narrowing", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
     Keyword("sha2-truncbug", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,),
             aliases=("sha2_truncbug",)),
     Keyword("leftxauthserver", _CONN, Kind.BOOL, field=None, end=True, supported=False,
-            ok_values=(False,)),
+            ok_values=(False,), refuse=MappingProxyType({True: "XAUTH is not yet supported"})),
     Keyword("leftxauthclient", _CONN, Kind.BOOL, field=None, end=True, supported=False,
-            ok_values=(False,)),
+            ok_values=(False,), refuse=MappingProxyType({True: "XAUTH is not yet supported"})),
     Keyword("leftmodecfgserver", _CONN, Kind.BOOL, field=None, end=True, supported=False,
-            ok_values=(False,)),
+            ok_values=(False,), refuse=MappingProxyType({True: "Mode Config is not yet supported"})),
     Keyword("leftmodecfgclient", _CONN, Kind.BOOL, field=None, end=True, supported=False,
-            ok_values=(False,)),
+            ok_values=(False,), refuse=MappingProxyType({True: "Mode Config is not yet supported"})),
     Keyword("leftaddresspool", _CONN, Kind.STRING, field=None, end=True, supported=False),
     Keyword("xauthby", _CONN, Kind.ENUM, field=None, supported=False,
             choices=_choices("file", "pam", "alwaysok")),
     Keyword("modecfgpull", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
     Keyword("modecfgdns", _CONN, Kind.STRING, field=None, supported=False),
     Keyword("remote_peer_type", _CONN, Kind.ENUM, field=None, supported=False,
-            ok_values=("ietf",), choices=_choices("cisco", "ietf")),
+            ok_values=("ietf",), choices=_choices("cisco", "ietf"), aliases=("remote-peer-type",)),
     Keyword("nat-ikev1-method", _CONN, Kind.ENUM, field=None, supported=False,
             choices=_choices("drafts", "rfc", "both", "none")),
-    Keyword("cisco-unity", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
+    Keyword("cisco-unity", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,),
+            aliases=("cisco_unity",)),
     Keyword("pfsgroup", _CONN, Kind.STRING, field=None, supported=False),
+    Keyword("nat-keepalive", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(True,),
+            aliases=("nat_keepalive",)),
+    Keyword("installpolicy", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(True,)),
+    Keyword("sha256_96", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
+    Keyword("mediation", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
+    *_later(_CONN, """
+        # strongSwan 5.x
+        eap_identity aaa_identity xauth_identity ikedscp lifebytes marginbytes lifepackets
+        marginpackets reauth closeaction inactivity modeconfig xauth mediated_by me_peerid
+        reqid replay_window mark mark_in mark_out tfc eap
+        # Openswan 2.6
+        sareftrack loopback firstmsgid endaddrfamily tunneladdrfamily
+        # Libreswan 3.x/4.x
+        hostaddrfamily clientaddrfamily connaddrfamily ppk intermediate esn decap-dscp
+        nopmtudisc pam-authorize send-redirect redirect-to accept-redirect accept-redirect-to
+        initial-contact=initial_contact send-no-esp-tfc fake-strongswan
+        send-vendorid=send_vendorid ms-dh-downgrade require-id-on-certificate dns-match-id
+        ipsec-max-bytes ipsec-max-packets retransmit-timeout retransmit-interval ikepad
+        labeled-ipsec=labeled_ipsec policy-label=policy_label sec-label
+        nm-configured=nm_configured xauthfail modecfgdomains=modecfgdomain modecfgbanner
+        modecfgdns1 modecfgdns2 modecfgwins1 modecfgwins2 ignore-peer-dns mark-in mark-out
+        vti-interface vti-routing vti-shared ipsec-interface nic-offload overlapip
+        replay-window negotiationshunt enable-tcp tcp-remoteport connalias metric sendca mtu
+        priority nflog
+    """),
 )
+
+#: ``ca NAME`` section keywords (plus ``auto=`` and ``also=``, read by the parser itself)
+CA_TABLE: tuple[Keyword, ...] = _later(Section.CA, """
+    cacert crluri=crluri1 crluri2 ocspuri=ocspuri1 ocspuri2 certuribase ldaphost ldapbase
+""")
 
 #: FreeS/WAN 1.x keywords removed in 2.0 (README.conf.V2): name -> what to do instead.
 REMOVED: Mapping[str, str] = MappingProxyType({
@@ -295,16 +420,20 @@ def _expand(table: tuple[Keyword, ...]) -> dict[tuple[Section, str], Keyword]:
     for keyword in table:
         entries = [keyword]
         if keyword.end:
-            entries.append(replace(keyword, name=_twin_name(keyword.name)))
+            entries.append(replace(keyword, name=_twin_name(keyword.name),
+                                   aliases=tuple(_twin_name(a) for a in keyword.aliases)))
         for entry in entries:
             key = (entry.section, entry.name)
             if key in expanded:
                 raise AssertionError(f"keyword {entry.name} listed twice")
             expanded[key] = entry
+    spellings = [(kw.section, name) for kw in expanded.values() for name in (kw.name, *kw.aliases)]
+    if len(spellings) != len(set(spellings)):
+        raise AssertionError("a keyword spelling is listed twice")
     return expanded
 
 
-KEYWORDS: Mapping[tuple[Section, str], Keyword] = MappingProxyType(_expand(TABLE))
+KEYWORDS: Mapping[tuple[Section, str], Keyword] = MappingProxyType(_expand(TABLE + CA_TABLE))
 
 ALIASES: Mapping[tuple[Section, str], str] = MappingProxyType({
     (kw.section, alias): kw.name for kw in KEYWORDS.values() for alias in kw.aliases
@@ -312,7 +441,8 @@ ALIASES: Mapping[tuple[Section, str], str] = MappingProxyType({
 
 
 def lookup(name: str, section: Section) -> Keyword | None:
-    """The keyword ``name`` (or an alias of it) in ``section``; None if unknown there."""
+    """The keyword ``name`` (or an alias of it, in any case) in ``section``; None if unknown there."""
+    name = name.lower()
     canonical = ALIASES.get((section, name), name)
     return KEYWORDS.get((section, canonical))
 

@@ -77,20 +77,39 @@ class Encapsulation(str, enum.Enum):
     NO = "no"
 
 
+def _address_or_none(text: str) -> IPAddress | None:
+    if not text or text.startswith("%"):
+        return None
+    try:
+        return ip_address(text)
+    except ValueError:
+        return None
+
+
+def is_dns_name(text: str | None) -> bool:
+    """A host/nexthop/ID value that is a DNS name to resolve (not an address, ``%word``,
+    ``@fqdn``, ``user@fqdn`` or DN)."""
+    if not text or text.startswith(("%", "@")) or "@" in text or "=" in text or " " in text:
+        return False
+    return _address_or_none(text) is None
+
+
 @dataclass(frozen=True)
 class End:
     """One side of a connection as written (``left*`` or ``right*``), defaults applied."""
 
-    #: an address literal, ``%defaultroute``, or one of WILDCARD_HOSTS
+    #: an address literal, ``%defaultroute``, one of WILDCARD_HOSTS, or a DNS name
+    #: (``needs_dns``; ``hostnames.resolve_hosts`` puts the address in when the conn is added)
     host: str
     #: the protected client net; None = the host alone (pluto's "host" case)
     subnet: IPNetwork | None = None
     #: ``subnet=vhost:...``/``vnet:...``: what a peer behind NAT may name as its client
     #: (``subnet`` is then None: the client is known only once the peer proposes it)
     virtual: VirtualSubnet | None = None
-    #: ``%direct`` (the peer itself), ``%defaultroute``, or an address literal
+    #: ``%direct`` (the peer itself), ``%defaultroute``, an address literal or a DNS name
     nexthop: str = DIRECT
-    #: ``leftid=``; None = the host address.  ``@fqdn``, ``user@fqdn``, an address or ``%myid``
+    #: ``leftid=``; None = the host address.  ``@fqdn``, ``user@fqdn``, an address, ``%myid``;
+    #: also kept as written: a bare host name (resolved to an address ID), an X.500 DN, ``%fromcert``
     id: str | None = None
     #: ``0s...`` / ``0x...`` key, ``%none``, ``%dns``, ``%dnsonload``, ``%dnsondemand``
     rsasigkey: str = "%dnsondemand"
@@ -114,10 +133,13 @@ class End:
 
     @property
     def host_address(self) -> IPAddress | None:
-        """The host as an address, or None for ``%defaultroute`` and wildcards."""
-        if self.host.startswith("%"):
-            return None
-        return ip_address(self.host)
+        """The host as an address, or None for ``%defaultroute``, wildcards, unset and DNS names."""
+        return _address_or_none(self.host)
+
+    @property
+    def needs_dns(self) -> bool:
+        """``left=`` is a host name not resolved yet."""
+        return is_dns_name(self.host)
 
     @property
     def is_wildcard(self) -> bool:
@@ -223,13 +245,32 @@ class SetupConfig:
 
 
 @dataclass(frozen=True)
+class CaSection:
+    """A ``ca NAME`` section (X.509 patch, strongSwan, Openswan), as written: parsed and
+    listed; used once certificates are supported."""
+
+    name: str
+    location: Location | None = None
+    #: ``auto=add|ignore`` (default ignore)
+    auto: str = "ignore"
+    #: ``cacert=`` and the other keywords as written, with where
+    settings: dict[str, tuple[str, Location]] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole parsed ipsec.conf."""
 
     setup: SetupConfig
-    #: conns in file order (implicit OE conns are not included here)
+    #: conns in file order (implicit OE conns are not included here; nor are refused ones)
     conns: dict[str, Connection]
     #: every file that was read, the main one first
     files: tuple[str, ...] = ()
-    #: problems that do not stop loading (each with file:line)
+    #: problems that do not stop loading (each with file:line); refusals of loaded conns among them
     warnings: tuple[Any, ...] = ()
+    #: conns the file defines that fswan cannot run, name -> ``errors.ConnRefused`` (file:line, why)
+    refused: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: ``ca NAME`` sections in file order
+    cas: dict[str, CaSection] = field(default_factory=dict, compare=False, hash=False)
+    #: ``conn %oedefault`` (Openswan): settings applied to the implicit OE conns; None if absent
+    oedefault: Connection | None = None

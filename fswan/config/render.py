@@ -152,7 +152,7 @@ def _format(keyword: Keyword, value: Any) -> str:
     kind = keyword.kind
     if isinstance(value, enum.Enum):
         return str(value.value)
-    if kind is Kind.BOOL:
+    if kind is Kind.BOOL or isinstance(value, bool):
         return "yes" if value else "no"
     if kind is Kind.TIME:
         return format_time(value)

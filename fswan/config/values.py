@@ -44,6 +44,10 @@ SPECIAL_HOSTS = (
     "%group",
     "%opportunisticgroup",
 )
+#: Libreswan's shorter spellings of the OE host words
+_HOST_ALIASES = {"%any4": "%any", "%any6": "%any", "%oppo": "%opportunistic", "%oppogroup": "%opportunisticgroup"}
+#: a DNS host name: dot-separated labels of letters, digits and '-', at least one letter
+_HOSTNAME_RE = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?")
 
 #: Protocol and service names for ``leftprotoport=`` (no /etc/services: pure).
 PROTOCOLS: Mapping[str, int] = {
@@ -86,7 +90,29 @@ _ALGS_RE = re.compile(r"[A-Za-z0-9_.;:+!-]+")
 _SYSLOG_RE = re.compile(r"[a-z][a-z0-9]*\.[a-z]+")
 _INTERFACE_RE = re.compile(r"(ipsec\d+)=(\S+)")
 
-_HOST_FORMS = "an IP address, %defaultroute, %any, %any6, %opportunistic, %group or %opportunisticgroup"
+_HOST_FORMS = (
+    "an IP address, a host name, %defaultroute, %any, %any6, %opportunistic, %group or %opportunisticgroup"
+)
+
+
+class Unrunnable(ValueError):
+    """A value the original daemons accept, for a feature fswan lacks so badly that a conn
+    using it cannot run: that conn is refused alone (``reason`` says why), the file loads."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Adjusted:
+    """A parsed value that differs from what was written (a clamp, zeroed host bits):
+    the setting takes ``value`` and ``note`` becomes a warning at its file:line."""
+
+    __slots__ = ("value", "note")
+
+    def __init__(self, value: object, note: str) -> None:
+        self.value = value
+        self.note = note
 
 
 class BadValue(ValueError):
@@ -114,10 +140,11 @@ def is_conn_name(text: str) -> bool:
 
 
 def parse_bool(text: str) -> bool:
+    """``yes``/``no`` (FreeS/WAN); ``true``/``false`` as Libreswan and strongSwan also read."""
     word = text.strip().lower()
-    if word == "yes":
+    if word in ("yes", "true"):
         return True
-    if word == "no":
+    if word in ("no", "false"):
         return False
     raise BadValue("expected yes or no")
 
@@ -243,38 +270,81 @@ def parse_address(text: str) -> IPAddress:
         raise BadValue("expected an IPv4 or IPv6 address") from None
 
 
+def is_host_name(text: str) -> bool:
+    """True for a DNS name (``vpn.example.com``): pluto resolves it when the conn is added."""
+    return len(text) <= 253 and _HOSTNAME_RE.fullmatch(text) is not None and not _is_address(text)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_host(text: str) -> str:
-    """``left=``: an address literal (canonical text) or a special host word.
+    """``left=``: an address literal (canonical text), a special host word, or a host
+    name kept as written (resolved through DNS when the conn is added, as pluto did).
 
     ``%any6`` becomes ``%any``: the peer's family comes from its packets.
     """
     word = text.strip()
+    if word in _HOST_ALIASES:
+        return _HOST_ALIASES[word]
     if word in SPECIAL_HOSTS:
-        return "%any" if word == "%any6" else word
+        return word
     if word.startswith("%"):
         raise BadValue(f"expected {_HOST_FORMS}")
     try:
         return str(ip_address(word))
     except ValueError:
-        if re.fullmatch(r"[A-Za-z0-9.-]+", word) and any(c.isalpha() for c in word):
-            raise BadValue(
-                f"host names are not supported; write the address ({_HOST_FORMS})"
-            ) from None
-        raise BadValue(f"expected {_HOST_FORMS}") from None
+        pass
+    if "," in word or "/" in word or "-" in word and _looks_like_range(word):
+        raise Unrunnable(
+            f"{word} lists several peers or a range (strongSwan): fswan needs one address or name per end"
+        )
+    if is_host_name(word):
+        return word.rstrip(".").lower()
+    raise BadValue(f"expected {_HOST_FORMS}")
+
+
+def _looks_like_range(word: str) -> bool:
+    first, _, last = word.partition("-")
+    return _is_address(first.strip()) and _is_address(last.strip())
+
+
+#: ``leftsourceip=`` words (strongSwan, Libreswan) asking for a Mode Config address
+_CONFIG_SOURCEIP = ("%config", "%config4", "%config6", "%modeconfig", "%modecfg", "%cfg")
+
+
+def parse_sourceip(text: str) -> IPAddress:
+    """``leftsourceip=``: an address of ours; strongSwan's ``%config`` and address pools
+    need Mode Config (the conn is refused until it lands)."""
+    word = text.strip()
+    try:
+        return ip_address(word)
+    except ValueError:
+        pass
+    if word.lower() in _CONFIG_SOURCEIP or word.startswith("%") or "/" in word or "," in word or "-" in word:
+        raise Unrunnable(f"{word} needs Mode Config address assignment (not yet supported)")
+    raise BadValue("expected an IPv4 or IPv6 address")
 
 
 def parse_nexthop(text: str) -> str:
-    """``leftnexthop=``: an address, ``%defaultroute`` or ``%direct``."""
+    """``leftnexthop=``: an address, a host name (resolved when added), ``%defaultroute`` or ``%direct``."""
     word = text.strip()
     if word in (DEFAULT_ROUTE, DIRECT):
         return word
     try:
         return str(ip_address(word))
     except ValueError:
-        raise BadValue("expected an IP address, %defaultroute or %direct") from None
+        if is_host_name(word):
+            return word.rstrip(".").lower()
+        raise BadValue("expected an IP address, a host name, %defaultroute or %direct") from None
 
 
-def parse_client(text: str) -> IPNetwork | VirtualSubnet:
+def parse_client(text: str) -> IPNetwork | VirtualSubnet | Adjusted:
     """``leftsubnet=``: a subnet, or ``vhost:``/``vnet:`` for a peer behind NAT."""
     word = text.strip()
     if word.startswith(VIRTUAL_PREFIXES):
@@ -282,7 +352,24 @@ def parse_client(text: str) -> IPNetwork | VirtualSubnet:
             return parse_virtual_subnet(word)
         except VirtualError as error:
             raise BadValue(str(error)) from None
+    if word == "%dynamic":
+        return None  # type: ignore[return-value]  # strongSwan: the host alone, which is the default
+    if "," in word or "[" in word:
+        parts = [p.strip() for p in word.split(",")]
+        if "[" in word or (len(parts) > 1 and all(_is_subnet(p) for p in parts)):
+            raise Unrunnable(
+                f"{word} lists several subnets or protocol/port selectors (strongSwan): fswan needs one "
+                "subnet per conn (write one conn per subnet, with also= for the common part)"
+            )
     return parse_subnet(word)
+
+
+def _is_subnet(text: str) -> bool:
+    try:
+        ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_virtual_private_text(text: str) -> VirtualPrivate:
@@ -293,8 +380,11 @@ def parse_virtual_private_text(text: str) -> VirtualPrivate:
         raise BadValue(str(error)) from None
 
 
-def parse_subnet(text: str) -> IPNetwork:
-    """``net/len`` or ``net/mask``; a bare address is a /32 (or /128)."""
+def parse_subnet(text: str) -> IPNetwork | Adjusted:
+    """``net/len`` or ``net/mask``; a bare address is a /32 (or /128).
+
+    Host bits set (``10.0.0.1/24``) are zeroed with a warning, as Libreswan does:
+    the result is then ``Adjusted``."""
     word = text.strip()
     if word.startswith(VIRTUAL_PREFIXES):
         raise BadValue("vhost:/vnet: is for leftsubnet=/rightsubnet= only: "
@@ -307,16 +397,46 @@ def parse_subnet(text: str) -> IPNetwork:
         loose = ip_network(word, strict=False)
     except ValueError:
         raise BadValue("expected a subnet such as 10.0.0.0/24 or 10.0.0.0/255.255.255.0") from None
-    raise BadValue(f"has host bits set; did you mean {loose}", whole=True)
+    return Adjusted(loose, f"has host bits set; using {loose}")
+
+
+#: ``leftid=`` words that stand for an ID taken from the certificate
+CERT_ID_WORDS = ("%fromcert",)
+
+
+def is_dn_id(text: str) -> bool:
+    """An X.500 distinguished name ID: ``C=CH, O=Example, CN=gw`` or ``/C=CH/O=Example``."""
+    word = text.strip()
+    return "=" in word and not word.startswith("@") and re.match(r"/?[A-Za-z][A-Za-z0-9.]*\s*=", word) is not None
+
+
+#: strongSwan's typed ID prefixes -> how pluto writes that ID
+_TYPED_ID = {"fqdn:": "@", "dns:": "@", "email:": "", "rfc822:": "", "userfqdn:": "",
+             "ipv4:": "", "ipv6:": "", "asn1dn:": ""}
 
 
 def parse_id_text(text: str) -> str:
-    """``leftid=``/``myid=``: checked with parse_id, kept as written."""
+    """``leftid=``/``myid=``: checked, kept as written.
+
+    Besides pluto's forms (checked with parse_id), the file may hold an X.500
+    DN or ``%fromcert`` (used once certificates are supported), or a bare host
+    name, which FreeS/WAN resolved through DNS into an address ID."""
     word = text.strip()
+    prefix = next((p for p in _TYPED_ID if word.lower().startswith(p)), None)
+    if prefix is not None:
+        word = _TYPED_ID[prefix] + word[len(prefix):]
+    elif word.lower().startswith(("keyid:", "@#")):
+        raise Unrunnable(f"key ID identities ({word}) are not yet supported")
+    if word in CERT_ID_WORDS or is_dn_id(word):
+        return word
     try:
         parse_id(word)
     except IdError as exc:
-        raise BadValue(str(exc)) from None
+        if is_host_name(word):
+            return word
+        raise BadValue(
+            f"{exc}, a host name (resolved to its address), an X.500 DN or %fromcert"
+        ) from None
     return word
 
 
@@ -335,6 +455,8 @@ def parse_key(text: str) -> str:
 
 
 RSAKEY_WORDS = ("%none", "%dns", "%dnsonload", "%dnsondemand", "%cert")
+#: strongSwan's leftsigkey=/leftrsasigkey=: a key file (``/etc/ipsec.d/public/x.pem``)
+_KEY_FILE_RE = re.compile(r"[^\s%]+\.(pem|der|pub|key|asc)", re.IGNORECASE)
 
 
 def parse_rsasigkey(text: str) -> str:
@@ -342,6 +464,9 @@ def parse_rsasigkey(text: str) -> str:
     word = text.strip()
     if word in RSAKEY_WORDS:
         return word
+    if word.startswith("/") or _KEY_FILE_RE.fullmatch(word) or word.startswith(("ssh:", "dns:")):
+        raise Unrunnable(f"a public key from {word} (strongSwan) is not yet supported: "
+                         "write the key itself (0s...)")
     if word[:2].lower() not in ("0s", "0x"):
         raise BadValue(
             "expected an RSA public key (0s... base64 or 0x... hex, RFC 3110), "
@@ -434,7 +559,9 @@ def parse_proposals(keyword: str, text: str) -> str:
         elif keyword == "esp" and not _MANUAL_ESP_RE.fullmatch(word.lower()):
             parse_esp(word)
     except ValueError as error:
-        raise BadValue(str(error)) from None
+        # a well-formed list naming algorithms fswan lacks (ECP groups, GCM in IKE, DES ...):
+        # the original daemons load it, so only this conn is refused
+        raise Unrunnable(str(error)) from None
     return word
 
 

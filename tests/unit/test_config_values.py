@@ -18,11 +18,12 @@ def bad(func, *args, **kwargs) -> str:
 
 
 class TestBool:
-    @pytest.mark.parametrize("text, expected", [("yes", True), ("no", False), ("YES", True), (" no ", False)])
+    @pytest.mark.parametrize("text, expected", [("yes", True), ("no", False), ("YES", True), (" no ", False),
+                                                ("true", True), ("false", False)])
     def test_yes_no(self, text, expected):
         assert values.parse_bool(text) is expected
 
-    @pytest.mark.parametrize("text", ["maybe", "1", "true", "y", ""])
+    @pytest.mark.parametrize("text", ["maybe", "1", "y", ""])
     def test_other_words(self, text):
         assert bad(values.parse_bool, text) == "expected yes or no"
 
@@ -114,15 +115,25 @@ class TestAddresses:
         assert values.parse_host(text) == host
 
     def test_host_bad(self):
-        assert bad(values.parse_host, "%bogus").startswith("expected an IP address, %defaultroute, %any")
+        assert bad(values.parse_host, "%bogus").startswith("expected an IP address, a host name, %defaultroute")
         assert bad(values.parse_host, "10.0.0.256").startswith("expected an IP address")
-        assert "host names are not supported" in bad(values.parse_host, "gw.example.com")
+        for text in ("<Public IP>", "your.ip.here!", "a b", "x" * 300):
+            assert bad(values.parse_host, text).startswith("expected an IP address")
+
+    def test_host_names_are_kept_for_dns(self):
+        assert values.parse_host("VPN.Example.com.") == "vpn.example.com"
+        assert values.parse_host("%oppo") == "%opportunistic"
+        with pytest.raises(values.Unrunnable):
+            values.parse_host("192.0.2.0/24")
+        with pytest.raises(values.Unrunnable):
+            values.parse_host("192.0.2.1,192.0.2.2")
 
     def test_nexthop(self):
         assert values.parse_nexthop("%defaultroute") == "%defaultroute"
         assert values.parse_nexthop("%direct") == "%direct"
         assert values.parse_nexthop("10.1.2.3") == "10.1.2.3"
-        assert bad(values.parse_nexthop, "%any") == "expected an IP address, %defaultroute or %direct"
+        assert values.parse_nexthop("gw.example.net") == "gw.example.net"
+        assert bad(values.parse_nexthop, "%any") == "expected an IP address, a host name, %defaultroute or %direct"
 
     def test_address(self):
         assert values.parse_address("::1") == ip_address("::1")
@@ -137,11 +148,16 @@ class TestAddresses:
         assert values.parse_subnet(text) == ip_network(net)
 
     def test_subnet_host_bits(self):
-        with pytest.raises(BadValue) as info:
-            values.parse_subnet("10.0.0.1/24")
-        assert info.value.message("leftsubnet", "10.0.0.1/24") == (
-            "leftsubnet=10.0.0.1/24 has host bits set; did you mean 10.0.0.0/24"
-        )
+        adjusted = values.parse_subnet("10.0.0.1/24")
+        assert isinstance(adjusted, values.Adjusted)
+        assert adjusted.value == ip_network("10.0.0.0/24")
+        assert adjusted.note == "has host bits set; using 10.0.0.0/24"
+
+    def test_strongswan_subnet_lists_cannot_run(self):
+        for text in ("10.0.0.0/24,10.1.0.0/24", "10.0.0.1[tcp/http]"):
+            with pytest.raises(values.Unrunnable):
+                values.parse_client(text)
+        assert values.parse_client("%dynamic") is None
 
     def test_subnet_bad(self):
         assert bad(values.parse_subnet, "10.0.0.0/33").startswith("expected a subnet such as 10.0.0.0/24")
@@ -163,7 +179,25 @@ class TestIdsAndKeys:
         assert values.parse_id_text(f" {text} ") == text
 
     def test_id_bad(self):
-        assert "expected an IP address, @fqdn, user@fqdn" in bad(values.parse_id_text, "gw.example.com")
+        assert "expected an IP address, @fqdn, user@fqdn" in bad(values.parse_id_text, "gw example")
+
+    @pytest.mark.parametrize("text", ["gw.example.com", "%fromcert", "C=CH, O=Example, CN=gw.example.com",
+                                      "/C=CH/O=Example/CN=gw"])
+    def test_ids_of_other_flavours(self, text):
+        assert values.parse_id_text(text) == text
+
+    def test_strongswan_typed_ids(self):
+        assert values.parse_id_text("fqdn:gw.example.com") == "@gw.example.com"
+        assert values.parse_id_text("email:road@example.com") == "road@example.com"
+        with pytest.raises(values.Unrunnable):
+            values.parse_id_text("keyid:0x0102")
+
+    def test_sourceip(self):
+        assert values.parse_sourceip("192.0.2.1") == ip_address("192.0.2.1")
+        for text in ("%config", "10.3.0.0/28", "%poolname"):
+            with pytest.raises(values.Unrunnable):
+                values.parse_sourceip(text)
+        assert bad(values.parse_sourceip, "nope") == "expected an IPv4 or IPv6 address"
 
     def test_binary(self):
         assert values.decode_binary("0x0102_0304") == b"\x01\x02\x03\x04"
