@@ -30,10 +30,31 @@ Usage: ipsec COMMAND [ARGS]
   ipsec checkconfig [--config F] [--secrets F] [--json]
   ipsec whack ...            (the same as `whack ...`)
   ipsec rsasigkey [--e65537] NBITS | newhostkey --output F | showhostkey --left ...
-  ipsec --version | --help
+  ipsec --version | --help       ipsec COMMAND --help: that command's usage
 
 Defaults: --config {DEFAULT_CONFIG}, --ctlbase {DEFAULT_CTLBASE}.
 """
+
+#: ``ipsec COMMAND --help`` (and ``-h``): each command's usage, printed with exit status 0
+USAGE = {
+    "auto": """\
+Usage: ipsec auto [--config F] [--ctlbase P] [--verbose] [--asynchronous] [--show] [--showonly]
+                  --add | --delete | --replace | --up | --down | --route | --unroute  CONN
+       ipsec auto [--ctlbase P] --status [--json] | --ready | --rereadsecrets | --rereadgroups
+""",
+    "manual": "Usage: ipsec manual [--config F] [--ctlbase P] [--verbose] --up | --down  CONN\n",
+    "eroute": "Usage: ipsec eroute [--ctlbase P]\n",
+    "look": "Usage: ipsec look [--ctlbase P]\n",
+    "checkconfig": f"""\
+Usage: ipsec checkconfig [--config F] [--secrets F] [--json]
+
+Parses ipsec.conf (default {DEFAULT_CONFIG}) and ipsec.secrets (beside it) as the daemon
+would and prints the effective configuration: defaults applied, secrets redacted, what
+is not yet supported with file:line, conns that cannot run (and why), the host names
+the daemon would resolve.  Exit status 0 when the files load, 1 with file:line errors.
+""",
+}
+HELP_FLAGS = ("-h", "--help")
 
 #: ipsec auto verb -> (request command, needs a conn name)
 AUTO_VERBS = {
@@ -211,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(HELP)
         return 0 if argv else 1
     command, rest = argv[0], argv[1:]
+    if command in USAGE and any(word in HELP_FLAGS for word in rest):
+        sys.stdout.write(USAGE[command])
+        return 0
     if command in ("--version", "version"):
         sys.stdout.write(f"Linux fswan {__version__} (FreeS/WAN-compatible)\n")
         return 0

@@ -235,7 +235,7 @@ def rsasigkey_main(argv: Sequence[str]) -> int:
     prog = "ipsec rsasigkey"
 
     def body() -> int:
-        if "--help" in argv:
+        if "--help" in argv or "-h" in argv:
             sys.stdout.write(RSASIGKEY_USAGE)
             return 0
         parser = _Parser(prog=prog, add_help=False)
@@ -292,7 +292,7 @@ def newhostkey_main(argv: Sequence[str]) -> int:
     prog = "ipsec newhostkey"
 
     def body() -> int:
-        if "--help" in argv:
+        if "--help" in argv or "-h" in argv:
             sys.stdout.write(NEWHOSTKEY_USAGE)
             return 0
         parser = _Parser(prog=prog, add_help=False)
@@ -485,7 +485,7 @@ def showhostkey_main(argv: Sequence[str]) -> int:
     prog = "ipsec showhostkey"
 
     def body() -> int:
-        if "--help" in argv:
+        if "--help" in argv or "-h" in argv:
             sys.stdout.write(SHOWHOSTKEY_USAGE)
             return 0
         parser = _Parser(prog=prog, add_help=False)

@@ -25,7 +25,7 @@ delete:     whack --name NAME --delete
 initiation: whack --name NAME (--initiate [--asynchronous] | --terminate)
 routing:    whack --name NAME (--route | --unroute)
 shutdown:   whack --shutdown
-help:       whack [--help] [--version]
+help:       whack [-h | --help] [--version]
 
 Connections are added from ipsec.conf with `ipsec auto --add NAME`.
 --ctlbase PATH   control socket is PATH.ctl (default {DEFAULT_CTLBASE})
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--asynchronous", action="store_true")
-    parser.add_argument("--help", action="store_true")
+    parser.add_argument("-h", "--help", action="store_true")
     parser.add_argument("--version", action="store_true")
     for op in ORDER:
         parser.add_argument(f"--{op}", action="store_true")

@@ -107,8 +107,8 @@ class Keyword:
     #: never printed (checkconfig, JSON, logs)
     secret: bool = False
     doc: str = ""
-    #: canonical word -> why a conn using it cannot run in fswan (the conn alone is refused)
-    refuse: Mapping[str, str] | None = None
+    #: canonical word (or bool) -> why a conn using it cannot run in fswan (the conn alone is refused)
+    refuse: Mapping[Any, str] | None = None
     #: canonical word -> model value, where they differ
     model_values: Mapping[str, Any] | None = None
     #: above ``maximum``: clamp with a warning instead of an error

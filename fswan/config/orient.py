@@ -21,7 +21,9 @@ from fswan.config.model import (
     IPAddress,
     IPNetwork,
     SetupConfig,
+    is_dns_name,
 )
+from fswan.config.values import CERT_ID_WORDS, is_dn_id
 
 NO_DEFAULT_ROUTE = "no default route, %defaultroute cannot cope!!!"
 NO_INTERFACE = "we have no ipsecN interface for either end of this connection"
@@ -156,6 +158,12 @@ class OrientedConnection:
 
 
 def _resolve_host(end: End, route: DefaultRoute | None, our_addresses: list[IPAddress]) -> IPAddress | None:
+    if end.host == "":
+        raise OrientationError("left= and right= are both needed to load a conn")
+    if end.needs_dns:
+        raise OrientationError(
+            f"{end.host} is a host name not yet resolved (hostnames.resolve_hosts, when the conn is added)"
+        )
     if end.host == DEFAULT_ROUTE:
         if route is None:
             raise OrientationError(NO_DEFAULT_ROUTE)
@@ -172,6 +180,10 @@ def _resolve_id(end: End, host: IPAddress | None, myid: str | None) -> Identity:
     text = end.id
     if text is None:
         return parse_id(str(host)) if host is not None else parse_id("%any")
+    if text in CERT_ID_WORDS or is_dn_id(text):
+        raise OrientationError(f"ID {text} needs X.509 certificates (not yet supported)")
+    if is_dns_name(text):
+        raise OrientationError(f"ID {text} is a host name not yet resolved")
     identity = parse_id(text)
     if identity.kind is IdKind.MYID:
         if not myid:
@@ -217,7 +229,9 @@ def orient(
     nexthop = _resolve_nexthop(this_end, that_host, route)
     this = OrientedEnd(this_end, this_host, nexthop, _resolve_id(this_end, this_host, myid))
     that_nexthop = (
-        ip_address(that_end.nexthop) if not that_end.nexthop.startswith("%") else this_host
+        ip_address(that_end.nexthop)
+        if not that_end.nexthop.startswith("%") and not is_dns_name(that_end.nexthop)
+        else this_host
     )
     that = OrientedEnd(that_end, that_host, that_nexthop, _resolve_id(that_end, that_host, myid))
     interface = left_iface if this_is_left else right_iface
@@ -237,4 +251,6 @@ def _resolve_nexthop(
         return route.gateway if route.gateway is not None else peer
     if this_end.nexthop == DIRECT:
         return peer
+    if is_dns_name(this_end.nexthop):
+        raise OrientationError(f"nexthop {this_end.nexthop} is a host name not yet resolved")
     return ip_address(this_end.nexthop)

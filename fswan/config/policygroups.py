@@ -128,11 +128,16 @@ def _apply(base: Connection, user: Connection) -> Connection:
 
 
 def implicit_conns(config: Config) -> dict[str, Connection]:
-    """The implicit conns in force: built-ins, with a file's redefinition applied on top
-    and those it sets ``auto=ignore`` left out."""
+    """The implicit conns in force: built-ins, with ``conn %oedefault`` (Openswan) and then a
+    file's redefinition applied on top, and those set ``auto=ignore`` left out."""
     result: dict[str, Connection] = {}
     for name in IMPLICIT_CONNS:
         conn = default_implicit_conn(name)
+        if config.oedefault is not None:
+            # Openswan's conn %oedefault: the file's defaults for the implicit conns
+            # (a redefinition below already has them merged in)
+            conn = _apply(conn, config.oedefault)
+            conn = replace(conn, name=name)
         user = config.conns.get(name)
         if user is not None:
             if user.auto is Auto.IGNORE and "auto" in user.settings:

@@ -16,7 +16,8 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
 from fswan.config import keywords as kw_table
-from fswan.config.errors import Location
+from fswan.config.errors import ConnRefused, Location
+from fswan.config.hostnames import config_host_names
 from fswan.config.keywords import Keyword, Kind, Section
 from fswan.config.model import Config, Connection, End, SetupConfig
 from fswan.config.virtual import VirtualPrivate
@@ -109,7 +110,23 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     """The whole config as plain JSON-able data (for ``--json`` status and tools)."""
     return {
         "files": list(config.files),
-        "warnings": [str(w) for w in config.warnings],
+        "warnings": [str(w) for w in config.warnings if not isinstance(w, ConnRefused)],
+        "refused": [
+            {"conn": name, "reason": refusal.reason,
+             "location": str(refusal.location) if refusal.location else None}
+            for name, refusal in config.refused.items()
+        ],
+        "resolve": [
+            {"conn": name, "keyword": host.keyword, "name": host.name,
+             "location": str(host.location) if host.location else None}
+            for name, host in config_host_names(config)
+        ],
+        "cas": {
+            name: {"auto": ca.auto, "location": str(ca.location) if ca.location else None,
+                   "settings": _settings_dict(ca.settings)}
+            for name, ca in config.cas.items()
+        },
+        "oedefault": connection_to_dict(config.oedefault) if config.oedefault is not None else None,
         "setup": setup_to_dict(config.setup),
         "conns": {name: connection_to_dict(conn) for name, conn in config.conns.items()},
         "unsupported": [
@@ -228,7 +245,8 @@ def format_checkconfig(config: Config) -> list[str]:
     if config.files:
         lines.append(f"# read: {', '.join(config.files)}")
     for warning in config.warnings:
-        lines.append(f"# warning: {warning}")
+        if not isinstance(warning, ConnRefused):
+            lines.append(f"# warning: {warning}")
     setup = config.setup
     lines += ["", SETUP_LABEL]
     lines += _keyword_lines(
@@ -243,6 +261,28 @@ def format_checkconfig(config: Config) -> list[str]:
         objects = {"": conn, "left": conn.left, "right": conn.right}
         lines += _keyword_lines(conn_keywords, objects, conn.settings, conn.unsupported)
         lines += _user_lines(conn.user_keys)
+    if config.oedefault is not None:
+        lines += ["", f"conn {config.oedefault.name}"]
+        if config.oedefault.location is not None:
+            lines.append(f"\t# defined at {config.oedefault.location}; applies to the implicit OE conns")
+        lines += [f"\t{key}={_quote(REDACTED if key in SECRET_KEYWORDS else raw)}"
+                  for key, (raw, _) in config.oedefault.settings.items()]
+    for name, ca in config.cas.items():
+        lines += ["", f"ca {name}"]
+        if ca.location is not None:
+            lines.append(f"\t# defined at {ca.location}; not yet supported (certificates come later)")
+        lines.append(f"\tauto={ca.auto}")
+        lines += [f"\t{key}={_quote(raw)}" for key, (raw, _) in ca.settings.items()]
+    if config.refused:
+        lines += ["", "# not loaded (fswan cannot run these conns; the rest of the file loads):"]
+        for refusal in config.refused.values():
+            lines.append(f"#\t{refusal}")
+    names = config_host_names(config)
+    if names:
+        lines += ["", "# host names resolved through DNS when the conn is added:"]
+        for conn_name, host in names:
+            where = f"{host.location}: " if host.location else ""
+            lines.append(f"#\t{where}{conn_label(conn_name)}: {host}")
     unsupported = _unsupported_entries(config)
     if unsupported:
         lines += ["", "# not yet supported (parsed and checked, but fswan does not act on them yet):"]

@@ -219,7 +219,8 @@ def test_every_keyword_has_an_entry_in_its_section(keyword):
     found = _conf_entries()
     assert keyword.name in found, f"ipsec.conf.5 has no entry for {keyword.name}="
     subsection = found[keyword.name][0]
-    expected = "config setup" if keyword.section is keywords.Section.SETUP else "conn"
+    expected = {keywords.Section.SETUP: "config setup", keywords.Section.CONN: "conn",
+                keywords.Section.CA: "ca"}[keyword.section]
     assert subsection.startswith(expected), f"{keyword.name}= is under {subsection!r}"
 
 
