@@ -185,7 +185,7 @@ def test_checkconfig_cli(tmp_path):
     result = run(tool("ipsec"), "checkconfig", "--config", str(tmp_path / "ipsec.conf"), "--json")
     document = json.loads(result.stdout)
     assert document["valid"] is True and result.returncode == 0
-    (tmp_path / "bad.conf").write_text("version 2\nconn x\n\tleft=127.0.0.1\n")
+    (tmp_path / "bad.conf").write_text("version 2\nconn x\n\tleft=127.0.0.1\n\tauto=add\n")
     result = run(tool("ipsec"), "checkconfig", "--config", str(tmp_path / "bad.conf"), "--json")
     document = json.loads(result.stdout)
     assert result.returncode == 1 and document["valid"] is False
