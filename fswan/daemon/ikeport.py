@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections import deque
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Protocol, cast
@@ -84,6 +85,13 @@ SOL_UDP = getattr(socket, "SOL_UDP", 17)
 #: linux/udp.h: deliver coalesced datagrams of a flow as one read, segment size in a cmsg
 UDP_GRO = getattr(socket, "UDP_GRO", 104)
 _GRO_CMSG_SPACE = socket.CMSG_SPACE(4)
+
+
+#: IKE datagrams handled in one reactor turn before the rest wait for the next turn
+#: (about 0.2 ms each: the data plane's readers are served every few milliseconds)
+IKE_TURN_BUDGET = 32
+#: IKE datagrams waiting at most; beyond, the oldest first message is dropped
+IKE_QUEUE_CAP = 4096
 
 
 class IkePort(DatagramProtocol):
@@ -236,6 +244,11 @@ class IkeDriver(service.Service):
         #: (address, port) -> physical device the socket is bound to
         self.devices: dict[PortKey, str] = {}
         self.natt_readers: dict[PortKey, NattReader] = {}
+        #: IKE datagrams handled in this reactor turn, those waiting for the next turns,
+        #: and the call that starts the next turn
+        self._handled = 0
+        self._inbox: deque[tuple[bytes, IkePort, tuple[str, int]]] = deque()
+        self._turn: IDelayedCall | None = None
 
     # -- the service ----------------------------------------------------------
 
@@ -253,6 +266,10 @@ class IkeDriver(service.Service):
     def stopService(self) -> None:
         super().stopService()
         self.close_ports()
+        if self._turn is not None and self._turn.active():
+            self._turn.cancel()
+        self._turn = None
+        self._inbox.clear()
 
     # -- sockets ------------------------------------------------------------
 
@@ -345,10 +362,49 @@ class IkeDriver(service.Service):
         return self.reactor.seconds()
 
     def receive(self, data: bytes, port: IkePort, addr: tuple[str, int]) -> None:
+        """One IKE datagram: handled now while this reactor turn's budget lasts, else
+        queued for the next turns, so a flood never keeps the pump's readers waiting."""
+        if self._handled < IKE_TURN_BUDGET and not self._inbox:
+            self._handled += 1
+            self._arm_turn()
+            self._handle(data, port, addr)
+            return
+        if len(self._inbox) >= IKE_QUEUE_CAP:
+            self._shed()
+        self._inbox.append((data, port, addr))
+        self._arm_turn()
+
+    def _handle(self, data: bytes, port: IkePort, addr: tuple[str, int]) -> None:
         self.engine.receive_datagram(
             data, port.local_addr, port.local_port, ip_address(addr[0]), addr[1], self.now()
         )
         self.pump()
+
+    def _arm_turn(self) -> None:
+        if self._turn is None:
+            self._turn = self.reactor.callLater(0, self._next_turn)
+
+    def _next_turn(self) -> None:
+        """A new reactor turn: the budget starts again, the queue is worked off first."""
+        self._turn = None
+        self._handled = 0
+        while self._inbox and self._handled < IKE_TURN_BUDGET:
+            self._handled += 1
+            self._handle(*self._inbox.popleft())
+        if self._inbox or self._handled:
+            self._arm_turn()
+
+    def _shed(self) -> None:
+        """The queue is full: the oldest first message (a stranger's, as likely as not)
+        goes; when there is none, the oldest of all."""
+        for i, (data, port, _addr) in enumerate(self._inbox):
+            start = 4 if port.natt else 0
+            if data[start + 8:start + 16] == bytes(8):  # responder cookie zero
+                del self._inbox[i]
+                break
+        else:
+            self._inbox.popleft()
+        self.count("ike_queue_shed")
 
     def esp_in_udp(self, data: bytes, port: IkePort, addr: tuple[str, int]) -> None:
         """ESP-in-UDP belongs to the data plane; without one it is counted and dropped."""
