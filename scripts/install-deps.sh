@@ -20,7 +20,7 @@ if [ "${#missing[@]}" -gt 0 ] || [ "${FSWAN_APT_UPDATE:-0}" = 1 ]; then
 fi
 
 PY=${PYTHON:-python3}
-if ! $PY -c 'import fswan, twisted, pyroute2, pytest, hypothesis, scapy' 2>/dev/null \
+if ! $PY -c 'import fswan, twisted, pyroute2, pytest, hypothesis, scapy, mypy, mypy_zope, cryptography; assert int(cryptography.__version__.split(".")[0]) >= 47' 2>/dev/null \
    || ! command -v whack >/dev/null || [ "${FSWAN_PIP_REINSTALL:-0}" = 1 ]; then
   $PY -m pip install -q --disable-pip-version-check --root-user-action=ignore \
       --break-system-packages -e '.[test]' --config-settings editable_mode=compat 2>/dev/null \
