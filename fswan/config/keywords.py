@@ -210,6 +210,13 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("ikev1-policy", _SETUP, Kind.ENUM, supported=False, field=None, ok_values=("accept",),
             choices=_choices("accept", "reject", "drop")),
     Keyword("oe", _SETUP, Kind.STRING, supported=False, field=None),
+    Keyword("ddos-mode", _SETUP, Kind.ENUM, "auto", choices=_choices("auto", "busy", "unlimited"),
+            doc="busy mode under a flood of first messages: auto (from ddos-ike-threshold "
+                "half-open IKE SAs on, or while a cap drops states), busy, unlimited"),
+    Keyword("ddos-ike-threshold", _SETUP, Kind.INT, "25000", minimum=1, maximum=1000000,
+            doc="half-open IKE SAs from which ddos-mode=auto is busy"),
+    Keyword("max-halfopen-ike", _SETUP, Kind.INT, "50000", minimum=1, maximum=1000000,
+            doc="unverified half-open IKE SAs kept at most; the oldest go first"),
     *_later(_SETUP, """
         # Openswan 2.6 and Libreswan 3.x
         plutostderrlogtime perpeerlog perpeerlogdir disable_port_floating plutofork
@@ -220,7 +227,7 @@ TABLE: tuple[Keyword, ...] = (
         shuntlifetime global-redirect global-redirect-to ocsp-strict=ocsp_strict
         ocsp-enable=ocsp_enable ocsp-uri=ocsp_uri ocsp-timeout=ocsp_timeout
         ocsp-trustname=ocsp_trust_name ocsp-cache-size ocsp-cache-min-age ocsp-cache-max-age
-        ocsp-method ddos-mode seccomp ddos-ike-threshold max-halfopen-ike ike-socket-bufsize
+        ocsp-method seccomp ike-socket-bufsize
         ike-socket-errqueue nflog-all xfrmlifetime seedbits listen-tcp listen-udp drop-oppo-null
         ikev1-secctx-attr-type secctx-attr-type
         # strongSwan 4.x/5.x

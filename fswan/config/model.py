@@ -227,6 +227,10 @@ class SetupConfig:
     keep_alive: float = 20.0
     #: ``virtual_private=``: the nets ``vhost:%priv``/``vnet:%priv`` peers may claim
     virtual_private: VirtualPrivate = field(default_factory=VirtualPrivate)
+    #: Libreswan's flood settings (``ike/halfopen.py``): busy mode and the half-open cap
+    ddos_mode: str = "auto"
+    ddos_ike_threshold: int = 25000
+    max_halfopen_ike: int = 50000
     user_keys: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     unsupported: tuple[str, ...] = ()
     settings: dict[str, tuple[str, Location]] = field(

@@ -43,6 +43,7 @@ from fswan.daemon.status import (
 )
 from fswan.daemon.tunnels import KernelSide, Tunnels
 from fswan.ike import events as ev
+from fswan.ike.halfopen import DdosMode
 from fswan.ike.status import StateSnapshot
 from fswan.updown import UnknownPluginError, plugins_for
 from fswan.whackproto import RC
@@ -109,6 +110,9 @@ class Pluto:
                 keep_alive=config.setup.keep_alive,
                 nat_traversal=config.setup.nat_traversal,
                 virtual_private=config.setup.virtual_private,
+                ddos_mode=DdosMode(config.setup.ddos_mode),
+                ddos_ike_threshold=config.setup.ddos_ike_threshold,
+                max_halfopen_ike=config.setup.max_halfopen_ike,
             )
         for warning in config.warnings:
             self.log.log(f"warning: {warning}")

@@ -267,3 +267,11 @@ def test_a_config_error_after_the_devices_opened_closes_them(daemon_options, mon
     assert exit.value.code == 1
     with pytest.raises(OSError):
         os.fstat(opened[0].tun_fd)
+
+
+def test_flood_settings_of_config_setup_reach_the_engine(daemon_options):
+    tmp_path, _reactor = daemon_options
+    (tmp_path / "ipsec.conf").write_text(CONF + "\tddos-mode=busy\n\tmax-halfopen-ike=300\n")
+    service = tap.makeService(_options(tmp_path, "--nodataplane"))
+    engine = service.pluto.ike.engine
+    assert engine.busy and engine.halfopen.max_half_open == 300
