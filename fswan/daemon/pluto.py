@@ -489,11 +489,13 @@ class Pluto:
     def snapshot(self) -> StatusSnapshot:
         states: tuple[StateSnapshot, ...] = ()
         newest: dict[str, tuple[int, int]] = {}
+        half_open, busy = 0, False
         if self.ike is not None:
             now = self.ike.now()
             engine = self.ike.engine
             states = tuple(engine.snapshot(now))
             newest = {name: engine.newest(name) for name in self.connections}
+            half_open, busy = engine.half_open, engine.busy
         snapshot = StatusSnapshot(
             interfaces=tuple(self.interfaces),
             myid=self.setup.myid,
@@ -502,6 +504,8 @@ class Pluto:
             debug=self.setup.plutodebug or "none",
             states=states,
             newest=newest,
+            half_open=half_open,
+            busy=busy,
         )
         if self.tunnels is not None:
             snapshot = self._with_dataplane(snapshot, self.tunnels)

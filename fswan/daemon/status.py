@@ -81,6 +81,9 @@ class StatusSnapshot:
     traffic: Mapping[int, SaTraffic] = field(default_factory=dict)
     #: manually keyed SA pairs, shown after the states
     manual: tuple[ManualSA, ...] = ()
+    #: responder states whose peer has not answered our first reply yet, and busy mode
+    half_open: int = 0
+    busy: bool = False
 
 
 def _seconds(value: float) -> str:
@@ -206,6 +209,9 @@ def format_status(snapshot: StatusSnapshot) -> list[str]:
         lines.append("not listening for IKE messages (whack --listen to start)")
     lines.append(f"%myid = {snapshot.myid or '(none)'}")
     lines.append(f"debug {snapshot.debug}")
+    if snapshot.half_open or snapshot.busy:
+        lines.append(f"half-open IKE SAs: {snapshot.half_open}"
+                     + ("; busy (strangers get one answer)" if snapshot.busy else ""))
     lines.append("")
     for loaded in sorted(snapshot.connections, key=lambda c: c.name):
         lines.extend(connection_lines(loaded, snapshot.newest.get(loaded.name, (0, 0))))
@@ -293,6 +299,8 @@ def status_dict(snapshot: StatusSnapshot) -> dict[str, object]:
         "listening": snapshot.listening,
         "myid": snapshot.myid,
         "debug": snapshot.debug,
+        "half_open": snapshot.half_open,
+        "busy": snapshot.busy,
         "connections": [
             connection_dict(c, snapshot.newest.get(c.name, (0, 0)))
             for c in sorted(snapshot.connections, key=lambda c: c.name)

@@ -195,6 +195,8 @@ class FakeIke:
     states: list
     natt_port: int = 4500
     ports: dict = None  # type: ignore[assignment]
+    half_open: int = 0
+    busy: bool = False
 
     def __post_init__(self):
         self.ports = {}

@@ -66,6 +66,7 @@ class FakeEngine:
         self.added: list = []
         self.removed: list = []
         self.client_checks = False
+        self.half_open, self.busy = 0, False
         self.checked: list = []
 
     def enable_client_checks(self, enabled: bool) -> None:

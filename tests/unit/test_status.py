@@ -134,3 +134,14 @@ def test_json_carries_the_same_facts():
     assert conn["that"]["client"] == "203.0.113.0/25"
     assert conn["dpd"] == {"action": "clear", "delay": 10.0, "timeout": 30.0}
     assert conn["ike_life"] == 3600.0 and conn["ipsec_life"] == 28800.0
+
+
+def test_half_open_count_and_busy_mode_are_shown_when_there_are_any():
+    from dataclasses import replace as _replace
+
+    quiet = StatusSnapshot(interfaces=(), myid=None, connections=())
+    assert not any("half-open" in line for line in format_status(quiet))
+    flooded = _replace(quiet, half_open=64, busy=True)
+    assert "half-open IKE SAs: 64; busy (strangers get one answer)" in format_status(flooded)
+    document = status_dict(flooded)
+    assert document["half_open"] == 64 and document["busy"] is True
