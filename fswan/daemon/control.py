@@ -102,9 +102,9 @@ class ControlProtocol(LineOnlyReceiver):
         if command == "status":
             pluto.status(bool(args.get("json")), self)
         elif command == "add":
-            pluto.add(name, args.get("config"), self)
+            return pluto.add(name, args.get("config"), self)
         elif command == "replace":
-            pluto.replace(name, args.get("config"), self)
+            return pluto.replace(name, args.get("config"), self)
         elif command == "delete":
             pluto.delete(name, self)
         elif command == "rereadsecrets":

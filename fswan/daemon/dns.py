@@ -60,7 +60,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from fswan.config.ids import IdError, IdKind, Identity, parse_id
-from fswan.config.model import Auto, AuthBy, Config, ConnType, End
+from fswan.config.model import Auto, AuthBy, Config, ConnType, End, IPAddress
 from fswan.daemon.interfaces import Clock
 from fswan.dnskeys.records import (
     TXT_ATTRIBUTE,
@@ -535,3 +535,46 @@ def fetch_gateways(fetcher: DnsKeyFetcher, address: str) -> Deferred[list[KeyRec
 
     d.addErrback(failed)
     return d
+
+
+def resolve_names(fetcher: DnsKeyFetcher, names: list[str]) -> Deferred[dict[str, list[IPAddress]]]:
+    """The addresses of host names from ipsec.conf (``left=vpn.example.com``): A and
+    AAAA records, looked up off the reactor within the fetcher's one time budget.  A
+    name without an answer is missing from the result (the caller says so, as pluto's
+    ``does not look numeric and name lookup failed``)."""
+    deadline = fetcher._monotonic() + fetcher.timeout
+    d = fetcher._run_blocking(_host_addresses, fetcher, list(names), deadline)
+    d.addTimeout(fetcher.timeout + BACKSTOP_GRACE, cast(IReactorTime, fetcher._reactor))
+
+    def failed(failure: Failure) -> dict[str, list[IPAddress]]:
+        reason = (f"no answer from {fetcher._server_text} within {fetcher.timeout:g} s"
+                  if failure.check(defer.TimeoutError, defer.CancelledError)
+                  else f"internal error: {failure.getErrorMessage()}")
+        fetcher._log(f"looking up {', '.join(names)}: {reason}")
+        return {}
+
+    d.addErrback(failed)
+    return d
+
+
+def _host_addresses(fetcher: DnsKeyFetcher, names: list[str],
+                    deadline: float) -> dict[str, list[IPAddress]]:
+    """Blocking: every A, then AAAA, address of each name (names that fail are left out)."""
+    found: dict[str, list[IPAddress]] = {}
+    for name in names:
+        addresses: list[IPAddress] = []
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            remaining = deadline - fetcher._monotonic()
+            if remaining <= 0:
+                break
+            identity = Identity(IdKind.FQDN, name)
+            try:
+                answer = fetcher._ask_counted(identity, dns.name.from_text(name), rdtype, "address",
+                                              remaining)
+            except (DnsKeyError, dns.exception.DNSException, OSError, ValueError):
+                continue
+            addresses += [ipaddress.ip_address(str(rdata)) for rdata in answer.rdatas]
+        if addresses:
+            found[name] = addresses
+    return found
+

@@ -19,7 +19,8 @@ from twisted.internet import defer
 from fswan.config.errors import ConfigError, ConfigErrors
 from fswan.config.ids import parse_id
 from fswan.config.ipsecconf import IncludeLoader, load_config
-from fswan.config.model import Auto, Config, Connection, SetupConfig
+from fswan.config.hostnames import ResolveError, needed_names, resolve_hosts
+from fswan.config.model import Auto, Config, Connection, IPAddress, SetupConfig
 from fswan.config.orient import (
     HostNetwork,
     IpsecInterface,
@@ -28,7 +29,7 @@ from fswan.config.orient import (
     orient,
 )
 from fswan.config.secrets import Secrets, load_secrets, permission_warning
-from fswan.daemon.dns import DnsKeyFetcher, check_config_names
+from fswan.daemon.dns import DnsKeyFetcher, check_config_names, resolve_names
 from fswan.daemon.interfaces import IkeControl
 from fswan.daemon.logging import PlutoLog, Reply
 from fswan.daemon.manual import ManualKeying
@@ -82,6 +83,10 @@ class Pluto:
         self.interfaces: list[IpsecInterface] = []
         self.host = HostNetwork()
         self.listening = False
+        #: looks up host names of conns (and, through Opportunism, OE records); None: no DNS
+        self.fetcher = fetcher
+        #: start-up has acted on auto= (a conn added later by DNS is acted on at once)
+        self.auto_started = False
         self.shutdown_requested: Callable[[], None] = lambda: None
         #: policy groups and OE instances (``daemon.oe``)
         self.oe = Opportunism(self, log, fetcher, ike)
@@ -125,23 +130,27 @@ class Pluto:
             self.log.log(line)
         for conn in config.conns.values():
             if conn.auto in (Auto.ADD, Auto.ROUTE, Auto.START, Auto.MANUAL):
-                self._add(conn, None, strict=True)
+                self._add_resolving(conn, None, strict=True)
         self.oe.load(config)
 
     def start_auto(self) -> None:
         """Once the reactor runs, as ``ipsec setup`` did after loading: ``auto=route``
         conns are routed, ``auto=start`` ones initiated, ``auto=manual`` ones keyed."""
         for loaded in list(self.connections.values()):
-            if loaded.oriented is None:
-                continue
-            auto = loaded.conn.auto
-            if auto is Auto.ROUTE and self.tunnels is not None:
-                self.tunnels.route(loaded.name, None)
-            elif auto is Auto.START and self.ike:
-                self.ike.initiate(loaded.name, None, asynchronous=True)
-            elif auto is Auto.MANUAL and self.manual is not None:
-                self.manual.up(loaded.oriented, None)
+            self._apply_auto(loaded)
         self.oe.install(None)
+        self.auto_started = True
+
+    def _apply_auto(self, loaded: LoadedConnection) -> None:
+        if loaded.oriented is None:
+            return
+        auto = loaded.conn.auto
+        if auto is Auto.ROUTE and self.tunnels is not None:
+            self.tunnels.route(loaded.name, None)
+        elif auto is Auto.START and self.ike:
+            self.ike.initiate(loaded.name, None, asynchronous=True)
+        elif auto is Auto.MANUAL and self.manual is not None:
+            self.manual.up(loaded.oriented, None)
 
     def stop(self) -> None:
         """Daemon shutdown, before the IKE sockets and the data plane go: every conn
@@ -312,19 +321,50 @@ class Pluto:
                 self.log.log(str(error), RC.BADWHACKMESSAGE, conn=conn.name, reply=reply)
         return True
 
-    def add(self, name: str, config_path: str | None, reply: Reply) -> None:
-        conn = self._conn_from_file(name, config_path, reply)
-        if conn is None:
-            return
-        self._add(conn, reply)
+    def _add_resolving(self, conn: Connection, reply: Reply | None,
+                       strict: bool = False) -> defer.Deferred[bool] | None:
+        """Add ``conn``, after looking up the host names it was written with
+        (``right=vpn.example.com``) off the reactor, as ``ipsec auto --add`` did; a name
+        that does not resolve keeps that conn out with pluto's message, the others load."""
+        names = needed_names(conn)
+        if not names:
+            self._add(conn, reply, strict)
+            return None
+        if self.fetcher is None:
+            self.log.log(f"{', '.join(names)}: cannot look up host names: this daemon has no "
+                         "DNS resolver", RC.NOPEERIP, conn=conn.name, reply=reply)
+            return None
+        self.log.log(f"looking up {', '.join(names)} in DNS", conn=conn.name, reply=reply)
+        lookup = resolve_names(self.fetcher, names)
+        return lookup.addCallback(self._resolved, conn, reply)
 
-    def replace(self, name: str, config_path: str | None, reply: Reply) -> None:
+    def _resolved(self, answers: dict[str, list[IPAddress]], conn: Connection,
+                  reply: Reply | None) -> bool:
+        try:
+            resolved = resolve_hosts(conn, answers)
+        except ResolveError as error:
+            self.log.log(str(error), RC.NOPEERIP, conn=conn.name, reply=reply)
+            return False
+        if not self._add(resolved, reply):
+            return False
+        if self.auto_started:  # resolved after start-up acted on auto=: act on this one now
+            self._apply_auto(self.connections[conn.name])
+        return True
+
+    def add(self, name: str, config_path: str | None, reply: Reply) -> defer.Deferred[bool] | None:
         conn = self._conn_from_file(name, config_path, reply)
         if conn is None:
-            return
+            return None
+        return self._add_resolving(conn, reply)
+
+    def replace(self, name: str, config_path: str | None,
+                reply: Reply) -> defer.Deferred[bool] | None:
+        conn = self._conn_from_file(name, config_path, reply)
+        if conn is None:
+            return None
         if name in self.connections:
             self._delete(name, reply)
-        self._add(conn, reply)
+        return self._add_resolving(conn, reply)
 
     def _conn_from_file(self, name: str, config_path: str | None, reply: Reply) -> Connection | None:
         path = config_path or self.config_path
@@ -341,7 +381,11 @@ class Pluto:
             return None
         conn = config.conns.get(name)
         if conn is None:
-            self.log.log(f'no conn "{name}" in {path}', RC.UNKNOWN_NAME, reply=reply)
+            refused = config.refused.get(name)
+            if refused is not None:  # a conn fswan cannot run: say why, with file:line
+                self.log.log(str(refused), RC.BADWHACKMESSAGE, reply=reply)
+            else:
+                self.log.log(f'no conn "{name}" in {path}', RC.UNKNOWN_NAME, reply=reply)
             return None
         return conn
 
