@@ -11,7 +11,7 @@ source address, so:
   address; at a cap the oldest unverified one is dropped for the new one.
   Verified states are never dropped for strangers.
 * Busy mode (Libreswan's ``ddos-mode=``: ``auto`` is busy from
-  ``ddos-ike-threshold=`` half-open states on, and for :data:`REPORT_INTERVAL`
+  ``ddos-ike-threshold=`` half-open states on, and for :data:`PRESSURE_WINDOW`
   after a cap had to drop a state; ``busy`` always; ``unlimited`` never): MR1
   is sent once, not retransmitted, to an unverified peer, and its
   state is discarded after :data:`BUSY_DISCARD` seconds instead of waiting
@@ -36,8 +36,12 @@ __all__ = ["BUSY_DISCARD", "DdosMode", "HalfOpenPolicy", "REPORT_INTERVAL", "Tok
 BUSY_DISCARD = 10.0
 #: seconds between two summaries of what the policy dropped
 REPORT_INTERVAL = 10.0
-#: unverified half-open states one source address may hold
-PER_SOURCE_LIMIT = 64
+#: seconds ``auto`` stays busy after a cap dropped a state: longer than a stranger's
+#: state would wait for its retransmissions (10 s + 20 s), so none of them is answered twice
+PRESSURE_WINDOW = 30.0
+#: unverified half-open states one source address may hold (a hub bringing up its
+#: conns to us at once stays below it; a flood from one address does not)
+PER_SOURCE_LIMIT = 1024
 #: new Aggressive Mode exchanges answered per second (burst), per source and in total
 AGGRESSIVE_PER_SOURCE = (2.0, 10.0)
 AGGRESSIVE_TOTAL = (50.0, 100.0)
@@ -96,7 +100,7 @@ class HalfOpenPolicy:
 
     def under_pressure(self, now: float) -> None:
         """A cap dropped a state: someone sends more first messages than we keep."""
-        self.pressure_until = now + REPORT_INTERVAL
+        self.pressure_until = now + PRESSURE_WINDOW
 
     def aggressive_allowed(self, source: IPAddress, now: float) -> bool:
         """May a new Aggressive Mode exchange from ``source`` cost us DH and a signature?"""
