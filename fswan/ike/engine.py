@@ -281,6 +281,16 @@ class IkeEngine:
         lifecycle.delete_conn_states(self, name, "terminated", notify_peer=True)
         self.out.release(whack, True)
 
+    def delete_state(self, serial: int, now: float) -> bool:
+        """``whack --deletestate N``: delete that one state, telling the peer; as in
+        pluto, the IPsec SAs of a deleted ISAKMP SA live on.  False: no such state."""
+        self.now = now
+        st = self.table.get(serial)
+        if st is None:
+            return False
+        lifecycle.delete_state(self, st, "deleted by whack", notify_peer=True)
+        return True
+
     # ------------------------------------------------------------------
     # inputs and outputs
 

@@ -269,3 +269,32 @@ def test_uniqueids_new_isakmp_sa_replaces_other_conns(uniqueids):
     else:
         assert pair.east.deleted == [] and pair.east.engine.newest("a") == (1, 2)
     assert pair.east.engine.newest("b") == (3, 4)
+
+
+# --------------------------------------------------------------------------
+# whack --deletestate
+
+
+def test_delete_state_deletes_one_ipsec_sa_and_tells_the_peer():
+    pair = up()
+    serial = pair.west.installed[0].serial
+    assert pair.west.engine.delete_state(serial, pair.now)
+    pair.transfer()
+    assert [e.serial for e in pair.west.deleted] == [serial]
+    assert [e.reason for e in pair.west.deleted] == ["deleted by whack"]
+    assert len(pair.east.deleted) == 1  # the peer's Delete payload arrived
+    assert pair.west.isakmp_down == []  # the ISAKMP SA stays
+
+
+def test_delete_state_of_the_isakmp_sa_leaves_its_ipsec_sa():
+    pair = up()
+    isakmp = pair.west.isakmp_up[0].serial
+    assert pair.west.engine.delete_state(isakmp, pair.now)
+    pair.transfer()
+    assert [e.serial for e in pair.west.isakmp_down] == [isakmp]
+    assert pair.west.deleted == [] and len(pair.east.isakmp_down) == 1
+
+
+def test_delete_state_of_an_unknown_serial_is_false():
+    pair = up()
+    assert not pair.west.engine.delete_state(999, pair.now)
