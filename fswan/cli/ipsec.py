@@ -6,13 +6,15 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 
 from fswan import __version__
 from fswan.cli import whack
 from fswan.config.errors import ConfigError, ConfigErrors
 from fswan.config.ipsecconf import load_config
+from fswan.config.model import Config
 from fswan.config.render import config_to_dict, format_checkconfig
-from fswan.config.secrets import load_secrets, permission_warning
+from fswan.config.secrets import Secrets, load_secrets, permission_warning
 from fswan.loader import FileLoader, file_mode
 from fswan.whackproto import DEFAULT_CTLBASE, RC, Request
 
@@ -28,6 +30,9 @@ Usage: ipsec COMMAND [ARGS]
   ipsec eroute [--ctlbase P]   the eroute table (KLIPS /proc/net/ipsec_eroute layout)
   ipsec look [--ctlbase P]     eroutes, SAs and data-plane counters
   ipsec checkconfig [--config F] [--secrets F] [--json]
+  ipsec setup [--config F] [--ctlbase P] [--pidfile F] [--logfile F] start | stop | restart | reload | status
+  ipsec verify [--config F] [--ctlbase P]   checks of the host, the files and the daemon
+  ipsec barf [--config F] [--ctlbase P] [--logfile F] [--lines N]   everything for a bug report
   ipsec whack ...            (the same as `whack ...`)
   ipsec rsasigkey [--e65537] NBITS | newhostkey --output F | showhostkey --left ...
   ipsec --version | --help       ipsec COMMAND --help: that command's usage
@@ -70,6 +75,53 @@ AUTO_VERBS = {
     "rereadsecrets": ("rereadsecrets", False),
     "rereadgroups": ("rereadgroups", False),
 }
+
+
+@dataclass
+class CheckedFiles:
+    """ipsec.conf and ipsec.secrets as the daemon would load them (``ipsec checkconfig``,
+    ``ipsec setup start``, ``ipsec verify`` and ``ipsec barf`` all read them this way)."""
+
+    secrets_path: str
+    config: Config | None = None
+    secrets: Secrets | None = None
+    errors: list[ConfigError] = field(default_factory=list)
+    #: what is worth saying but loads (no secrets file, its permissions)
+    notes: list[str] = field(default_factory=list)
+    #: the secrets file is readable by group or others
+    secrets_exposed: bool = False
+
+
+def default_secrets_path(config_path: str) -> str:
+    """ipsec.secrets beside ipsec.conf, as the daemon looks for it."""
+    return os.path.join(os.path.dirname(os.path.abspath(config_path)), "ipsec.secrets")
+
+
+def check_files(config_path: str, secrets_path: str | None = None) -> CheckedFiles:
+    """Load both files; every problem is collected, nothing raises.  ``secrets_path``
+    None: the file beside the config, whose absence is only a note."""
+    loader = FileLoader()
+    checked = CheckedFiles(secrets_path or default_secrets_path(config_path))
+    try:
+        checked.config = load_config(config_path, loader)
+    except ConfigError as error:
+        checked.errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+    mode = file_mode(checked.secrets_path)
+    if mode is None:
+        if secrets_path:
+            checked.errors.append(ConfigError(f"cannot read {checked.secrets_path}"))
+        else:
+            checked.notes.append(f"no secrets file at {checked.secrets_path}")
+        return checked
+    warning = permission_warning(checked.secrets_path, mode)
+    if warning:
+        checked.secrets_exposed = True
+        checked.notes.append(f"warning: {warning}")
+    try:
+        checked.secrets = load_secrets(checked.secrets_path, loader)
+    except ConfigError as error:
+        checked.errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+    return checked
 
 
 class _Parser(argparse.ArgumentParser):
@@ -167,31 +219,9 @@ def checkconfig(argv: list[str]) -> int:
     except whack.WhackUsage as error:
         sys.stderr.write(f"ipsec checkconfig: {error}\n")
         return 1
-    loader = FileLoader()
-    secrets_path = options.secrets or os.path.join(
-        os.path.dirname(os.path.abspath(options.config)), "ipsec.secrets"
-    )
-    errors: list[ConfigError] = []
-    config = secrets = None
-    try:
-        config = load_config(options.config, loader)
-    except ConfigError as error:
-        errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
-    notes: list[str] = []
-    mode = file_mode(secrets_path)
-    if mode is None:
-        if options.secrets:
-            errors.append(ConfigError(f"cannot read {secrets_path}"))
-        else:
-            notes.append(f"no secrets file at {secrets_path}")
-    else:
-        warning = permission_warning(secrets_path, mode)
-        if warning:
-            notes.append(f"warning: {warning}")
-        try:
-            secrets = load_secrets(secrets_path, loader)
-        except ConfigError as error:
-            errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+    checked = check_files(options.config, options.secrets)
+    errors, notes, config, secrets = checked.errors, checked.notes, checked.config, checked.secrets
+    secrets_path = checked.secrets_path
     if options.json:
         document = {
             "valid": not errors,
@@ -248,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
         return _listing(command, rest)
     if command == "whack":
         return whack.main(rest)
+    if command in ("setup", "verify", "barf"):
+        from importlib import import_module
+
+        return int(import_module(f"fswan.cli.{command}").main(rest))
     if command in ("rsasigkey", "newhostkey", "showhostkey"):
         from fswan.cli import keytools
 

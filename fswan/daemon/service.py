@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Sequence
+import socket
+from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import Protocol, cast
 
@@ -31,6 +32,26 @@ from fswan.daemon.pluto import Pluto
 from fswan.whackproto import CTL_SUFFIX
 
 log = Logger(namespace="pluto")
+
+
+def sd_notify(state: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Tell the service manager about the daemon (systemd's ``Type=notify``): ``state``
+    (``READY=1``, ``STOPPING=1``, ``STATUS=...``, one per line) as one datagram to the
+    AF_UNIX socket named by ``$NOTIFY_SOCKET`` (a path, or ``@name`` in the abstract
+    namespace), as sd_notify(3) does.  False when there is none or it cannot be reached:
+    not being under systemd, or it having gone, must never stop the daemon."""
+    address = (os.environ if environ is None else environ).get("NOTIFY_SOCKET", "")
+    if not address or address[0] not in "/@":
+        return False
+    if address[0] == "@":
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        try:
+            sock.connect(address)
+            sock.sendall(state.encode("utf-8"))
+        except OSError:
+            return False
+    return True
 
 
 class ControlReactor(Protocol):
@@ -119,6 +140,14 @@ class FswanService(service.MultiService):
         log.info("fswan starting (pluto-compatible control at {ctl})", ctl=self.ctlbase + CTL_SUFFIX)
         super().startService()
         self._catch_hangup()
+        # the control socket answers and auto=route|start conns are acted on: ready
+        # (``Type=notify``; ``ipsec setup start`` waits for the same message)
+        sd_notify(f"READY=1\nSTATUS=pluto ready: {len(self.pluto.connections)} conns, "
+                  f"control socket {self.ctlbase + CTL_SUFFIX}\nMAINPID={os.getpid()}")
+
+    def stopService(self) -> defer.Deferred[None] | None:
+        sd_notify("STOPPING=1\nSTATUS=pluto shutting down: deleting SAs and routes")
+        return super().stopService()
 
     def _catch_hangup(self) -> None:
         """SIGHUP would otherwise kill the daemon without deleting its SAs; admins send it
