@@ -85,11 +85,16 @@ class CheckedFiles:
     secrets_path: str
     config: Config | None = None
     secrets: Secrets | None = None
-    errors: list[ConfigError] = field(default_factory=list)
+    config_errors: list[ConfigError] = field(default_factory=list)
+    secrets_errors: list[ConfigError] = field(default_factory=list)
     #: what is worth saying but loads (no secrets file, its permissions)
     notes: list[str] = field(default_factory=list)
     #: the secrets file is readable by group or others
     secrets_exposed: bool = False
+
+    @property
+    def errors(self) -> list[ConfigError]:
+        return self.config_errors + self.secrets_errors
 
 
 def default_secrets_path(config_path: str) -> str:
@@ -105,11 +110,11 @@ def check_files(config_path: str, secrets_path: str | None = None) -> CheckedFil
     try:
         checked.config = load_config(config_path, loader)
     except ConfigError as error:
-        checked.errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+        checked.config_errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
     mode = file_mode(checked.secrets_path)
     if mode is None:
         if secrets_path:
-            checked.errors.append(ConfigError(f"cannot read {checked.secrets_path}"))
+            checked.secrets_errors.append(ConfigError(f"cannot read {checked.secrets_path}"))
         else:
             checked.notes.append(f"no secrets file at {checked.secrets_path}")
         return checked
@@ -120,7 +125,7 @@ def check_files(config_path: str, secrets_path: str | None = None) -> CheckedFil
     try:
         checked.secrets = load_secrets(checked.secrets_path, loader)
     except ConfigError as error:
-        checked.errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+        checked.secrets_errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
     return checked
 
 
