@@ -10,6 +10,14 @@ One UDP socket per interface address and port (500 and 4500, as pluto), so a
 received datagram's local address is known for NAT-D.  On 4500 the first
 word tells IKE (the zero non-ESP marker) from ESP-in-UDP, which belongs to
 the data plane.
+
+Debug lines (``PlutoLog.debug_line``, only for the categories that are on, each
+behind one set-membership test): datagrams in and out (``raw``), their ISAKMP
+headers and clear payload chains (``parsing``/``emitting``), NAT-T keepalives
+and floats (``natt``), SA events (``lifecycle``, ``klips``, ``crypt``: the
+algorithms, never a key), key lookups (``dns``), OE client checks (``oppo``),
+DPD probes counted by the engine (``dpd``).  Every engine event also goes to the
+``IkeStats`` the driver is given (handshakes, rekeys, DPD timeouts).
 """
 
 from __future__ import annotations
@@ -33,11 +41,21 @@ from fswan.config.orient import IpsecInterface
 from fswan.daemon.dns import DnsKeyFetcher
 from fswan.daemon.interfaces import Clock
 from fswan.daemon.logging import PlutoLog, Reply
+from fswan.daemon.metrics import IkeStats
 from fswan.daemon.peerkeys import PeerKeys
 from fswan.daemon.pump import UdpSocket
 from fswan.ike import events as ev
 from fswan.ike.engine import IkeEngine
-from fswan.isakmp.message import NON_ESP_MARKER, is_natt_keepalive
+from fswan.isakmp.constants import name_of
+from fswan.isakmp.errors import MalformedPacket
+from fswan.isakmp.message import (
+    HEADER_SIZE,
+    NON_ESP_MARKER,
+    decode_header,
+    decode_payloads,
+    is_natt_keepalive,
+)
+from fswan.isakmp.payloads import payload_name
 from fswan.whackproto import RC
 
 Address = IPv4Address | IPv6Address
@@ -94,6 +112,25 @@ IKE_TURN_BUDGET = 32
 IKE_QUEUE_CAP = 4096
 
 
+#: bytes the kernel may queue on an IKE socket: a burst of first messages (a hub
+#: starting its conns, a peer's reboot) is read, not dropped (4 MiB; the default is
+#: about 200 KiB, some 700 datagrams)
+IKE_RECEIVE_BUFFER = 4 << 20
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+def _enlarge_receive_buffer(listening: UdpPort) -> None:
+    sock = getattr(listening, "socket", None)
+    if sock is None:
+        return
+    for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):  # FORCE passes rmem_max as root
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, IKE_RECEIVE_BUFFER)
+            return
+        except OSError:
+            continue
+
+
 class IkePort(DatagramProtocol):
     """One bound UDP socket: hands IKE datagrams to the driver."""
 
@@ -109,6 +146,8 @@ class IkePort(DatagramProtocol):
         if self.natt:
             if is_natt_keepalive(data):
                 self.driver.count("natt_keepalives_received")
+                if self.driver.log.debugging("natt"):
+                    self.driver.log.debug_line("natt", f"NAT-T keepalive from {addr[0]}:{addr[1]}")
                 return
             if len(data) >= 4 and data[:4] != NON_ESP_MARKER:
                 self.driver.esp_in_udp(data, self, addr)
@@ -219,8 +258,13 @@ class IkeDriver(service.Service):
         on_client_check: Callable[[ev.ClientCheckNeeded], None] | None = None,
         after_step: Callable[[], None] = _nothing,
         esp: EspInput | None = None,
+        stats: IkeStats | None = None,
     ) -> None:
         self.engine = engine
+        #: handshake/rekey/DPD figures fed with every engine event; None: not kept
+        self.stats = stats
+        #: the engine's DPD counters when last looked at (``dpd`` debugging)
+        self._dpd_seen = (0, 0)
         self.log = log
         self.reactor = reactor
         self.on_child_sa = on_child_sa
@@ -301,6 +345,7 @@ class IkeDriver(service.Service):
                 continue
             self.ports[(address, port)] = listening
             self._bind_device(listening, physical[address], (address, port))
+            _enlarge_receive_buffer(listening)
         self._drain_natt()
 
     def _drain_natt(self) -> None:
@@ -375,6 +420,9 @@ class IkeDriver(service.Service):
         self._arm_turn()
 
     def _handle(self, data: bytes, port: IkePort, addr: tuple[str, int]) -> None:
+        if self.log.debug:
+            self._debug_datagram("received", "parsing", data, port.natt,
+                                 f"from {addr[0]}:{addr[1]} on {port.local_addr}:{port.local_port}")
         self.engine.receive_datagram(
             data, port.local_addr, port.local_port, ip_address(addr[0]), addr[1], self.now()
         )
@@ -465,6 +513,8 @@ class IkeDriver(service.Service):
         self.timer = None
         if deadline is not None:
             self.timer = self.reactor.callLater(max(0.0, deadline - self.now()), self._timer_fired)
+        if "dpd" in self.log.debug:
+            self._debug_dpd()
         self.after_step()
 
     def _send(self, datagram: ev.Datagram) -> None:
@@ -475,9 +525,20 @@ class IkeDriver(service.Service):
         if port is None:
             self.count("sent_without_socket")
             return
+        if self.log.debug:
+            where = f"to {datagram.remote_addr}:{datagram.remote_port} from port {datagram.local_port}"
+            if datagram.data == b"\xff":
+                self.log.debug_line("natt", f"sending NAT-T keepalive {where}")
+            else:
+                self._debug_datagram("sending", "emitting", datagram.data,
+                                     datagram.local_port == self.natt_port, where)
         port.write(datagram.data, (str(datagram.remote_addr), datagram.remote_port))
 
     def _route(self, event: ev.EngineEvent) -> None:
+        if self.stats is not None:
+            self.stats.on_event(event, self.now())
+        if self.log.debug and not isinstance(event, (ev.LogLine, ev.WhackDone)):
+            self._debug_event(event)
         if isinstance(event, ev.LogLine):
             whack = None
             if event.whack is not None and id(event.whack) in self.whacks:
@@ -499,3 +560,82 @@ class IkeDriver(service.Service):
                 self.engine.set_peer_keys(event.identity, [], self.now())
         else:
             self.on_child_sa(event)
+
+    # -- debug lines (only called while some category is on) -----------------------
+
+    def _debug_datagram(self, verb: str, category: str, data: bytes, natt: bool,
+                        where: str) -> None:
+        """``raw``: the datagram as bytes; ``parsing``/``emitting``: its ISAKMP header
+        and, in clear, its payload chain (names only)."""
+        log = self.log
+        if log.debugging("raw"):
+            log.debug_line("raw", f"{verb} {len(data)} bytes {where}")
+            for offset in range(0, len(data), 16):
+                log.debug_line("raw", "  " + " ".join(f"{b:02x}" for b in data[offset:offset + 16]))
+        if not log.debugging(category):
+            return
+        body = data[4:] if natt and data[:4] == NON_ESP_MARKER else data
+        try:
+            header = decode_header(body, check_length=False)
+        except MalformedPacket as error:
+            log.debug_line(category, f"{verb} {where}: not an ISAKMP message ({error})")
+            return
+        chain = "encrypted"
+        if not header.encrypted:
+            try:
+                payloads = decode_payloads(header.next_payload, body[HEADER_SIZE:header.length])
+                chain = " ".join(payload_name(p.payload_type) for p in payloads) or "none"
+            except MalformedPacket as error:
+                chain = f"malformed ({error})"
+        log.debug_line(category, (
+            f"{verb} ISAKMP message {where}: icookie {header.icookie.hex()} rcookie "
+            f"{header.rcookie.hex()} exchange {name_of(header.exchange)} flags "
+            f"{int(header.flags):#x} message ID {header.message_id:#010x} length "
+            f"{header.length}; payloads: {chain}"))
+
+    def _debug_event(self, event: ev.EngineEvent) -> None:
+        log = self.log
+        if isinstance(event, (ev.IsakmpSAEstablished, ev.IsakmpSADeleted)):
+            if log.debugging("lifecycle"):
+                what = (f"ISAKMP SA established with {event.remote_addr}:{event.remote_port} "
+                        f"as '{event.peer_id}'" if isinstance(event, ev.IsakmpSAEstablished)
+                        else f"ISAKMP SA deleted: {event.reason}")
+                log.debug_line("lifecycle", what, event.conn, event.serial)
+        elif isinstance(event, ev.ChildSAInstalled):
+            if log.debugging("klips") or log.debugging("lifecycle"):
+                log.debug_line("klips" if log.debugging("klips") else "lifecycle", (
+                    f"installing SA pair: inbound {event.inbound_spi:#010x} outbound "
+                    f"{event.outbound_spi:#010x} {event.mode} {event.local_client} <=> "
+                    f"{event.remote_client} via {event.remote_addr}:{event.remote_port}"
+                    + (" (ESP-in-UDP)" if event.udp_encapsulated else "")
+                    + (f" replacing #{event.replaces_serial}" if event.replaces_serial else "")),
+                    event.conn, event.serial)
+            if log.debugging("crypt"):  # the algorithms; the keys never leave EspKeys
+                log.debug_line("crypt", f"ESP transform {event.proposal}; keys not shown",
+                               event.conn, event.serial)
+        elif isinstance(event, ev.ChildSADeleted):
+            category = "klips" if log.debugging("klips") else "lifecycle"
+            log.debug_line(category, f"deleting SA pair inbound {event.inbound_spi:#010x} "
+                           f"outbound {event.outbound_spi:#010x}: {event.reason}",
+                           event.conn, event.serial)
+        elif isinstance(event, ev.PeerAddressChanged):
+            log.debug_line("natt", f"peer moved to {event.remote_addr}:{event.remote_port}; "
+                           f"IPsec SAs {list(event.child_serials)} follow", event.conn, event.serial)
+        elif isinstance(event, ev.PeerKeyNeeded):
+            log.debug_line("dns", f"fetching the public key of '{event.identity}'",
+                           event.conn, event.serial)
+        elif isinstance(event, ev.ClientCheckNeeded):
+            check = event.check
+            log.debug_line("oppo", f"asking DNS whether {check.peer_client} is behind "
+                           f"{check.remote_addr} ('{check.peer_id}')", event.conn, event.serial)
+
+    def _debug_dpd(self) -> None:
+        counters = self.engine.counters
+        sent, received = counters.get("dpd_sent", 0), counters.get("dpd_received", 0)
+        before = self._dpd_seen
+        self._dpd_seen = (sent, received)
+        if sent > before[0]:
+            self.log.debug_line("dpd", f"sent {sent - before[0]} R_U_THERE ({sent} in all)")
+        if received > before[1]:
+            self.log.debug_line("dpd", f"received {received - before[1]} R_U_THERE "
+                                f"({received} in all)")

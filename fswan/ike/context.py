@@ -89,6 +89,7 @@ class InfoContext(Protocol):
     out: Outbox
     table: StateTable
     esp_activity: EspActivity | None
+    natt_port: int
 
     def note_inbound(self, p1: Phase1State, md: MessageDigest) -> None: ...
 
@@ -126,7 +127,6 @@ class SaLifecycle(InfoContext, Protocol):
 class EngineParts(SaLifecycle, Protocol):
     """The receive path and the timers: the exchange driver and (re)initiation."""
 
-    natt_port: int
     halfopen: HalfOpenPolicy
 
     @property
@@ -137,7 +137,7 @@ class EngineParts(SaLifecycle, Protocol):
     def start_phase1(
         self, entry: ConnEntry, now: float, whack: object | None,
         pending: list[PendingQuick], attempt: int, replaces: int | None,
-    ) -> Phase1State: ...
+    ) -> Phase1State | None: ...
 
     def initiate_entry(
         self, entry: ConnEntry, now: float, whack: object | None, attempt: int,

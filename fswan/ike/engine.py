@@ -51,6 +51,7 @@ older states between the same two IDs.
 from __future__ import annotations
 
 import os
+from collections import deque
 from typing import Any, Callable
 
 from fswan.config.ids import Identity
@@ -88,17 +89,19 @@ from fswan.ike.state import (
 )
 from fswan.ike.table import ZERO_COOKIE, StateTable, is_r0
 from fswan.ike.timers import MAX_RETRANSMITS, RETRANSMIT_DELAY
-from fswan.isakmp.constants import NATT_PORT, ExchangeType, NotifyType, OakleyAuth, ProtocolId
-from fswan.isakmp.constants import name_of
+from fswan.isakmp.constants import NATT_PORT, NotifyType, OakleyAuth, name_of
 from fswan.isakmp.errors import MalformedPacket
 from fswan.isakmp.message import Message, add_non_esp_marker, decode_payloads
-from fswan.isakmp.payloads import NotificationPayload, SAPayload, payload_name
+from fswan.isakmp.payloads import NotificationPayload, payload_name
 from fswan.whackproto import RC
 
 __all__ = ["IkeEngine", "MAX_RETRANSMITS", "RETRANSMIT_DELAY", "TRANSITIONS"]
 
 #: answers to duplicates of one peer message
 MAX_DUPLICATE_REPLIES = 3
+#: our Phase 1 negotiations under way at once; more wait their turn, so a daemon
+#: starting thousands of conns sends a steady stream, not a burst peers must drop
+MAX_INITIATING = 64
 
 #: the microcode: every exchange module's rows, by the state that waits for the message
 TRANSITIONS: dict[StateKind, Transition] = {
@@ -144,6 +147,9 @@ class IkeEngine:
         self.held = demux.HeldMessages()
         #: how many unverified half-open responder states we keep, and busy mode
         self.halfopen = HalfOpenPolicy()
+        #: Main Modes waiting for one of the MAX_INITIATING places: (conn, whack,
+        #: queued Quick Modes, attempt, replaces)
+        self._waiting: deque[tuple[str, object | None, list[PendingQuick], int, int | None]] = deque()
         #: the ``now`` of the input being handled
         self.now = 0.0
 
@@ -267,6 +273,7 @@ class IkeEngine:
             self.out.release(whack, False)
             return
         self.initiate_entry(entry, now, whack, attempt=1, replaces=None)
+        self._start_waiting(now)
 
     def terminate(self, name: str, now: float, whack: object | None = None) -> None:
         """Delete the connection's IPsec SAs, then its ISAKMP SAs, telling the peer."""
@@ -305,10 +312,12 @@ class IkeEngine:
     ) -> None:
         """Handle one UDP payload for port 500 or 4500 (still with the non-ESP marker)."""
         demux.receive_datagram(self, data, local_addr, local_port, remote_addr, remote_port, now)
+        self._start_waiting(now)
 
     def handle_timer(self, now: float) -> None:
         """Run every event due at ``now``."""
         timers.handle_timer(self, now)
+        self._start_waiting(now)
 
     def get_timer(self) -> float | None:
         return timers.next_timer(self)
@@ -453,47 +462,11 @@ class IkeEngine:
         for line in error.lines:
             self.log_state(st, line, error.rc)
         if error.notify is not None and not st.initiator:
-            self._notify_failure(st, error.notify, md)
+            informational.notify_refusal(self, st, error.notify, md)
         if is_r0(st):
             self.table.forget(st)
         elif error.delete:
             lifecycle.delete_state(self, st, "negotiation failed", notify_peer=False)
-
-    def _notify_failure(self, st: State, kind: int, md: MessageDigest) -> None:
-        """Tell the peer why we refuse: encrypted once keys exist, else in clear."""
-        p1 = st if isinstance(st, Phase1State) else self.table.isakmp(getattr(st, "isakmp_serial", 0))
-        if p1 is not None and p1.crypter is not None:
-            if md.header.encrypted and md.header.message_id == 0:
-                # The peer's phase-1 chain ended with the message we refused: derive
-                # the notification's IV from its last block, then rewind.
-                saved = p1.crypter.iv(0)
-                p1.crypter.set_iv(0, md.raw[-p1.crypter.block_size :])
-                try:
-                    informational.notify(self, p1, kind)
-                finally:
-                    p1.crypter.set_iv(0, saved)
-                return
-            if isinstance(st, Phase2State):
-                spi = b""
-                sa = md.get(SAPayload)
-                if sa is not None:
-                    spis = [
-                        p.spi
-                        for p in sa.proposals
-                        if p.protocol == ProtocolId.ESP and len(p.spi) == 4
-                    ]
-                    spi = spis[0] if spis else b""
-                informational.notify(self, p1, kind, ProtocolId.ESP, spi)
-            else:
-                informational.notify(self, p1, kind)
-            return
-        if md.header.exchange in (ExchangeType.MAIN_MODE, ExchangeType.AGGRESSIVE):
-            data = informational.clear_notification(md.header, kind)
-            if md.local_port == self.natt_port:
-                data = add_non_esp_marker(data)
-            self.out.datagram(
-                Datagram(data, md.local_port, md.remote_addr, md.remote_port, md.local_addr)
-            )
 
     def _duplicate(self, st: State) -> None:
         self.count("retransmits_received")
@@ -591,7 +564,18 @@ class IkeEngine:
         pending: list[PendingQuick],
         attempt: int,
         replaces: int | None,
-    ) -> Phase1State:
+    ) -> Phase1State | None:
+        """A new Main (or Aggressive) Mode, or a place in the queue when MAX_INITIATING
+        are under way (None)."""
+        if self.table.initiating_count() >= MAX_INITIATING:
+            for name, _whack, queued, _attempt, _replaces in self._waiting:
+                if name == entry.name:
+                    queued.extend(pending)
+                    return None
+            self._waiting.append((entry.name, whack, list(pending), attempt, replaces))
+            self.out.log_conn(entry.name, f"initiation queued: {MAX_INITIATING} Main Modes "
+                                          "under way", RC.COMMENT)
+            return None
         oriented = entry.oriented
         assert oriented.this.host is not None and oriented.that.host is not None
         aggressive = bool(entry.conn.aggrmode)
@@ -619,6 +603,17 @@ class IkeEngine:
         self.log_state(st, f"{st.kind.label}: initiate", RC.NEW_STATE + int(st.kind))
         st.set_event(TimerEvent.RETRANSMIT, now + RETRANSMIT_DELAY)
         return st
+
+    def _start_waiting(self, now: float) -> None:
+        """Queued initiations take the places that came free."""
+        while self._waiting and self.table.initiating_count() < MAX_INITIATING:
+            name, whack, pending, attempt, replaces = self._waiting.popleft()
+            entry = self.select.get(name)
+            if entry is None:  # deleted while it waited
+                for quick in pending:
+                    self.out.release(quick.whack, False)
+                continue
+            self.start_phase1(entry, now, whack, pending, attempt, replaces)
 
     def start_quick(
         self,

@@ -27,11 +27,24 @@ from fswan.ike import crypto
 from fswan.ike.context import InfoContext
 from fswan.ike.crypto import DecryptError
 from fswan.ike.outbox import whacks_of
-from fswan.ike.state import ExchangeError, MessageDigest, Phase1State, StateKind
+from fswan.ike.events import Datagram
+from fswan.ike.state import ExchangeError, MessageDigest, Phase1State, Phase2State, State, StateKind
 from fswan.isakmp.constants import ExchangeType, Flags, NotifyType, ProtocolId, name_of
 from fswan.isakmp.errors import MalformedPacket
-from fswan.isakmp.message import Header, Message, decode_payloads, encode_payloads
-from fswan.isakmp.payloads import DeletePayload, HashPayload, NotificationPayload, Payload
+from fswan.isakmp.message import (
+    Header,
+    Message,
+    add_non_esp_marker,
+    decode_payloads,
+    encode_payloads,
+)
+from fswan.isakmp.payloads import (
+    DeletePayload,
+    HashPayload,
+    NotificationPayload,
+    Payload,
+    SAPayload,
+)
 from fswan.whackproto import RC
 
 
@@ -88,6 +101,45 @@ def clear_notification(header: Header, kind: int) -> bytes:
     return Message(
         Header(header.icookie, header.rcookie, ExchangeType.INFORMATIONAL), (payload,)
     ).encode()
+
+
+def notify_refusal(eng: InfoContext, st: State, kind: int, md: MessageDigest) -> None:
+    """Tell the peer why we refuse its message: encrypted once keys exist (a refused
+    Main Mode message 5 or 6 ends the phase-1 IV chain: the notification's IV comes
+    from it), else the clear answer to a first message."""
+    p1 = st if isinstance(st, Phase1State) else eng.table.isakmp(getattr(st, "isakmp_serial", 0))
+    if p1 is not None and p1.crypter is not None:
+        if md.header.encrypted and md.header.message_id == 0:
+            # The peer's phase-1 chain ended with the message we refused: derive
+            # the notification's IV from its last block, then rewind.
+            saved = p1.crypter.iv(0)
+            p1.crypter.set_iv(0, md.raw[-p1.crypter.block_size :])
+            try:
+                notify(eng, p1, kind)
+            finally:
+                p1.crypter.set_iv(0, saved)
+            return
+        if isinstance(st, Phase2State):
+            spi = b""
+            sa = md.get(SAPayload)
+            if sa is not None:
+                spis = [
+                    p.spi
+                    for p in sa.proposals
+                    if p.protocol == ProtocolId.ESP and len(p.spi) == 4
+                ]
+                spi = spis[0] if spis else b""
+            notify(eng, p1, kind, ProtocolId.ESP, spi)
+        else:
+            notify(eng, p1, kind)
+        return
+    if md.header.exchange in (ExchangeType.MAIN_MODE, ExchangeType.AGGRESSIVE):
+        data = clear_notification(md.header, kind)
+        if md.local_port == eng.natt_port:
+            data = add_non_esp_marker(data)
+        eng.out.datagram(
+            Datagram(data, md.local_port, md.remote_addr, md.remote_port, md.local_addr)
+        )
 
 
 def verify(p1: Phase1State, md: MessageDigest) -> None:

@@ -116,6 +116,8 @@ class StateTable:
         #: (no MI2/AI2 with our cookie yet), oldest first, and by source address
         self._unverified: dict[int, Phase1State] = {}
         self._unverified_by_source: dict[IPAddress, dict[int, Phase1State]] = {}
+        #: our Main/Aggressive Modes not yet established
+        self._initiating: dict[int, Phase1State] = {}
         self._next_serial = 1
 
     # -- adding and forgetting ----------------------------------------------------
@@ -128,6 +130,11 @@ class StateTable:
     def add_initiator(self, st: Phase1State) -> None:
         self._add(st)
         self._index(st.icookie + ZERO_COOKIE, st)
+        self._initiating[st.serial] = st
+
+    def initiating_count(self) -> int:
+        """Our Phase 1 negotiations under way."""
+        return len(self._initiating)
 
     def add_responder(self, st: Phase1State) -> None:
         self._add(st)
@@ -178,6 +185,8 @@ class StateTable:
         elif name == "kind":
             if st.kind not in UNVERIFIED_KINDS:
                 self._verified(st)
+            if st.kind.is_isakmp_established:
+                self._initiating.pop(st.serial, None)
         elif name == "peer_id":
             self._bucket(self._by_peer, old, st, False)
             self._bucket(self._by_peer, st.peer_id, st, True)
@@ -227,6 +236,7 @@ class StateTable:
                     p1.crypter.forget(st.message_id)
         elif isinstance(st, Phase1State):
             self._verified(st)
+            self._initiating.pop(st.serial, None)
             self._unindex(st)
             key = (st.icookie, st.remote_addr)
             if self._half_open.get(key) is st:
