@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 DEBS=(strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
       iproute2 iputils-ping iperf3 tcpdump nftables util-linux python3-pip)
 missing=()
+# systemd-analyze (tests/daemon/test_systemd_unit.py verifies the shipped unit with it)
+command -v systemd-analyze >/dev/null || DEBS+=(systemd)
 for pkg in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
