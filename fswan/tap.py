@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import NoReturn, Protocol, cast
 
+from twisted.application.service import IService
 from twisted.python import usage
 
 from fswan import __version__
@@ -26,6 +27,7 @@ from fswan.daemon.dns import DnsClock, DnsKeyFetcher
 from fswan.daemon.ikeport import IkeDriver, IkeReactor
 from fswan.daemon.kernel import link_mtu, open_tun, read_host_network, release_tun, tunnel_mtu
 from fswan.daemon.logging import PlutoLog
+from fswan.daemon.metrics import IkeStats, MetricsService, TcpReactor, parse_metrics_address
 from fswan.daemon.pluto import Pluto, default_secrets_path
 from fswan.daemon.pump import EspSockets, Pump, PumpReactor
 from fswan.daemon.service import ControlReactor, FswanService
@@ -38,7 +40,7 @@ from fswan.updown.runner import UpdownRunner
 from fswan.whackproto import CTL_SUFFIX, DEFAULT_CTLBASE, RC
 
 
-class DaemonReactor(IkeReactor, PumpReactor, DnsClock, ControlReactor, Protocol):
+class DaemonReactor(IkeReactor, PumpReactor, DnsClock, ControlReactor, TcpReactor, Protocol):
     """Everything the daemon's parts use of the reactor (``from twisted.internet import reactor``)."""
 
 
@@ -52,7 +54,7 @@ def _port(value: str) -> int:
 class Options(usage.Options):
     synopsis = (
         "[-c FILE] [--secrets FILE] [--ctlbase PATH] [--ikeport N] [--nattport N]"
-        " [--nodataplane] [--dnsresolver ADDR[:PORT]] [--dnstimeout S]"
+        " [--nodataplane] [--dnsresolver ADDR[:PORT]] [--dnstimeout S] [--metrics ADDR:PORT]"
     )
     longdesc = (
         "fswan: a FreeS/WAN-style IPsec gateway (pluto + KLIPS) as one daemon. "
@@ -68,6 +70,8 @@ class Options(usage.Options):
         ["dnsresolver", None, None,
          "ADDR[:PORT] of the DNS server for %dns* public keys (default: /etc/resolv.conf)"],
         ["dnstimeout", None, 5.0, "seconds one DNS key lookup may take", float],
+        ["metrics", None, None,
+         "ADDR:PORT to serve Prometheus metrics on (default: config setup metrics=, else off)"],
     ]
 
     optFlags = [
@@ -82,6 +86,11 @@ class Options(usage.Options):
                 self["dnsresolver"] = (str(ip_address(host or text)), _port(port or "53"))
             except ValueError:
                 raise usage.UsageError(f"--dnsresolver {text!r}: expected ADDR or ADDR:PORT")
+        if self["metrics"]:
+            try:
+                self["metrics"] = parse_metrics_address(self["metrics"])
+            except ValueError as error:
+                raise usage.UsageError(f"--metrics: {error}")
 
     def opt_version(self) -> None:
         print(f"fswan {__version__}")
@@ -169,6 +178,18 @@ def _config_errors(error: ConfigError) -> NoReturn:
     raise SystemExit(1)
 
 
+def _metrics_from_config(config: Config) -> tuple[str, int] | None:
+    """``metrics=`` of config setup; a bad value is a file:line error (exit 1)."""
+    text = config.setup.metrics
+    if not text:
+        return None
+    try:
+        return parse_metrics_address(text)
+    except ValueError as error:
+        setting = config.setup.settings.get("metrics")
+        _config_errors(ConfigError(f"metrics=: {error}", setting[1] if setting else None))
+
+
 def makeService(options: Options) -> FswanService:
     """The daemon's object graph, built in dependency order.
 
@@ -190,12 +211,14 @@ def makeService(options: Options) -> FswanService:
     from twisted.internet import reactor as default_reactor
 
     reactor = cast(DaemonReactor, default_reactor)
-    log = PlutoLog()
+    stats = IkeStats()
+    log = PlutoLog(observer=stats.on_log_line)
     loader = FileLoader()
     try:
         config = load_config(config_path, loader)
     except ConfigError as error:
         _config_errors(error)
+    metrics_address = options["metrics"] or _metrics_from_config(config)
     fetcher = DnsKeyFetcher(reactor, resolver=options["dnsresolver"], timeout=options["dnstimeout"],
                             log=log.log)
     notes: list[tuple[str, int]] = []
@@ -224,6 +247,7 @@ def makeService(options: Options) -> FswanService:
         on_client_check=lambda event: pluto.on_client_check(event),
         after_step=lambda: pluto.after_ike_step(),
         esp=pump,
+        stats=stats,
     )
     dataplane = None
     if kernel is not None and pump is not None:
@@ -238,6 +262,7 @@ def makeService(options: Options) -> FswanService:
         ike=ike,
         dataplane=dataplane,
         fetcher=fetcher,
+        stats=stats,
     )
     try:
         pluto.start(config)
@@ -247,5 +272,7 @@ def makeService(options: Options) -> FswanService:
         _config_errors(error)
     for text, rc in notes:
         log.log(text, rc)
-    services = [fetcher, pump, ike] if pump is not None else [fetcher, ike]
+    services: list[IService] = [fetcher, pump, ike] if pump is not None else [fetcher, ike]
+    if metrics_address is not None:  # off unless configured: listens only where it is told
+        services.append(MetricsService(metrics_address, stats, pluto.counters, reactor, log))
     return FswanService(pluto, options["ctlbase"], options["ikeport"], reactor, services=services)

@@ -27,6 +27,11 @@ Commands and their arguments:
 ``eroute``          (none) the eroute table (``ipsec eroute``)
 ``look``            (none) eroutes, SAs, counters (``ipsec look``)
 ``manual``          ``name``, ``up`` (bool), ``config``: ``ipsec manual``
+``trafficstatus``   ``json`` (bool): per IPsec SA, Libreswan's ``006`` lines
+``globalstatus``    ``json`` (bool): counters, states by kind, drops
+``listpubkeys``     ``utc`` (bool): the RSA public keys loaded
+``deletestate``     ``serial`` (int): delete one state ``#N``
+``debug``           ``debug`` (``none``, ``all`` or categories, ``+``/space separated)
 ==================  ==============================================
 """
 
@@ -52,6 +57,9 @@ class RC(enum.IntEnum):
     LOG = 2
     LOG_SERIOUS = 3
     SUCCESS = 4
+    #: Libreswan's informational codes (``--trafficstatus`` lines are ``006``)
+    INFORMATIONAL = 5
+    INFORMATIONAL_TRAFFIC = 6
     RETRANSMISSION = 10
     DUPNAME = 20
     UNKNOWN_NAME = 21
@@ -90,6 +98,11 @@ COMMANDS = {
     "eroute": (),
     "look": (),
     "manual": ("name",),
+    "trafficstatus": (),
+    "globalstatus": (),
+    "listpubkeys": (),
+    "deletestate": (),
+    "debug": (),
 }
 
 #: commands that a later part of fswan implements; the daemon answers them clearly
@@ -159,9 +172,11 @@ def parse_line(line: str) -> tuple[int | None, str]:
 
 
 def update_exit_status(status: int, rc: int) -> int:
-    """whack's rule: comments and logs leave the status alone, SUCCESS makes it 0,
-    state changes (1xx) are progress, everything else is the failure code."""
-    if rc in (RC.COMMENT, RC.WHACK_PROBLEM, RC.LOG, RC.LOG_SERIOUS):
+    """whack's rule: comments, logs and informational lines leave the status alone,
+    SUCCESS makes it 0, state changes (1xx) are progress, everything else is the
+    failure code."""
+    if rc in (RC.COMMENT, RC.WHACK_PROBLEM, RC.LOG, RC.LOG_SERIOUS, RC.INFORMATIONAL,
+              RC.INFORMATIONAL_TRAFFIC):
         return status
     if rc == RC.SUCCESS:
         return 0

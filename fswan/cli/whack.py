@@ -13,12 +13,18 @@ import sys
 
 from fswan import __version__
 from fswan.cli.client import ControlUnavailable, echo_lines, json_lines, send_request
+from fswan.daemon.logging import DEBUG_CATEGORIES
 from fswan.whackproto import DEFAULT_CTLBASE, RC, Request
 
 HELP = f"""\
 Usage: whack [--ctlbase PATH] [--optionsfrom FILE] COMMAND...
 
 status:     whack --status [--json]
+listings:   whack (--trafficstatus | --globalstatus) [--json]
+            whack (--listpubkeys | --listall) [--utc] [--json]
+deletestate: whack --deletestate N
+debug:      whack --debug-none | --debug-all | --debug-CATEGORY ...
+            (categories: {" ".join(DEBUG_CATEGORIES)})
 listen:     whack (--listen | --unlisten)
 reread:     whack --rereadsecrets
 delete:     whack --name NAME --delete
@@ -29,15 +35,19 @@ help:       whack [-h | --help] [--version]
 
 Connections are added from ipsec.conf with `ipsec auto --add NAME`.
 --ctlbase PATH   control socket is PATH.ctl (default {DEFAULT_CTLBASE})
---json           machine-readable status (one JSON document)
+--json           machine-readable status or listing (one JSON document)
+--utc            listing times in UTC
 --initiate streams the keying progress (pluto's 1xx/004 lines) and exits 0 only
 once the IPsec SA is established; --asynchronous returns at once.
 Exit status: 0 on success, 1 if the daemon cannot be reached, else pluto's rc code.
 """
 
-#: pluto's order of operations within one whack message
-ORDER = ("delete", "listen", "unlisten", "route", "unroute", "initiate", "terminate",
-         "rereadsecrets", "status", "shutdown")
+#: pluto's order of operations within one whack message (``--debug-*`` come first)
+ORDER = ("deletestate", "delete", "listen", "unlisten", "route", "unroute", "initiate",
+         "terminate", "rereadsecrets", "listpubkeys", "trafficstatus", "globalstatus", "status",
+         "shutdown")
+#: operations whose reply can be one JSON document
+JSON_COMMANDS = ("status", "trafficstatus", "globalstatus", "listpubkeys")
 
 
 class WhackUsage(Exception):
@@ -59,9 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--asynchronous", action="store_true")
     parser.add_argument("-h", "--help", action="store_true")
     parser.add_argument("--version", action="store_true")
+    parser.add_argument("--utc", action="store_true")
+    parser.add_argument("--listall", action="store_true")
     for op in ORDER:
-        parser.add_argument(f"--{op}", action="store_true")
+        if op == "deletestate":
+            parser.add_argument("--deletestate", type=_serial, metavar="N")
+        else:
+            parser.add_argument(f"--{op}", action="store_true")
+    for name in ("none", "all") + DEBUG_CATEGORIES:
+        parser.add_argument(f"--debug-{name}", dest="debug", action="append_const", const=name)
     return parser
+
+
+def _serial(text: str) -> int:
+    """A state number: ``3`` or pluto's ``#3``."""
+    word = text[1:] if text.startswith("#") else text
+    if not word.isdigit() or int(word) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a state number such as 3")
+    return int(word)
 
 
 def _expand_optionsfrom(argv: list[str]) -> list[str]:
@@ -85,12 +110,21 @@ def _expand_optionsfrom(argv: list[str]) -> list[str]:
 
 def requests_from(options: argparse.Namespace) -> list[Request]:
     requests = []
+    if options.debug:
+        requests.append(Request("debug", None, {"debug": " ".join(options.debug)}))
     for op in ORDER:
-        if not getattr(options, op):
+        value = getattr(options, op)
+        if op == "listpubkeys" and options.listall:
+            value = True  # no certificates yet: --listall lists the public keys
+        if value is None or value is False:
             continue
         args: dict = {}
-        if op == "status" and options.json:
+        if op in JSON_COMMANDS and options.json:
             args["json"] = True
+        if op == "listpubkeys" and options.utc:
+            args["utc"] = True
+        if op == "deletestate":
+            args["serial"] = value
         if op == "initiate" and options.asynchronous:
             args["asynchronous"] = True
         needs_name = op in ("delete", "route", "unroute", "initiate", "terminate")
@@ -104,7 +138,8 @@ def run(requests: list[Request], ctlbase: str, as_json: bool = False,
         hide: frozenset[int] = frozenset()) -> int:
     status = 0
     for request in requests:
-        on_line = json_lines() if as_json and request.command == "status" else echo_lines(hide=hide)
+        on_line = (json_lines() if as_json and request.command in JSON_COMMANDS
+                   else echo_lines(hide=hide))
         last: list[tuple[int | None, str]] = [(None, "")]
 
         def record(rc: int | None, text: str, show=on_line) -> None:

@@ -171,7 +171,9 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("syslog", _SETUP, Kind.SYSLOG, "daemon.error", supported=False,
             ok_values=("daemon.error",)),
     Keyword("klipsdebug", _SETUP, Kind.DEBUG, "none", supported=False, ok_values=("none",)),
-    Keyword("plutodebug", _SETUP, Kind.DEBUG, "none", supported=False, ok_values=("none",)),
+    Keyword("plutodebug", _SETUP, Kind.DEBUG, "none",
+            doc="debug categories logged as | lines: none, all, or raw crypt parsing emitting "
+                "control lifecycle klips dns oppo natt dpd (whack --debug-* changes them)"),
     Keyword("plutoopts", _SETUP, Kind.STRING, supported=False),
     Keyword("plutostderrlog", _SETUP, Kind.STRING, supported=False),
     Keyword("plutorestartoncrash", _SETUP, Kind.ENUM, supported=False, field=None, ok_values=("no",),
@@ -217,6 +219,8 @@ TABLE: tuple[Keyword, ...] = (
             doc="half-open IKE SAs from which ddos-mode=auto is busy"),
     Keyword("max-halfopen-ike", _SETUP, Kind.INT, "50000", minimum=1, maximum=1000000,
             doc="unverified half-open IKE SAs kept at most; the oldest go first"),
+    Keyword("metrics", _SETUP, Kind.STRING,
+            doc="ADDR:PORT where the Prometheus metrics endpoint listens (off when unset)"),
     *_later(_SETUP, """
         # Openswan 2.6 and Libreswan 3.x
         plutostderrlogtime perpeerlog perpeerlogdir disable_port_floating plutofork

@@ -231,6 +231,8 @@ class SetupConfig:
     ddos_mode: str = "auto"
     ddos_ike_threshold: int = 25000
     max_halfopen_ike: int = 50000
+    #: ``metrics=ADDR:PORT``: where the Prometheus endpoint listens; None: no endpoint
+    metrics: str | None = None
     user_keys: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     unsupported: tuple[str, ...] = ()
     settings: dict[str, tuple[str, Location]] = field(

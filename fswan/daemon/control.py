@@ -67,6 +67,12 @@ class ControlProtocol(LineOnlyReceiver):
             self.line(RC.BADWHACKMESSAGE, f"bad request: {error}")
             self._close()
             return
+        log = self.pluto.log
+        if log.debugging("control"):  # the request's words: commands carry no secrets
+            words = " ".join(f"{k}={v}" for k, v in sorted(request.args.items()))
+            log.debug_line("control", f"whack request: {request.command}"
+                           + (f' "{request.name}"' if request.name else "")
+                           + (f" {words}" if words else ""))
         result = defer.maybeDeferred(self.dispatch, request)
         result.addErrback(self._internal_error, request)
         result.addBoth(self._close)
@@ -124,6 +130,25 @@ class ControlProtocol(LineOnlyReceiver):
             pluto.eroute(self)
         elif command == "look":
             pluto.look(self)
+        elif command == "trafficstatus":
+            pluto.traffic_status(bool(args.get("json")), self)
+        elif command == "globalstatus":
+            pluto.global_status(bool(args.get("json")), self)
+        elif command == "listpubkeys":
+            pluto.list_pubkeys(bool(args.get("json")), bool(args.get("utc")), self)
+        elif command == "deletestate":
+            serial = args.get("serial")
+            if not isinstance(serial, int) or isinstance(serial, bool) or serial <= 0:
+                self.line(RC.BADWHACKMESSAGE, "bad request: deletestate needs a state number "
+                          "(serial) above 0")
+                return None
+            pluto.delete_state(serial, self)
+        elif command == "debug":
+            spec = args.get("debug")
+            if not isinstance(spec, str):
+                self.line(RC.BADWHACKMESSAGE, "bad request: debug needs the categories (debug)")
+                return None
+            pluto.set_debug(spec, self)
         else:
             raise AssertionError(f"unhandled command {command}")
         return None

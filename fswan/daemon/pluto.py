@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from collections.abc import Callable
 
 from twisted.internet import defer
 
 from fswan.config.errors import ConfigError, ConfigErrors
-from fswan.config.ids import parse_id
+from fswan.config.ids import Identity, IdKind, parse_id
 from fswan.config.ipsecconf import IncludeLoader, load_config
 from fswan.config.hostnames import ResolveError, needed_names, resolve_hosts
 from fswan.config.model import Auto, Config, Connection, IPAddress, SetupConfig
@@ -31,16 +32,29 @@ from fswan.config.orient import (
 from fswan.config.secrets import Secrets, load_secrets, permission_warning
 from fswan.daemon.dns import DnsKeyFetcher, check_config_names, resolve_names
 from fswan.daemon.interfaces import IkeControl
-from fswan.daemon.logging import PlutoLog, Reply
+from fswan.config.keys import AnyRSAKey, KeyFormatError, format_rsasigkey, key_id, parse_rsasigkey
+from fswan.daemon.logging import DEBUG_CATEGORIES, PlutoLog, Reply, debug_names, parse_debug
 from fswan.daemon.manual import ManualKeying
+from fswan.daemon.metrics import IkeStats
 from fswan.daemon.oe import Opportunism
 from fswan.daemon.pump import DataPlaneEvent
 from fswan.daemon.status import (
+    DaemonCounters,
+    HandshakeFigures,
     LoadedConnection,
     ManualSA,
+    PublicKeyEntry,
+    SaCounters,
     StatusSnapshot,
     format_status,
+    global_status_dict,
+    global_status_lines,
+    pubkey_dicts,
+    pubkey_lines,
     status_dict,
+    traffic_dicts,
+    traffic_entries,
+    traffic_lines,
 )
 from fswan.daemon.tunnels import KernelSide, Tunnels
 from fswan.ike import events as ev
@@ -69,8 +83,17 @@ class Pluto:
         ike: IkeControl | None = None,
         dataplane: KernelSide | None = None,
         fetcher: DnsKeyFetcher | None = None,
+        stats: IkeStats | None = None,
     ) -> None:
         self.ike = ike
+        #: handshakes, rekeys, DPD timeouts (fed by the IKE driver and the log)
+        self.stats = stats if stats is not None else IkeStats()
+        #: when each installed IPsec SA pair came up (``--trafficstatus``'s add_time)
+        self.sa_added: dict[int, float] = {}
+        #: when conns were added and secrets loaded (``--listpubkeys``' installed time)
+        self.added_at: dict[str, float] = {}
+        self.secrets_loaded_at = 0.0
+        self.dns_keys_seen: dict[tuple[str, str], float] = {}
         self.config_path = config_path
         self.secrets_path = secrets_path
         self.loader = loader
@@ -119,6 +142,12 @@ class Pluto:
                 ddos_ike_threshold=config.setup.ddos_ike_threshold,
                 max_halfopen_ike=config.setup.max_halfopen_ike,
             )
+        categories, unknown = parse_debug(config.setup.plutodebug)
+        self.log.set_debug(categories)
+        if unknown:
+            where = config.setup.settings.get("plutodebug", ("", None))[1]
+            self.log.log(f"{where}: plutodebug: ignoring {', '.join(unknown)} (fswan knows "
+                         f"none, all, {', '.join(DEBUG_CATEGORIES)})", RC.LOG_SERIOUS)
         for warning in config.warnings:
             self.log.log(f"warning: {warning}")
         for unsupported in self._unsupported_notes(config):
@@ -169,6 +198,10 @@ class Pluto:
 
     def on_engine_event(self, event: ev.EngineEvent) -> None:
         """An SA event from the IKE driver: to the data plane's glue, if there is one."""
+        if isinstance(event, ev.ChildSAInstalled):
+            self.sa_added[event.serial] = self._now()
+        elif isinstance(event, ev.ChildSADeleted):
+            self.sa_added.pop(event.serial, None)
         if self.tunnels is not None:
             self.tunnels.on_engine_event(event)
 
@@ -187,6 +220,7 @@ class Pluto:
         myid = parse_id(self.setup.myid) if self.setup.myid else None
         secrets = secrets.with_myid(myid)
         self.secrets = secrets
+        self.secrets_loaded_at = self._now()
         if self.ike is not None:
             self.ike.engine.set_secrets(secrets)
 
@@ -302,6 +336,7 @@ class Pluto:
         self.connections[conn.name] = loaded
         if loaded.oriented is None:
             return False
+        self.added_at[conn.name] = self._now()
         self._tell_engine(loaded)
         self.log.log(f'added connection description "{conn.name}"', reply=reply)
         for keyword in conn.unsupported:
@@ -330,6 +365,8 @@ class Pluto:
         if not names:
             self._add(conn, reply, strict)
             return None
+        if self.log.debugging("dns"):
+            self.log.debug_line("dns", f"resolving {', '.join(names)}", conn.name)
         if self.fetcher is None:
             self.log.log(f"{', '.join(names)}: cannot look up host names: this daemon has no "
                          "DNS resolver", RC.NOPEERIP, conn=conn.name, reply=reply)
@@ -340,6 +377,10 @@ class Pluto:
 
     def _resolved(self, answers: dict[str, list[IPAddress]], conn: Connection,
                   reply: Reply | None) -> bool:
+        if self.log.debugging("dns"):
+            found = "; ".join(f"{n}: {' '.join(map(str, a)) or 'no address'}"
+                              for n, a in sorted(answers.items()))
+            self.log.debug_line("dns", f"resolved {found}", conn.name)
         try:
             resolved = resolve_hosts(conn, answers)
         except ResolveError as error:
@@ -545,7 +586,7 @@ class Pluto:
             myid=self.setup.myid,
             connections=tuple(self.connections.values()),
             listening=self.listening,
-            debug=self.setup.plutodebug or "none",
+            debug=debug_names(self.log.debug),
             states=states,
             newest=newest,
             half_open=half_open,
@@ -591,6 +632,150 @@ class Pluto:
             reply.line(RC.COMMENT, line)
         for line in self.oe.status_lines():
             reply.line(RC.COMMENT, line)
+
+    # -- listings and run-time debugging ------------------------------------
+
+    def _now(self) -> float:
+        return self.ike.now() if self.ike is not None else time.time()
+
+    def traffic_status(self, as_json: bool, reply: Reply) -> None:
+        """``whack --trafficstatus``: per installed IPsec SA, Libreswan's ``006`` line."""
+        entries = traffic_entries(self.snapshot(), self.sa_added, self._now())
+        if as_json:
+            reply.line(RC.COMMENT, json.dumps({"traffic": traffic_dicts(entries)}, sort_keys=True))
+            return
+        for line in traffic_lines(entries):
+            reply.line(RC.INFORMATIONAL_TRAFFIC, line)
+
+    def counters(self) -> DaemonCounters:
+        """The daemon's figures as data: ``--globalstatus`` and the metrics page."""
+        states: tuple[StateSnapshot, ...] = ()
+        half_open, busy = 0, False
+        ike: dict[str, int] = {}
+        if self.ike is not None:
+            engine = self.ike.engine
+            states = tuple(engine.snapshot(self.ike.now()))
+            half_open, busy = engine.half_open, engine.busy
+            ike = dict(engine.counters)
+        dataplane: dict[str, int] = {}
+        pump: dict[str, int] = {}
+        sas: tuple[SaCounters, ...] = ()
+        if self.tunnels is not None:
+            dp = self.tunnels.kernel.dataplane
+            dataplane = dict(dp.counters)
+            sas = tuple(SaCounters(sa.conn, sa.direction, sa.bytes, sa.packets) for sa in dp.sad)
+            if self.tunnels.pump is not None:
+                pump = dict(self.tunnels.pump.counters)
+        return DaemonCounters(
+            states=states, connections=len(self.connections), half_open=half_open, busy=busy,
+            ike=ike, dataplane=dataplane, pump=pump, sas=sas, ddos_mode=self.setup.ddos_mode,
+            ddos_threshold=self.setup.ddos_ike_threshold,
+            max_halfopen=self.setup.max_halfopen_ike,
+        )
+
+    def figures(self, counters: DaemonCounters) -> HandshakeFigures:
+        stats = self.stats
+        stats.reconcile(s.serial for s in counters.states)
+        return HandshakeFigures(
+            started=dict(stats.started), completed=dict(stats.completed),
+            failed=dict(stats.failed), rekeys=dict(stats.rekeys),
+            dpd_timeouts=sum(stats.dpd_timeouts.values()),
+            updown_failures=sum(stats.updown_failures.values()),
+        )
+
+    def global_status(self, as_json: bool, reply: Reply) -> None:
+        """``whack --globalstatus``: states by kind, handshakes, failures, drops."""
+        counters = self.counters()
+        figures = self.figures(counters)
+        if as_json:
+            document = global_status_dict(counters, figures)
+            reply.line(RC.COMMENT, json.dumps(document, sort_keys=True))
+            return
+        for line in global_status_lines(counters, figures):
+            reply.line(RC.COMMENT, line)
+
+    def public_keys(self) -> list[PublicKeyEntry]:
+        """The RSA public keys held: peers' and ours from ipsec.conf, peers' from DNS,
+        ours from ipsec.secrets (public halves only: nothing secret is listed)."""
+        found: dict[tuple[str, str], PublicKeyEntry] = {}
+        private_ids = {secret.key_id for secret in self.secrets.entries}
+
+        def add(identity: Identity | None, key: AnyRSAKey, source: str, installed: float) -> None:
+            keyid, text, bits = key_id(key), format_rsasigkey(key), key.key_size
+            shown = str(identity) if identity is not None else "%any"
+            kind = identity.kind.value if identity is not None else "ID_NONE"
+            if kind.startswith("%"):
+                kind = "ID_NONE"
+            entry_key = (shown, keyid)
+            if entry_key not in found:
+                found[entry_key] = PublicKeyEntry(shown, kind, bits, keyid, text, source,
+                                                  keyid in private_ids, installed)
+
+        for name, loaded in sorted(self.connections.items()):
+            oriented = loaded.oriented
+            if oriented is None:
+                continue
+            for end in (oriented.this, oriented.that):
+                for text in (end.end.rsasigkey, end.end.rsasigkey2):
+                    if text and text[:2].lower() in ("0s", "0x"):
+                        try:
+                            key = parse_rsasigkey(text)
+                        except (KeyFormatError, ValueError):
+                            continue
+                        add(end.id, key, f'ipsec.conf "{name}"', self.added_at.get(name, 0.0))
+        if self.ike is not None:
+            now = self._now()
+            for identity, keys in self.ike.engine.select.dns_keys.items():
+                for key in keys:
+                    # pluto kept the fetch time; fswan shows when the listing first saw it
+                    seen = self.dns_keys_seen.setdefault((str(identity), key_id(key)), now)
+                    add(identity, key, "DNS", seen)
+        for secret in self.secrets.entries:
+            if secret.kind != "RSA":
+                continue
+            ids: tuple[Identity | None, ...] = secret.ids or (None,)
+            value = secret.value
+            if isinstance(value, bytes):
+                continue
+            for given in ids:
+                shown = None if given is not None and given.kind is IdKind.ANY else given
+                add(shown, value.public_key(), "ipsec.secrets", self.secrets_loaded_at)
+        return list(found.values())
+
+    def list_pubkeys(self, as_json: bool, utc: bool, reply: Reply) -> None:
+        """``whack --listpubkeys``: pluto's layout, keyid and an abbreviated ``0s...``."""
+        keys = self.public_keys()
+        if as_json:
+            reply.line(RC.COMMENT, json.dumps({"public_keys": pubkey_dicts(keys)}, sort_keys=True))
+            return
+        for line in pubkey_lines(keys, utc):
+            reply.line(RC.COMMENT, line)
+
+    def delete_state(self, serial: int, reply: Reply) -> None:
+        """``whack --deletestate N``: that one state goes (the peer is told)."""
+        if self.ike is None:
+            self.log.log("--deletestate: this daemon runs without IKE", RC.INTERNALERR,
+                         reply=reply)
+            return
+        known = {s.serial: s.connection for s in self.ike.engine.snapshot(self.ike.now())}
+        if serial not in known:
+            self.log.log(f"no state #{serial} to delete", RC.UNKNOWN_NAME, reply=reply)
+            return
+        self.log.log("deleting state (whack --deletestate)", conn=known[serial], serial=serial,
+                     reply=reply)
+        self.ike.engine.delete_state(serial, self.ike.now())
+        self.ike.pump()
+
+    def set_debug(self, spec: str, reply: Reply) -> None:
+        """``whack --debug-NAME ...``: as in pluto, the categories given replace those on
+        (``none`` clears, ``all`` is every one)."""
+        categories, unknown = parse_debug(spec)
+        if unknown:
+            self.log.log(f"unknown debug category {', '.join(unknown)}; fswan knows none, all, "
+                         f"{', '.join(DEBUG_CATEGORIES)}", RC.BADWHACKMESSAGE, reply=reply)
+            return
+        self.log.set_debug(categories)
+        self.log.log(f"debug {debug_names(categories)}", reply=reply)
 
     def reread_groups(self, reply: Reply) -> None:
         """``ipsec auto --rereadgroups``: the implicit conns and ``ipsec.d/policies`` again."""

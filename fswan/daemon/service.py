@@ -5,7 +5,8 @@ tree gives the shutdown order):
 
 1. ``ControlService``: the whack socket, bound first and closed last;
 2. the DNS fetcher, the packet pump (``ipsec0`` and the raw ESP sockets) and the
-   IKE driver (UDP 500/4500), as ``tap.makeService`` hands them over;
+   IKE driver (UDP 500/4500), and the metrics endpoint when one is configured
+   (``daemon.metrics.MetricsService``), as ``tap.makeService`` hands them over;
 3. ``PlutoService``: ``auto=route|start|manual`` once all of that runs; at
    shutdown every conn deleted (IKE deletes sent, ``down``/``unroute`` run)
    while the sockets and ``ipsec0`` are still there.

@@ -308,3 +308,213 @@ def status_dict(snapshot: StatusSnapshot) -> dict[str, object]:
         "states": state_dicts(list(snapshot.states)),
         "kernel": list(snapshot.kernel),
     }
+
+
+# -- listings: --trafficstatus, --globalstatus, --listpubkeys ----------------------
+
+
+@dataclass(frozen=True)
+class SaCounters:
+    """One installed SA as ``ipsec look`` counts it."""
+
+    conn: str | None
+    #: "in" or "out"
+    direction: str
+    bytes: int
+    packets: int
+
+
+@dataclass(frozen=True)
+class DaemonCounters:
+    """What ``--globalstatus`` and the metrics page read of the daemon, as data."""
+
+    states: tuple[StateSnapshot, ...] = ()
+    connections: int = 0
+    half_open: int = 0
+    busy: bool = False
+    #: ``IkeEngine.counters`` (received, malformed, retransmits, DPD, ...)
+    ike: Mapping[str, int] = field(default_factory=dict)
+    #: the data plane's counters (drops by reason, holds, passes), as ``ipsec look``
+    dataplane: Mapping[str, int] = field(default_factory=dict)
+    #: the packet pump's counters
+    pump: Mapping[str, int] = field(default_factory=dict)
+    sas: tuple[SaCounters, ...] = ()
+    #: ``config setup``'s flood settings
+    ddos_mode: str = "auto"
+    ddos_threshold: int = 25000
+    max_halfopen: int = 50000
+
+
+@dataclass(frozen=True)
+class TrafficEntry:
+    """One installed IPsec SA pair for ``--trafficstatus``."""
+
+    serial: int
+    conn: str
+    #: when the pair was installed, seconds since the epoch
+    add_time: float
+    in_bytes: int
+    out_bytes: int
+    in_packets: int
+    out_packets: int
+    peer_id: str | None
+    peer: str
+
+
+def traffic_entries(snapshot: StatusSnapshot, add_times: Mapping[int, float],
+                    now: float) -> list[TrafficEntry]:
+    """The installed IPsec states with their traffic (zero without a data plane)."""
+    out = []
+    for state in snapshot.states:
+        if state.isakmp or state.spis_line is None:
+            continue
+        used = snapshot.traffic.get(state.serial)
+        out.append(TrafficEntry(
+            serial=state.serial, conn=state.connection,
+            add_time=add_times.get(state.serial, now),
+            in_bytes=used.in_bytes if used else 0, out_bytes=used.out_bytes if used else 0,
+            in_packets=used.in_packets if used else 0, out_packets=used.out_packets if used else 0,
+            peer_id=state.peer_id, peer=state.remote,
+        ))
+    return out
+
+
+def traffic_lines(entries: list[TrafficEntry]) -> list[str]:
+    """Libreswan's ``--trafficstatus`` lines (code 006), which admins grep."""
+    return [f'#{e.serial}: "{e.conn}", type=ESP, add_time={int(e.add_time)}, '
+            f"inBytes={e.in_bytes}, outBytes={e.out_bytes}, id='{e.peer_id or ''}'"
+            for e in entries]
+
+
+def traffic_dicts(entries: list[TrafficEntry]) -> list[dict[str, object]]:
+    return [{"serial": e.serial, "connection": e.conn, "type": "ESP", "add_time": int(e.add_time),
+             "in_bytes": e.in_bytes, "out_bytes": e.out_bytes, "in_packets": e.in_packets,
+             "out_packets": e.out_packets, "peer_id": e.peer_id, "peer": e.peer}
+            for e in entries]
+
+
+def _key(name: str) -> str:
+    """A counter name as a ``--globalstatus`` key part: ``no eroute!`` -> ``no_eroute``."""
+    return "_".join("".join(c if c.isalnum() else " " for c in name.lower()).split()) or "other"
+
+
+@dataclass(frozen=True)
+class HandshakeFigures:
+    """``IkeStats``' totals as ``--globalstatus`` shows them."""
+
+    started: Mapping[str, int] = field(default_factory=dict)
+    completed: Mapping[str, int] = field(default_factory=dict)
+    #: (phase, reason) -> count
+    failed: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    rekeys: Mapping[str, int] = field(default_factory=dict)
+    dpd_timeouts: int = 0
+    updown_failures: int = 0
+
+
+def global_status_dict(counters: DaemonCounters, figures: HandshakeFigures) -> dict[str, object]:
+    """Everything ``--globalstatus`` says, as one JSON-able document."""
+    kinds: dict[str, int] = {}
+    for state in counters.states:
+        kinds[state.label] = kinds.get(state.label, 0) + 1
+    ike = sum(1 for s in counters.states if s.isakmp)
+    failed: dict[str, dict[str, int]] = {}
+    for (phase, reason), count in sorted(figures.failed.items()):
+        failed.setdefault(phase, {})[reason] = count
+    return {
+        "config": {"ddos_mode": counters.ddos_mode, "ddos_threshold": counters.ddos_threshold,
+                   "max_halfopen": counters.max_halfopen},
+        "connections": counters.connections,
+        "states": {"all": len(counters.states), "ike": ike, "ipsec": len(counters.states) - ike,
+                   "halfopen": counters.half_open, "by_state": dict(sorted(kinds.items()))},
+        "busy": counters.busy,
+        "handshakes": {"started": dict(figures.started), "completed": dict(figures.completed),
+                       "failed": failed},
+        "rekeys": dict(figures.rekeys),
+        "dpd_timeouts": figures.dpd_timeouts,
+        "updown_failures": figures.updown_failures,
+        "ike": dict(counters.ike),
+        "kernel": dict(counters.dataplane),
+        "pump": dict(counters.pump),
+    }
+
+
+def global_status_lines(counters: DaemonCounters, figures: HandshakeFigures) -> list[str]:
+    """Libreswan's ``--globalstatus`` layout: one ``key=value`` per line."""
+    doc = global_status_dict(counters, figures)
+    states = counters.states
+    ike = sum(1 for s in states if s.isakmp)
+    lines = [
+        f"config.setup.ike.ddos_mode={counters.ddos_mode}",
+        f"config.setup.ike.ddos_threshold={counters.ddos_threshold}",
+        f"config.setup.ike.max_halfopen={counters.max_halfopen}",
+        f"current.connections={counters.connections}",
+        f"current.states.all={len(states)}",
+        f"current.states.ike={ike}",
+        f"current.states.ipsec={len(states) - ike}",
+        f"current.states.halfopen={counters.half_open}",
+        f"current.busy={'yes' if counters.busy else 'no'}",
+    ]
+    by_state = doc["states"]["by_state"]  # type: ignore[index]
+    lines += [f"current.states.enumerate.{label}={count}" for label, count in by_state.items()]
+    for phase in ("isakmp", "ipsec"):
+        lines.append(f"total.ike.{phase}.started={figures.started.get(phase, 0)}")
+        lines.append(f"total.ike.{phase}.completed={figures.completed.get(phase, 0)}")
+        failed = {r: n for (p, r), n in figures.failed.items() if p == phase}
+        lines.append(f"total.ike.{phase}.failed={sum(failed.values())}")
+        lines += [f"total.ike.{phase}.failed.{_key(r)}={n}" for r, n in sorted(failed.items())]
+        lines.append(f"total.ike.{phase}.rekeys={figures.rekeys.get(phase, 0)}")
+    lines.append(f"total.dpd.timeouts={figures.dpd_timeouts}")
+    lines.append(f"total.updown.failures={figures.updown_failures}")
+    lines += [f"total.ike.counters.{_key(k)}={v}" for k, v in sorted(counters.ike.items())]
+    lines += [f"total.kernel.{_key(k)}={v}" for k, v in counters.dataplane.items()]
+    lines += [f"total.pump.{_key(k)}={v}" for k, v in counters.pump.items()]
+    return lines
+
+
+@dataclass(frozen=True)
+class PublicKeyEntry:
+    """One RSA public key the daemon holds, for ``--listpubkeys``."""
+
+    #: the ID it belongs to, as pluto prints it, and its kind (``ID_FQDN``)
+    identity: str
+    id_kind: str
+    bits: int
+    #: FreeS/WAN's 9-character keyid
+    keyid: str
+    #: ``0sAQO...`` (RFC 3110 in base64)
+    rfc3110: str
+    #: where it came from: ``ipsec.conf "net"``, ``DNS``, ``ipsec.secrets``
+    source: str
+    private: bool
+    #: seconds since the epoch it was loaded (pluto's installed time)
+    installed: float
+
+
+def _time(seconds: float, utc: bool) -> str:
+    import time
+
+    stamp = time.gmtime(seconds) if utc else time.localtime(seconds)
+    return time.strftime("%b %d %H:%M:%S %Y", stamp) + (" UTC" if utc else "")
+
+
+def abbreviated(key: str, keep: int = 12) -> str:
+    """``0sAQOF8nsseXY...`` : enough to recognise a key, not a wall of base64."""
+    return key if len(key) <= keep + 3 else key[:keep] + "..."
+
+
+def pubkey_lines(keys: list[PublicKeyEntry], utc: bool = False) -> list[str]:
+    """pluto's ``--listpubkeys`` layout (Libreswan's wording for the private-key note)."""
+    lines = [" ", "List of Public Keys:", " "]
+    for key in keys:
+        has = "has private key" if key.private else "no private key"
+        lines.append(f"{_time(key.installed, utc)}, {key.bits:4d} RSA Key {key.keyid} ({has}), "
+                     "until --- -- --:--:-- ---- ok (expires never)")
+        lines.append(f"       {key.id_kind} '{key.identity}'")
+        lines.append(f"       {abbreviated(key.rfc3110)} from {key.source}")
+    return lines
+
+
+def pubkey_dicts(keys: list[PublicKeyEntry]) -> list[dict[str, object]]:
+    return [{"id": k.identity, "id_kind": k.id_kind, "bits": k.bits, "keyid": k.keyid,
+             "pubkey": k.rfc3110, "source": k.source, "private": k.private,
+             "installed": int(k.installed)} for k in keys]

@@ -674,11 +674,12 @@ class TestUnsupported:
                 oe=off
         """).setup
         assert setup.unsupported == (
-            "klipsdebug", "plutodebug", "plutoopts", "prepluto", "postpluto", "dumpdir", "plutorestartoncrash",
+            "klipsdebug", "plutoopts", "prepluto", "postpluto", "dumpdir", "plutorestartoncrash",
             "rp_filter", "forwardcontrol", "nocrsend", "strictcrlpolicy", "crlcheckinterval", "protostack",
             "logfile", "logtime", "nhelpers", "listen", "ikev1-policy", "oe",
         )
         assert setup.klipsdebug == "all" and setup.rp_filter == "2" and setup.forwardcontrol
+        assert setup.plutodebug == "control parsing"  # implemented: whack --debug-* categories
 
 
 # --------------------------------------------------------------------------- also= and %default
