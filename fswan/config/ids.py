@@ -49,6 +49,9 @@ def parse_id(text: str) -> Identity:
     text = text.strip()
     if not text:
         raise IdError("empty ID")
+    if not text.isprintable():  # a NUL or an escape must never reach a log or PLUTO_PEER_ID
+        shown = text.encode("unicode_escape").decode("ascii")
+        raise IdError(f"bad ID '{shown}': it contains non-printable characters")
     if text in ("%any", "%any6", "0.0.0.0", "::"):
         return ANY_ID
     if text == "%myid":

@@ -45,3 +45,16 @@ def test_peer_ids_with_control_characters_are_refused(name, kind):
 def test_printable_ids_still_work():
     assert str(identity_of(IDPayload(IdType.ID_FQDN, b"east.example.com"))) == "@east.example.com"
     assert str(identity_of(IDPayload(IdType.ID_USER_FQDN, b"alice@example.com"))) == "alice@example.com"
+
+
+@pytest.mark.parametrize("text", ["@a\x01b.example", "user\x00@example.com", "@east\x1b[0m"])
+def test_config_ids_with_control_characters_are_file_line_errors(text):
+    from fswan.config.errors import ConfigError
+    from fswan.config.ipsecconf import parse_config
+
+    conf = (f'version 2\nconn x\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tleftid="{text}"\n'
+            "\tauto=add\n")
+    with pytest.raises(ConfigError) as info:
+        parse_config(conf, "/etc/ipsec.conf")
+    message = str(info.value)
+    assert "/etc/ipsec.conf:5" in message and "non-printable" in message and message.isprintable()
