@@ -473,7 +473,7 @@ class Phase1Crypter:
 #
 #   sign    sign(H, PKCS1v15(), Prehashed(SHA1())): wraps H in a
 #           DigestInfo, another signature that IKEv1 peers refuse       (0.25)
-#           Python integers, CRT + blinding (this module until issue 16)  6.8-7.0
+#           Python integers, CRT + blinding (what this module did before)  6.8-7.0
 #           ctypes on the system libcrypto 3.0: EVP_PKEY_sign with
 #           RSA_PKCS1_PADDING and no digest set (key re-loaded from DER)   0.25
 #           cryptography >= 47: sign(H, PKCS1v15(), NoDigestInfo())        0.25

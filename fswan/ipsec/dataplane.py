@@ -40,7 +40,7 @@ network, or to the TUN), or a short reason string (also counted in
 ``"ICV failed"``, ... .  They never raise on packet content.  Nothing per
 packet allocates beyond the output bytes and one tuple.
 
-Control side (the future ``IKernel`` provider calls these, with ``now``)::
+Control side (``ipsec.kernel.Klips``, the ``IKernel`` provider, calls these, with ``now``)::
 
     inbound_sa, outbound_sa = sa_pair_from_child(child_sa_installed_event, now=now)
     dp.install_sa(inbound_sa); dp.install_sa(outbound_sa)   # SAError: "SA already in use"
