@@ -466,16 +466,21 @@ class _Parser(argparse.ArgumentParser):
         raise ValueError(message)
 
 
-def main(argv: list[str]) -> int:
-    if any(word in ("-h", "--help") for word in argv):
-        sys.stdout.write(USAGE)
-        return 0
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ipsec verify", add_help=False)
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--secrets")
     parser.add_argument("--ctlbase", default=DEFAULT_CTLBASE)
     parser.add_argument("--ikeport", type=int, default=500)
     parser.add_argument("--nattport", type=int, default=4500)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    if any(word in ("-h", "--help") for word in argv):
+        sys.stdout.write(USAGE)
+        return 0
+    parser = build_parser()
     try:
         options = parser.parse_args(argv)
     except ValueError as error:
