@@ -219,3 +219,41 @@ def test_debug_all_while_keying_logs_no_secret(pair):
     assert "installing SA pair" in text and "keys not shown" in text  # klips, crypt
     assert "ISAKMP SA established with" in text  # lifecycle
     assert PSK not in text and PSK.encode().hex() not in text
+
+
+# -- the metrics service in the real graph (tap.makeService) --------------------------
+
+from fswan import tap  # noqa: E402
+from fswan.daemon.metrics import MetricsService  # noqa: E402
+from tests.daemon.test_wiring import _options, _run, daemon_options  # noqa: E402,F401
+
+
+def test_metrics_are_off_unless_configured_and_listen_only_where_told(daemon_options, monkeypatch):
+    tmp_path, reactor = daemon_options
+    service = tap.makeService(_options(tmp_path, "--nodataplane"))
+    assert not any(isinstance(child, MetricsService) for child in service)
+    service = tap.makeService(_options(tmp_path, "--nodataplane", "--metrics", "127.0.0.1:9577"))
+    order = [type(child).__name__ for child in service]
+    assert order == ["ControlService", "DnsKeyFetcher", "IkeDriver", "MetricsService",
+                     "PlutoService"]
+    assert reactor.tcpServers == []  # bound only once started
+    stopped = _run(service, monkeypatch)
+    assert stopped == list(reversed(order))
+    assert [(port, interface) for port, _, _, interface in reactor.tcpServers] == \
+        [(9577, "127.0.0.1")]
+
+
+def test_metrics_from_config_and_bad_addresses(daemon_options, capsys):
+    tmp_path, reactor = daemon_options
+    conf = tmp_path / "ipsec.conf"
+    conf.write_text(conf.read_text() + "\tmetrics=[::1]:9100\n")
+    service = tap.makeService(_options(tmp_path, "--nodataplane"))
+    metrics = [child for child in service if isinstance(child, MetricsService)]
+    assert metrics and metrics[0].address == ("::1", 9100)
+    conf.write_text(conf.read_text().replace("[::1]:9100", "localhost:9100"))
+    with pytest.raises(SystemExit) as exit_info:
+        tap.makeService(_options(tmp_path, "--nodataplane"))
+    assert exit_info.value.code == 1
+    assert f"{conf}:4: metrics=: metrics address 'localhost:9100'" in capsys.readouterr().err
+    with pytest.raises(tap.usage.UsageError, match="--metrics"):
+        _options(tmp_path, "--metrics", "9577")
