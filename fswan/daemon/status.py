@@ -7,6 +7,7 @@ tested line by line.  The order follows pluto's ``show_status``: interfaces,
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -491,8 +492,6 @@ class PublicKeyEntry:
 
 
 def _time(seconds: float, utc: bool) -> str:
-    import time
-
     stamp = time.gmtime(seconds) if utc else time.localtime(seconds)
     return time.strftime("%b %d %H:%M:%S %Y", stamp) + (" UTC" if utc else "")
 
