@@ -2,8 +2,8 @@
 
 A leaf module: the config parser (``ike=``/``esp=`` values), the IKE engine
 (SA payloads, the key schedule) and the ESP data plane (transforms, keys) all
-read it, so it imports nothing of theirs; only the MODP group table of
-:mod:`fswan.ike.dh`, itself a stdlib-only leaf.
+read it, so it imports nothing of theirs; only the DH group table of
+:mod:`fswan.ike.dh`, itself a leaf (stdlib and ``cryptography``).
 
 Rules of this module:
 
@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Union
 
-from fswan.ike.dh import GROUPS, DHGroup
+from fswan.ike.dh import ECPGroup, GROUPS, Group, MODP_GROUPS
 
 __all__ = [
     "DEFAULT_ESP_PROPOSALS",
@@ -55,6 +55,8 @@ __all__ = [
     "esp_integrity_by_id",
     "format_proposal",
     "format_proposals",
+    "group_spellings",
+    "with_pfs_group",
     "get_esp_cipher",
     "get_esp_integrity",
     "get_hash",
@@ -325,7 +327,7 @@ class IkeProposal:
     key_bits: int
     #: canonical hash name, a key of :data:`HASHES` (``sha1``)
     hash: str
-    #: Oakley group number (14 = MODP2048)
+    #: Oakley group number (14 = MODP2048, 19 = ECP256)
     group: int
 
     @property
@@ -337,7 +339,7 @@ class IkeProposal:
         return HASHES[self.hash]
 
     @property
-    def dh_group(self) -> DHGroup:
+    def dh_group(self) -> Group:
         return GROUPS[self.group]
 
     @property
@@ -440,6 +442,11 @@ def _allowed_groups() -> str:
     return ", ".join(f"{g.name.lower()} (dh{g.number})" for g in GROUPS.values())
 
 
+#: the group names besides ``modpNNNN``/``ecpNNN``/``dhN``: strongSwan's and
+#: Libreswan's spellings of Curve25519
+_GROUP_ALIASES = {"curve25519": 31, "x25519": 31}
+
+
 _IKE_CIPHERS_ALLOWED = "aes (aes128), aes192, aes256, aes_cbc, 3des"
 _ESP_CIPHERS_ALLOWED = (
     "aes (aes128), aes192, aes256, aes_cbc, 3des, "
@@ -451,7 +458,8 @@ _GCM_LIBRESWAN_RE = re.compile(
     r"aes_gcm(?:_?(?P<icv>8|12|16|a|b|c))?(?:_?(?P<bits>128|192|256))?"
 )
 _GCM_STRONGSWAN_RE = re.compile(r"aes(?P<bits>128|192|256)?gcm(?P<icv>8|12|16|64|96|128)?")
-_GROUP_RE = re.compile(r"(?:modp(?P<modp>\d+)|dh(?P<dh>\d+))")
+# modp2048 (both), ecp256 (strongSwan), ecp_256 (Libreswan), dh19 (Libreswan)
+_GROUP_RE = re.compile(r"(?:modp_?(?P<modp>\d+)|ecp_?(?P<ecp>\d+)|dh(?P<dh>\d+))")
 _ICV_NAMES = {"a": 8, "b": 12, "c": 16, "8": 8, "12": 12, "16": 16, "64": 8, "96": 12, "128": 16}
 
 
@@ -512,10 +520,15 @@ def _take_key_length(tokens: list[str], index: int) -> tuple[str | None, int]:
 
 def _parse_group(element: _Element, token: str) -> int:
     match = _GROUP_RE.fullmatch(token)
-    number = None
+    number = _GROUP_ALIASES.get(token)
     if match and match.group("modp"):
         bits = int(match.group("modp"))
-        number = next((g.number for g in GROUPS.values() if g.bits == bits), None)
+        number = next((g.number for g in MODP_GROUPS.values() if g.bits == bits), None)
+    elif match and match.group("ecp"):
+        bits = int(match.group("ecp"))
+        number = next((g.number for g in GROUPS.values()
+                       if isinstance(g, ECPGroup) and g.curve != "x25519" and g.bits == bits),
+                      None)
     elif match and match.group("dh"):
         number = int(match.group("dh")) if int(match.group("dh")) in GROUPS else None
     if number is None:
@@ -525,8 +538,31 @@ def _parse_group(element: _Element, token: str) -> int:
     return number
 
 
+def group_spellings() -> dict[str, str]:
+    """Every accepted DH group spelling -> its canonical name (``dh19`` -> ``ecp256``).
+
+    The words ``ike=``/``esp=`` take as their group, for ``pfsgroup=``'s choices."""
+    table: dict[str, str] = {}
+    for group in GROUPS.values():
+        name = group.name.lower()
+        table[name] = name
+        table[f"dh{group.number}"] = name
+        if name.startswith("ecp"):
+            table[name.replace("ecp", "ecp_")] = name
+    table.update({alias: GROUPS[number].name.lower() for alias, number in _GROUP_ALIASES.items()})
+    return table
+
+
+def with_pfs_group(proposals: Iterable[EspProposal], group: str | None) -> tuple[EspProposal, ...]:
+    """``pfsgroup=``: every ESP proposal with that PFS group instead of its own."""
+    if group is None:
+        return tuple(proposals)
+    number = next(g.number for g in GROUPS.values() if g.name.lower() == group_spellings()[group])
+    return _dedupe(EspProposal(p.cipher, p.key_bits, p.integrity, number) for p in proposals)
+
+
 def _looks_like_group(token: str) -> bool:
-    return token.startswith(("modp", "dh", "ecp", "curve"))
+    return token.startswith(("modp", "dh", "ecp", "curve", "x25519"))
 
 
 def _dedupe(items: Iterable[Proposal]) -> tuple:

@@ -40,6 +40,7 @@ from types import MappingProxyType
 from typing import Any
 
 from fswan.config.model import Auto, AuthBy, ConnType, DpdAction, Encapsulation, FailureShunt
+from fswan.suites import group_spellings
 
 
 class Section(str, enum.Enum):
@@ -373,7 +374,8 @@ TABLE: tuple[Keyword, ...] = (
             choices=_choices("drafts", "rfc", "both", "none")),
     Keyword("cisco-unity", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,),
             aliases=("cisco_unity",)),
-    Keyword("pfsgroup", _CONN, Kind.STRING, field=None, supported=False),
+    Keyword("pfsgroup", _CONN, Kind.ENUM, choices=MappingProxyType(group_spellings()),
+            doc="the PFS group for every esp= proposal, replacing the one esp= names"),
     Keyword("nat-keepalive", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(True,),
             aliases=("nat_keepalive",)),
     Keyword("installpolicy", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(True,)),

@@ -173,6 +173,8 @@ class Connection:
     #: ``ike=`` / ``esp=`` (``phase2alg=``) proposal strings; None = the default set
     ike: str | None = None
     esp: str | None = None
+    #: ``pfsgroup=``: the PFS group (canonical name, ``ecp384``) replacing ``esp=``'s; None = as esp=
+    pfsgroup: str | None = None
     aggrmode: bool = False
     #: None = DPD off (pluto only runs DPD when ``dpddelay`` is set)
     dpddelay: float | None = None

@@ -1,4 +1,5 @@
-"""Diffie-Hellman MODP groups for IKEv1 (RFC 2409 section 6, RFC 3526), computed by OpenSSL.
+"""Diffie-Hellman for IKEv1: MODP groups (RFC 2409 section 6, RFC 3526) and the
+elliptic-curve groups 19, 20, 21 (RFC 5903) and 31 (RFC 8031), computed by OpenSSL.
 
 Rules of this module:
 
@@ -54,15 +55,31 @@ So for groups 14 and up we use the very length OpenSSL's own
 ``generate_private_key()`` uses for the same group, while keeping the choice
 (and the draw) in our hands.  The exchange costs grow linearly with the
 exponent: 225 bits instead of the former 320 saves another ~30% on group 14.
+
+Elliptic-curve groups (:class:`ECPGroup`: 19 = P-256, 20 = P-384, 21 = P-521,
+RFC 5903; 31 = Curve25519, RFC 8031) go through ``cryptography``'s ECDH and
+X25519.  The wire format, RFC 5903 section 7: the KE payload body is x | y,
+each coordinate left-padded to the field size (no 0x04 point-format byte),
+and the shared secret g^xy is the x coordinate of the product alone (the
+RFC's errata; pluto, Libreswan and charon all hash x only).  A peer point is
+refused unless it has exactly the right length and lies on the curve (which
+also rules out the point at infinity: it has no affine x | y).  The private
+scalar is drawn from ``random_bytes`` (the field size, masked to the order's
+bit length) and kept when it lies in ``1 .. n-1``.  For Curve25519 both the
+public value and the secret are the 32-byte little-endian u coordinate (RFC
+8031 section 2), the private value is the 32 raw bytes (clamped by OpenSSL),
+and an all-zero secret (a small-order peer point) is refused.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Union
 
 from cryptography.hazmat.primitives.asymmetric import dh as _ossl_dh
+from cryptography.hazmat.primitives.asymmetric import ec as _ossl_ec
+from cryptography.hazmat.primitives.asymmetric import x25519 as _ossl_x25519
 from cryptography.hazmat.primitives.serialization import (
     load_der_private_key,
     load_der_public_key,
@@ -72,7 +89,14 @@ __all__ = [
     "DHError",
     "DHGroup",
     "DHKeyPair",
+    "ECP256",
+    "ECP384",
+    "ECP521",
+    "CURVE25519",
+    "ECPGroup",
     "GROUPS",
+    "Group",
+    "MODP_GROUPS",
     "MODP1024",
     "MODP1536",
     "MODP2048",
@@ -185,13 +209,70 @@ MODP2048 = DHGroup(14, "MODP2048", 2048, _MODP2048, exponent_bits=225)
 MODP3072 = DHGroup(15, "MODP3072", 3072, _MODP3072, exponent_bits=275)
 MODP4096 = DHGroup(16, "MODP4096", 4096, _MODP4096, exponent_bits=325)
 
-#: Oakley group number -> group, strongest last
-GROUPS: dict[int, DHGroup] = {
+#: the MODP groups by Oakley number, strongest last
+MODP_GROUPS: dict[int, DHGroup] = {
     g.number: g for g in (MODP1024, MODP1536, MODP2048, MODP3072, MODP4096)
 }
 
 
-def get_group(number: int) -> DHGroup:
+@dataclass(frozen=True)
+class ECPGroup:
+    """One elliptic-curve group: Oakley number, name, field size and curve."""
+
+    number: int
+    name: str
+    #: field size in bits (the coordinate length)
+    bits: int
+    #: ``cryptography``'s curve name (``secp256r1``), or ``x25519``
+    curve: str
+    #: the order n of the base point (private scalars lie in 1 .. n-1); 0 for x25519
+    order: int = field(repr=False, default=0)
+
+    @property
+    def coordinate_length(self) -> int:
+        """Bytes in one coordinate and in the shared secret."""
+        return (self.bits + 7) // 8
+
+    @property
+    def length(self) -> int:
+        """Bytes in a public value (the KE payload body): x | y, or u for x25519."""
+        if self.curve == "x25519":
+            return self.coordinate_length
+        return 2 * self.coordinate_length
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# The orders are SEC 2 / FIPS 186-4 facts (RFC 5903 section 3 prints them);
+# tests check each (n-1)G = -G and that OpenSSL refuses n as a private key.
+ECP256 = ECPGroup(19, "ECP256", 256, "secp256r1", _hex(
+    "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551"))
+ECP384 = ECPGroup(20, "ECP384", 384, "secp384r1", _hex(
+    "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF",
+    "581A0DB248B0A77AECEC196ACCC52973"))
+ECP521 = ECPGroup(21, "ECP521", 521, "secp521r1", _hex(
+    "01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF",
+    "FA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409"))
+CURVE25519 = ECPGroup(31, "CURVE25519", 256, "x25519")
+
+#: what a DH group may be: MODP or elliptic curve
+Group = Union[DHGroup, ECPGroup]
+
+#: every group fswan can compute, by Oakley group number
+GROUPS: dict[int, Group] = {
+    **MODP_GROUPS,
+    **{g.number: g for g in (ECP256, ECP384, ECP521, CURVE25519)},
+}
+
+_EC_CURVES: dict[str, _ossl_ec.EllipticCurve] = {
+    "secp256r1": _ossl_ec.SECP256R1(),
+    "secp384r1": _ossl_ec.SECP384R1(),
+    "secp521r1": _ossl_ec.SECP521R1(),
+}
+
+
+def get_group(number: int) -> Group:
     """The group for an Oakley group number; DHError names the supported ones."""
     try:
         return GROUPS[number]
@@ -200,8 +281,8 @@ def get_group(number: int) -> DHGroup:
         raise DHError(f"DH group {number} is not supported; supported: {allowed}") from None
 
 
-def group_by_name(name: str) -> DHGroup:
-    """The group for a name like ``modp2048`` (any case)."""
+def group_by_name(name: str) -> Group:
+    """The group for a name like ``modp2048`` or ``ecp256`` (any case)."""
     wanted = name.strip().upper()
     for group in GROUPS.values():
         if group.name == wanted:
@@ -272,32 +353,96 @@ def _public_key(group: DHGroup, y: int) -> _ossl_dh.DHPublicKey:
     return key
 
 
+def _ec_private_key(group: ECPGroup, private: int) -> "_ossl_ec.EllipticCurvePrivateKey":
+    if not 0 < private < group.order:
+        raise DHError(f"{group.name} private scalar out of range")
+    try:
+        return _ossl_ec.derive_private_key(private, _EC_CURVES[group.curve])
+    except ValueError:  # pragma: no cover - the range check above is OpenSSL's
+        raise DHError(f"{group.name} private key refused by OpenSSL") from None
+
+
+def _ec_public_bytes(group: ECPGroup, key: "_ossl_ec.EllipticCurvePublicKey") -> bytes:
+    numbers = key.public_numbers()
+    size = group.coordinate_length
+    return numbers.x.to_bytes(size, "big") + numbers.y.to_bytes(size, "big")
+
+
+def _ec_peer_key(group: ECPGroup, peer_public: bytes) -> "_ossl_ec.EllipticCurvePublicKey":
+    """The peer's x | y as an OpenSSL point, refused unless on the curve."""
+    if not any(peer_public):
+        # (0, 0) is how some encoders write the point at infinity; it is on no
+        # curve here, but say what it is
+        raise DHError(f"{group.name} peer public value is the point at infinity")
+    try:
+        return _ossl_ec.EllipticCurvePublicKey.from_encoded_point(
+            _EC_CURVES[group.curve], b"\x04" + peer_public
+        )
+    except ValueError:
+        raise DHError(f"{group.name} peer public value is not a point on the curve") from None
+
+
+KeyObject = Union[
+    _ossl_dh.DHPrivateKey, _ossl_ec.EllipticCurvePrivateKey, _ossl_x25519.X25519PrivateKey
+]
+
+
 class DHKeyPair:
-    """Our half of one Diffie-Hellman exchange.
+    """Our half of one Diffie-Hellman exchange, MODP or elliptic curve.
 
     Made with :meth:`generate`; one key pair serves one exchange (a phase-1 KE
     or one PFS Quick Mode), then is dropped.  ``DHKeyPair(group, x)`` takes a
-    fixed private exponent (tests replaying logged exchanges); the private
-    value then lives only inside OpenSSL's key.
+    fixed private value (tests replaying logged exchanges or RFC vectors): the
+    exponent for MODP, the scalar for P-256/384/521, the integer of the 32
+    little-endian private bytes for Curve25519; the private value then lives
+    only inside OpenSSL's key.
     """
 
     __slots__ = ("group", "_key", "_public")
 
-    def __init__(self, group: DHGroup, private: int) -> None:
+    group: Group
+    _key: KeyObject
+
+    def __init__(self, group: Group, private: int) -> None:
+        self.group = group
+        if isinstance(group, ECPGroup):
+            if group.curve == "x25519":
+                if not 0 < private < 1 << 256:
+                    raise DHError(f"{group.name} private value out of range")
+                x_key = _ossl_x25519.X25519PrivateKey.from_private_bytes(
+                    private.to_bytes(32, "little"))
+                self._key = x_key
+                self._public = x_key.public_key().public_bytes_raw()
+            else:
+                ec_key = _ec_private_key(group, private)
+                self._key = ec_key
+                self._public = _ec_public_bytes(group, ec_key.public_key())
+            return
         # Below q = (p-1)/2 (every group here is a safe prime): then y^x is never
         # 1 or p-1 for a peer value in 2 .. p-2, the case OpenSSL's derive
         # refuses (SP 800-56A's check of Z), and which cryptography turns into
         # a Rust panic rather than an exception.
         if not 1 < private < (group.prime - 1) // 2:
             raise DHError(f"{group.name} private exponent out of range")
-        self.group = group
-        self._key = _private_key(group, private)
-        y = self._key.public_key().public_numbers().y
+        dh_key = _private_key(group, private)
+        self._key = dh_key
+        y = dh_key.public_key().public_numbers().y
         self._public = y.to_bytes(group.length, "big")
 
     @classmethod
-    def generate(cls, group: DHGroup, random_bytes: RandomBytes = os.urandom) -> "DHKeyPair":
-        """A fresh key pair with an ``exponent_bits`` private exponent."""
+    def generate(cls, group: Group, random_bytes: RandomBytes = os.urandom) -> "DHKeyPair":
+        """A fresh key pair: an ``exponent_bits`` exponent, or a scalar in 1 .. n-1."""
+        if isinstance(group, ECPGroup):
+            nbytes = group.coordinate_length
+            while True:
+                raw = random_bytes(nbytes)
+                if len(raw) != nbytes:
+                    raise DHError("random source returned the wrong number of bytes")
+                if group.curve == "x25519":
+                    return cls(group, int.from_bytes(raw, "little") or 1)
+                private = int.from_bytes(raw, "big") & ((1 << group.order.bit_length()) - 1)
+                if 0 < private < group.order:
+                    return cls(group, private)
         nbytes = (group.exponent_bits + 7) // 8
         mask = (1 << group.exponent_bits) - 1
         while True:
@@ -309,14 +454,17 @@ class DHKeyPair:
                 return cls(group, private)
 
     def public_bytes(self) -> bytes:
-        """g^x mod p, left-padded to the modulus length (the KE payload body)."""
+        """The KE payload body: g^x mod p left-padded to the modulus length, or
+        the point x | y (each coordinate padded to the field size), or u for x25519."""
         return self._public
 
     def shared_secret(self, peer_public: bytes) -> bytes:
-        """g^xy from the peer's KE payload body, left-padded to the modulus length.
+        """g^xy from the peer's KE payload body.
 
-        The peer value must be exactly the modulus length (RFC 2409 section 5)
-        and lie in ``2 .. p-2``.
+        MODP: the peer value must be exactly the modulus length (RFC 2409
+        section 5) and lie in ``2 .. p-2``; the secret is padded to the modulus
+        length.  ECP: exactly x | y of a point on the curve; the secret is the
+        x coordinate of the product, padded to the field size.
         """
         group = self.group
         if len(peer_public) != group.length:
@@ -324,11 +472,29 @@ class DHKeyPair:
                 f"{group.name} peer public value is {len(peer_public)} bytes; "
                 f"{group.length} required"
             )
+        key = self._key
+        if isinstance(key, _ossl_x25519.X25519PrivateKey):
+            try:
+                secret = key.exchange(_ossl_x25519.X25519PublicKey.from_public_bytes(peer_public))
+            except ValueError:
+                secret = b""
+            if not any(secret):
+                raise DHError(f"{group.name} peer public value is a small-order point")
+            return secret
+        if isinstance(key, _ossl_ec.EllipticCurvePrivateKey):
+            assert isinstance(group, ECPGroup)
+            peer = _ec_peer_key(group, peer_public)
+            try:
+                secret = key.exchange(_ossl_ec.ECDH(), peer)
+            except ValueError:  # pragma: no cover - a valid point of a prime-order curve
+                raise DHError(f"{group.name} shared secret computation failed") from None
+            return secret.rjust(group.coordinate_length, b"\x00")
+        assert isinstance(group, DHGroup)
         y = int.from_bytes(peer_public, "big")
         if y <= 1 or y >= group.prime - 1:
             raise DHError(f"{group.name} peer public value is out of range (must be 2 .. p-2)")
         try:
-            secret = self._key.exchange(_public_key(group, y))
+            secret = key.exchange(_public_key(group, y))
         except ValueError:
             raise DHError(f"{group.name} shared secret computation failed") from None
         # cryptography pads to len(p) already; RFC 2409 needs it, so make sure

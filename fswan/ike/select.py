@@ -34,6 +34,7 @@ from fswan.suites import (
     IkeProposal,
     parse_esp,
     parse_ike,
+    with_pfs_group,
 )
 
 __all__ = ["ConnEntry", "Connections", "ids_match"]
@@ -110,7 +111,7 @@ class Connections:
         """Add (or replace the config of) a connection; ProposalError for a bad ike=/esp=."""
         conn = oriented.conn
         ike = parse_ike(conn.ike) if conn.ike else DEFAULT_IKE_PROPOSALS
-        esp = parse_esp(conn.esp) if conn.esp else DEFAULT_ESP_PROPOSALS
+        esp = with_pfs_group(parse_esp(conn.esp) if conn.esp else DEFAULT_ESP_PROPOSALS, conn.pfsgroup)
         entry = ConnEntry(oriented, tuple(ike), tuple(esp))
         old = self.entries.get(oriented.name)
         if old is not None:

@@ -640,11 +640,10 @@ class TestUnsupported:
             remote_peer_type=cisco
             nat-ikev1-method=rfc
             cisco-unity=yes
-            pfsgroup=modp2048
         """)
         assert set(net.unsupported) == {
             "ikev2", "mobike", "fragmentation", "narrowing", "sha2-truncbug", "leftaddresspool", "xauthby",
-            "modecfgpull", "modecfgdns", "remote_peer_type", "nat-ikev1-method", "cisco-unity", "pfsgroup",
+            "modecfgpull", "modecfgdns", "remote_peer_type", "nat-ikev1-method", "cisco-unity",
         }
         assert conn_errors("ikev2=sometimes")[0].startswith("ipsec.conf:5: bad value 'sometimes' for ikev2=")
 

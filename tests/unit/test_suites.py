@@ -114,7 +114,10 @@ def test_ike_des_is_refused(text: str) -> None:
         ("aes128-sha1-modp768",
          "ike='aes128-sha1-modp768': unknown or unsupported DH group 'modp768'; allowed: "
          "modp1024 (dh2), modp1536 (dh5), modp2048 (dh14), modp3072 (dh15), modp4096 (dh16)"),
-        ("aes128-sha1-ecp256", "unknown or unsupported DH group 'ecp256'"),
+        ("aes128-sha1-ecp224", "unknown or unsupported DH group 'ecp224'; allowed: modp1024 (dh2), "
+         "modp1536 (dh5), modp2048 (dh14), modp3072 (dh15), modp4096 (dh16), ecp256 (dh19), "
+         "ecp384 (dh20), ecp521 (dh21), curve25519 (dh31)"),
+        ("aes128-sha1-ecp256bp", "unknown or unsupported DH group 'ecp256bp'"),
         ("aes512-sha1-modp2048",
          "ike='aes512-sha1-modp2048': key length 512 in 'aes512' is not allowed; "
          "allowed: 128, 192, 256"),
