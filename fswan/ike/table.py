@@ -327,10 +327,7 @@ class StateTable:
     # -- allocation ---------------------------------------------------------------
 
     def _draw(self, size: int) -> bytes:
-        data = self._random(size)
-        if len(data) != size:
-            raise ValueError("random source returned the wrong number of bytes")
-        return data
+        return self._random(size)  # the engine's checked source (``IkeEngine.random``)
 
     def new_cookie(self) -> bytes:
         while True:
