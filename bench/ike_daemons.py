@@ -46,8 +46,8 @@ def config(n: int, auto: str) -> str:
 
 
 class Daemon:
-    def __init__(self, directory: Path, ns: str, conf: str) -> None:
-        self.dir, self.ns = directory, ns
+    def __init__(self, directory: Path, ns: str, conf: str, profile: str | None = None) -> None:
+        self.dir, self.ns, self.profile = directory, ns, profile
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "ipsec.conf").write_text(conf)
         (directory / "ipsec.secrets").write_text(f': PSK "{PSK}"\n')
@@ -62,6 +62,8 @@ class Daemon:
         started = time.monotonic()
         self.process = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, twistd, "-n", "--pidfile=", f"--logfile={self.log}",
+             *([f"--profile={self.profile}", "--profiler=cprofile", "--savestats"]
+               if self.profile else []),
              "fswan", "-c", str(self.dir / "ipsec.conf"), "--ctlbase", self.ctlbase,
              "--nodataplane"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         while not os.path.exists(self.ctlbase + ".ctl"):
@@ -99,7 +101,7 @@ class Daemon:
                 self.process.kill()
 
 
-def run(n: int, prefix: str) -> None:
+def run(n: int, prefix: str, profile: str | None = None) -> None:
     names = {"w": f"{prefix}-w", "e": f"{prefix}-e"}
     build_namespaces(names, [("w", "e", "wan0", "wan0")])
     sh("ip", "-n", names["w"], "addr", "add", f"{WEST}/24", "dev", "wan0")
@@ -108,7 +110,7 @@ def run(n: int, prefix: str) -> None:
         sh("ip", "-n", ns, "route", "add", "default", "via", gateway)
     work = Path(tempfile.mkdtemp(prefix="fswan-ike-bench-"))
     east = Daemon(work / "east", names["e"], config(n, "add"))
-    west = Daemon(work / "west", names["w"], config(n, "start"))
+    west = Daemon(work / "west", names["w"], config(n, "start"), profile)
     try:
         east.start()
         rss_east_idle = east.rss_kib()
@@ -150,11 +152,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tunnels", type=int, nargs="+", default=[1000])
     parser.add_argument("--prefix", default="ikb")
+    parser.add_argument("--profile", help="cProfile west's daemon into this file (pstats)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")
     for n in args.tunnels:
-        run(n, args.prefix)
+        run(n, args.prefix, args.profile)
 
 
 if __name__ == "__main__":
