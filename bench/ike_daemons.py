@@ -109,7 +109,7 @@ def run(n: int, prefix: str, profile: str | None = None) -> None:
     for ns, gateway in ((names["w"], EAST), (names["e"], WEST)):
         sh("ip", "-n", ns, "route", "add", "default", "via", gateway)
     work = Path(tempfile.mkdtemp(prefix="fswan-ike-bench-"))
-    east = Daemon(work / "east", names["e"], config(n, "add"))
+    east = Daemon(work / "east", names["e"], config(n, "add"), profile and profile + ".east")
     west = Daemon(work / "west", names["w"], config(n, "start"), profile)
     try:
         east.start()
@@ -152,7 +152,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tunnels", type=int, nargs="+", default=[1000])
     parser.add_argument("--prefix", default="ikb")
-    parser.add_argument("--profile", help="cProfile west's daemon into this file (pstats)")
+    parser.add_argument("--profile", help="cProfile west's daemon into this file (pstats), "
+                                          "east's into FILE.east")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (network namespaces)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -41,6 +41,37 @@ __all__ = ["ConnEntry", "Connections", "ids_match"]
 
 _PSK = OakleyAuth.OAKLEY_PRESHARED_KEY
 _RSA = OakleyAuth.OAKLEY_RSA_SIG
+
+
+class Candidates:
+    """Conns in preference order, taken from their source only as far as they are read."""
+
+    def __init__(self, source: Iterator[ConnEntry]) -> None:
+        self._source: Iterator[ConnEntry] | None = source
+        self._taken: list[ConnEntry] = []
+
+    def _take(self, count: int) -> bool:
+        while len(self._taken) < count and self._source is not None:
+            entry = next(self._source, None)
+            if entry is None:
+                self._source = None
+            else:
+                self._taken.append(entry)
+        return len(self._taken) >= count
+
+    def __bool__(self) -> bool:
+        return self._take(1)
+
+    def __getitem__(self, index: int) -> ConnEntry:
+        if not self._take(index + 1):
+            raise IndexError(index)
+        return self._taken[index]
+
+    def __iter__(self) -> Iterator[ConnEntry]:
+        index = 0
+        while self._take(index + 1):
+            yield self._taken[index]
+            index += 1
 
 
 def ids_match(wanted: Identity, actual: Identity) -> bool:
@@ -95,6 +126,8 @@ class Connections:
         self._by_id: dict[Identity, dict[str, ConnEntry]] = {}
         #: when each name was first added (``entries``' order, for ties)
         self._order: dict[str, int] = {}
+        #: buckets sorted in that order, until the conns change
+        self._sorted: dict[tuple[int, Any], list[ConnEntry]] = {}
         self._added = 0
         #: ``virtual_private=`` of config setup: what ``vhost:%priv`` peers may claim
         self.virtual_private = VirtualPrivate()
@@ -113,6 +146,7 @@ class Connections:
         ike = parse_ike(conn.ike) if conn.ike else DEFAULT_IKE_PROPOSALS
         esp = with_pfs_group(parse_esp(conn.esp) if conn.esp else DEFAULT_ESP_PROPOSALS, conn.pfsgroup)
         entry = ConnEntry(oriented, tuple(ike), tuple(esp))
+        self._sorted.clear()
         old = self.entries.get(oriented.name)
         if old is not None:
             entry.newest_isakmp, entry.newest_ipsec = old.newest_isakmp, old.newest_ipsec
@@ -126,6 +160,7 @@ class Connections:
 
     def remove(self, name: str) -> None:
         entry = self.entries.pop(name, None)
+        self._sorted.clear()
         if entry is not None:
             self._unindex(entry)
             del self._order[name]
@@ -139,7 +174,15 @@ class Connections:
         for bucket in buckets:
             if bucket:
                 found.update(bucket)
-        return sorted(found.values(), key=lambda e: self._order[e.name])
+        order = self._order
+        return sorted(found.values(), key=lambda e: order[e.name])
+
+    def _bucket_in_order(self, index: dict[Any, dict[str, ConnEntry]], key: Any) -> list[ConnEntry]:
+        """One bucket in ``entries``' order, sorted once per change of the conns."""
+        cached = self._sorted.get((id(index), key))
+        if cached is None:
+            cached = self._sorted[(id(index), key)] = self._in_order(index.get(key))
+        return cached
 
     def for_peer(self, remote: IPAddress) -> list[ConnEntry]:
         """Conns whose peer may be at ``remote``: that host, or ``%any``."""
@@ -148,6 +191,16 @@ class Connections:
     def for_peer_id(self, peer: Identity) -> list[ConnEntry]:
         """Conns whose ``rightid=`` accepts ``peer``: that ID, or ``%any``."""
         return self._in_order(self._by_id.get(_id_key(peer)), self._by_id.get(ANY_ID))
+
+    def for_peer_at(self, remote: IPAddress, peer: Identity | None) -> list[ConnEntry]:
+        """A superset of the conns for ``peer`` at ``remote``: the smaller of the two
+        indexes' candidates (each conn in it still needs both checks)."""
+        by_host = len(self._by_host.get(remote, ())) + len(self._by_host.get(None, ()))
+        if peer is not None:
+            by_id = len(self._by_id.get(_id_key(peer), ())) + len(self._by_id.get(ANY_ID, ()))
+            if by_id < by_host:
+                return self.for_peer_id(peer)
+        return self.for_peer(remote)
 
     def get(self, name: str) -> ConnEntry | None:
         return self.entries.get(name)
@@ -245,26 +298,31 @@ class Connections:
 
     def responder_candidates(
         self, local: IPAddress, remote: IPAddress, auths: Iterable[int], aggressive: bool
-    ) -> list[ConnEntry]:
+    ) -> Candidates:
+        """The conns that may answer a first message from ``remote``: those naming that
+        host first, then ``%any`` ones, each in ``entries``' order.  Lazy: a first
+        message usually needs only the first, however many conns share the peer."""
         wanted = set(int(a) for a in auths)
-        exact, wild = [], []
-        for entry in self.for_peer(remote):
-            o = entry.oriented
-            if not local.is_unspecified and o.this.host != local:
-                continue
-            if not wanted & set(entry.auths) or o.this.host is None:
-                continue
-            if local.is_unspecified and o.this.host.version != remote.version:
-                continue
-            if entry.conn.type not in (ConnType.TUNNEL, ConnType.TRANSPORT):
-                continue
-            if aggressive and not entry.conn.aggrmode:
-                continue
-            if o.that.host == remote:
-                exact.append(entry)
-            elif o.that.host is None:
-                wild.append(entry)
-        return exact + wild
+        unspecified = local.is_unspecified
+
+        def matching() -> Iterator[ConnEntry]:
+            for bucket in (self._bucket_in_order(self._by_host, remote),
+                           self._bucket_in_order(self._by_host, None)):
+                for entry in bucket:
+                    this = entry.oriented.this.host
+                    if this is None or (not unspecified and this != local):
+                        continue
+                    if not wanted.intersection(entry.auths):
+                        continue
+                    if unspecified and this.version != remote.version:
+                        continue
+                    if entry.conn.type not in (ConnType.TUNNEL, ConnType.TRANSPORT):
+                        continue
+                    if aggressive and not entry.conn.aggrmode:
+                        continue
+                    yield entry
+
+        return Candidates(matching())
 
     def refine_connection(self, st: Phase1State, peer: Identity) -> ConnEntry | None:
         """pluto's refine_connection: the best conn for the peer's proven-to-be ID."""
@@ -310,7 +368,7 @@ class Connections:
         Protocol and port match exactly as pluto's did, except that a conn's
         port 0 (``leftprotoport=17/%any``) accepts any port of that protocol."""
         current = self.entries.get(p1.conn_name)
-        others = [c for c in self.for_peer(p1.remote_addr) if c is not current]
+        others = [c for c in self.for_peer_at(p1.remote_addr, p1.peer_id) if c is not current]
         #: a host-only conn that a NAT'ed peer naming its private address missed
         hint: str | None = None
         for entry in ([current] if current is not None else []) + others:

@@ -398,8 +398,9 @@ class MessageDigest:
     now: float
     #: the decrypted body, padding included (None for clear messages)
     plain: bytes | None = field(default=None, repr=False)
-    #: responder connection candidates found for a first message
-    candidates: list[Any] = field(default_factory=list)
+    #: responder connection candidates found for a first message (``select.Candidates``:
+    #: iterable, truthy when any, indexable)
+    candidates: Any = field(default_factory=list)
 
     @property
     def peer(self) -> str:
