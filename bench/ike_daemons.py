@@ -55,17 +55,21 @@ class Daemon:
         self.ctlbase = str(directory / "pluto")
         self.log = directory / "pluto.log"
         self.process: subprocess.Popen | None = None
+        self._read = 0
+        self._established = 0
 
     def start(self) -> float:
         twistd = shutil.which("twistd")
         assert twistd, "twistd not on PATH (bash scripts/install-deps.sh)"
         started = time.monotonic()
+        # the log to stdout into our own file: twistd's --logfile rotates at 1 MB, and
+        # the count of established SAs is read from the log
         self.process = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, twistd, "-n", "--pidfile=", f"--logfile={self.log}",
+            ["ip", "netns", "exec", self.ns, twistd, "-n", "--pidfile=", "--logfile=-",
              *([f"--profile={self.profile}", "--profiler=cprofile", "--savestats"]
                if self.profile else []),
              "fswan", "-c", str(self.dir / "ipsec.conf"), "--ctlbase", self.ctlbase,
-             "--nodataplane"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+             "--nodataplane"], stdout=self.log.open("w"), stderr=subprocess.STDOUT)
         while not os.path.exists(self.ctlbase + ".ctl"):
             if self.process.poll() is not None:
                 raise SystemExit(f"daemon in {self.ns} did not start:\n{self.log.read_text()}")
@@ -78,9 +82,15 @@ class Daemon:
         return json.loads(out)
 
     def ipsec_up(self) -> int:
-        """IPsec SAs established so far, from the log (asking the daemon for its status
-        every half second would cost it more than the tunnels do)."""
-        return self.log.read_text(errors="replace").count("IPsec SA established")
+        """IPsec SAs established so far, from what the log has added since the last look
+        (asking the daemon for its status that often would cost it more than the tunnels)."""
+        with self.log.open("rb") as log:
+            log.seek(self._read)
+            chunk = log.read()
+        cut = chunk.rfind(b"\n") + 1
+        self._read += cut
+        self._established += chunk[:cut].count(b"IPsec SA established")
+        return self._established
 
     def rss_kib(self) -> int:
         for pid in sh("ip", "netns", "pids", self.ns).stdout.split():
