@@ -37,7 +37,7 @@ from fswan import __version__
 from fswan.cli.client import ControlUnavailable
 from fswan.cli.ipsec import DEFAULT_CONFIG, CheckedFiles, check_files
 from fswan.cli.setup import ask
-from fswan.cli.verify import Host, requirements, run_checks
+from fswan.cli.verify import Host, build_parser as verify_parser, requirements, run_checks
 from fswan.config.render import SECRET_FIELDS, format_checkconfig
 from fswan.whackproto import DEFAULT_CTLBASE, Request
 
@@ -296,21 +296,11 @@ Defaults: --config {DEFAULT_CONFIG}, --ctlbase {DEFAULT_CTLBASE}, --lines 200.
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise ValueError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ipsec barf", add_help=False)
-    parser.add_argument("--config", default=DEFAULT_CONFIG)
-    parser.add_argument("--secrets")
-    parser.add_argument("--ctlbase", default=DEFAULT_CTLBASE)
+    parser = verify_parser("ipsec barf")
     parser.add_argument("--logfile")
     parser.add_argument("--lines", type=int, default=200)
     parser.add_argument("--output")
-    parser.add_argument("--ikeport", type=int, default=500)
-    parser.add_argument("--nattport", type=int, default=4500)
     return parser
 
 

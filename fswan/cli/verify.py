@@ -466,8 +466,9 @@ class _Parser(argparse.ArgumentParser):
         raise ValueError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ipsec verify", add_help=False)
+def build_parser(prog: str = "ipsec verify") -> argparse.ArgumentParser:
+    """The options verify and barf share (what to look at); a usage error raises ValueError."""
+    parser = _Parser(prog=prog, add_help=False)
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--secrets")
     parser.add_argument("--ctlbase", default=DEFAULT_CTLBASE)

@@ -160,6 +160,25 @@ GATEWAY_CHAIN = [("wc", "wg", "eth0", "lan0"), ("wg", "eg", "wan0", "wan0"),
                  ("eg", "ec", "lan0", "eth0")]
 
 
+def build_lab_chain(ns: dict[str, str]) -> None:
+    """GATEWAY_CHAIN with the lab's IPv4 addresses (198.51.100.10 -- .1 | 192.0.2.1 ==
+    192.0.2.2 | 203.0.113.1 -- .10): gateways forward, no reverse-path filter, no
+    route between the client nets until a tunnel routes them."""
+    build_namespaces(ns, GATEWAY_CHAIN)
+    sh("ip", "-n", ns["wc"], "addr", "add", "198.51.100.10/25", "dev", "eth0")
+    sh("ip", "-n", ns["wc"], "route", "add", "default", "via", "198.51.100.1")
+    sh("ip", "-n", ns["ec"], "addr", "add", "203.0.113.10/25", "dev", "eth0")
+    sh("ip", "-n", ns["ec"], "route", "add", "default", "via", "203.0.113.1")
+    sh("ip", "-n", ns["wg"], "addr", "add", "198.51.100.1/25", "dev", "lan0")
+    sh("ip", "-n", ns["wg"], "addr", "add", "192.0.2.1/24", "dev", "wan0")
+    sh("ip", "-n", ns["eg"], "addr", "add", "203.0.113.1/25", "dev", "lan0")
+    sh("ip", "-n", ns["eg"], "addr", "add", "192.0.2.2/24", "dev", "wan0")
+    for gw in ("wg", "eg"):
+        sh("ip", "netns", "exec", ns[gw], "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        for knob in ("all", "default", "wan0", "lan0"):
+            sh("ip", "netns", "exec", ns[gw], "sysctl", "-qw", f"net.ipv4.conf.{knob}.rp_filter=0")
+
+
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:

@@ -19,14 +19,7 @@ import sys
 
 import pytest
 
-from tests.lab.lab import (
-    GATEWAY_CHAIN,
-    FswanDaemon,
-    build_namespaces,
-    delete_namespaces,
-    sh,
-    wait_for,
-)
+from tests.lab.lab import FswanDaemon, build_lab_chain, delete_namespaces, sh, wait_for
 
 NS = {"wc": "fswan-mtr-wc", "wg": "fswan-mtr-wg", "eg": "fswan-mtr-eg", "ec": "fswan-mtr-ec"}
 SECRETS = '192.0.2.1 192.0.2.2 : PSK "fswan-metrics-lab-psk"\n'
@@ -52,19 +45,7 @@ conn net
 
 
 def build() -> None:
-    build_namespaces(NS, GATEWAY_CHAIN)
-    sh("ip", "-n", NS["wc"], "addr", "add", "198.51.100.10/25", "dev", "eth0")
-    sh("ip", "-n", NS["wc"], "route", "add", "default", "via", "198.51.100.1")
-    sh("ip", "-n", NS["ec"], "addr", "add", "203.0.113.10/25", "dev", "eth0")
-    sh("ip", "-n", NS["ec"], "route", "add", "default", "via", "203.0.113.1")
-    sh("ip", "-n", NS["wg"], "addr", "add", "198.51.100.1/25", "dev", "lan0")
-    sh("ip", "-n", NS["wg"], "addr", "add", "192.0.2.1/24", "dev", "wan0")
-    sh("ip", "-n", NS["eg"], "addr", "add", "203.0.113.1/25", "dev", "lan0")
-    sh("ip", "-n", NS["eg"], "addr", "add", "192.0.2.2/24", "dev", "wan0")
-    for gw in ("wg", "eg"):
-        sh("ip", "netns", "exec", NS[gw], "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        for knob in ("all", "default", "wan0", "lan0"):
-            sh("ip", "netns", "exec", NS[gw], "sysctl", "-qw", f"net.ipv4.conf.{knob}.rp_filter=0")
+    build_lab_chain(NS)
 
 
 SCRAPE = f"""
