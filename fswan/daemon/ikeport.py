@@ -51,9 +51,10 @@ from fswan.isakmp.errors import MalformedPacket
 from fswan.isakmp.message import (
     HEADER_SIZE,
     NON_ESP_MARKER,
+    NattKind,
+    classify_natt,
     decode_header,
     decode_payloads,
-    is_natt_keepalive,
 )
 from fswan.isakmp.payloads import payload_name
 from fswan.whackproto import RC
@@ -144,15 +145,16 @@ class IkePort(DatagramProtocol):
 
     def datagramReceived(self, data: bytes, addr: tuple[str, int]) -> None:
         if self.natt:
-            if is_natt_keepalive(data):
+            kind = classify_natt(data)
+            if kind is NattKind.KEEPALIVE:
                 self.driver.count("natt_keepalives_received")
                 if self.driver.log.debugging("natt"):
                     self.driver.log.debug_line("natt", f"NAT-T keepalive from {addr[0]}:{addr[1]}")
                 return
-            if len(data) >= 4 and data[:4] != NON_ESP_MARKER:
+            if kind is NattKind.ESP:
                 self.driver.esp_in_udp(data, self, addr)
                 return
-        self.driver.receive(data, self, addr)
+        self.driver.receive(data, self, addr)  # IKE; a malformed one is the engine's to count
 
 
 @implementer(IReadDescriptor)
@@ -222,7 +224,8 @@ class NattReader:
             self._sort(data, addr, batch)
 
     def _sort(self, data: bytes, addr: tuple[str, int], batch: EspBatch) -> None:
-        if len(data) > 8 and data[:4] != NON_ESP_MARKER:
+        # classify_natt's ESP rule, inline: this runs for every ESP-in-UDP packet
+        if len(data) >= 8 and data[:4] != NON_ESP_MARKER:
             batch.append((data, addr[0], addr[1]))
         else:  # (host, port) as udp.Port gives it (IPv6: without flow info and scope)
             self.protocol.datagramReceived(data, addr[:2])
