@@ -43,7 +43,7 @@ from fswan.daemon.interfaces import Clock
 from fswan.daemon.logging import PlutoLog, Reply
 from fswan.daemon.metrics import IkeStats
 from fswan.daemon.peerkeys import PeerKeys
-from fswan.daemon.pump import UdpSocket
+from fswan.daemon.pump import UdpSocket, enlarge_buffers
 from fswan.ike import events as ev
 from fswan.ike.engine import IkeEngine
 from fswan.isakmp.constants import name_of
@@ -111,25 +111,6 @@ _GRO_CMSG_SPACE = socket.CMSG_SPACE(4)
 IKE_TURN_BUDGET = 32
 #: IKE datagrams waiting at most; beyond, the oldest first message is dropped
 IKE_QUEUE_CAP = 4096
-
-
-#: bytes the kernel may queue on an IKE socket: a burst of first messages (a hub
-#: starting its conns, a peer's reboot) is read, not dropped (4 MiB; the default is
-#: about 200 KiB, some 700 datagrams)
-IKE_RECEIVE_BUFFER = 4 << 20
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-
-
-def _enlarge_receive_buffer(listening: UdpPort) -> None:
-    sock = getattr(listening, "socket", None)
-    if sock is None:
-        return
-    for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):  # FORCE passes rmem_max as root
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, option, IKE_RECEIVE_BUFFER)
-            return
-        except OSError:
-            continue
 
 
 class IkePort(DatagramProtocol):
@@ -348,7 +329,9 @@ class IkeDriver(service.Service):
                 continue
             self.ports[(address, port)] = listening
             self._bind_device(listening, physical[address], (address, port))
-            _enlarge_receive_buffer(listening)
+            # a burst of first messages (a hub starting its conns, a peer's reboot) is
+            # read, not dropped: the default ~200 KiB holds some 700 datagrams
+            enlarge_buffers(getattr(listening, "socket", None))
         self._drain_natt()
 
     def _drain_natt(self) -> None:
