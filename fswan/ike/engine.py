@@ -51,7 +51,6 @@ older states between the same two IDs.
 from __future__ import annotations
 
 import os
-from collections import deque
 from typing import Any, Callable
 
 from fswan.config.ids import Identity
@@ -147,9 +146,9 @@ class IkeEngine:
         self.held = demux.HeldMessages()
         #: how many unverified half-open responder states we keep, and busy mode
         self.halfopen = HalfOpenPolicy()
-        #: Main Modes waiting for one of the MAX_INITIATING places: (conn, whack,
-        #: queued Quick Modes, attempt, replaces)
-        self._waiting: deque[tuple[str, object | None, list[PendingQuick], int, int | None]] = deque()
+        #: Main Modes waiting for one of the MAX_INITIATING places, by conn in arrival
+        #: order: (whack, queued Quick Modes, attempt, replaces)
+        self._waiting: dict[str, tuple[object | None, list[PendingQuick], int, int | None]] = {}
         #: the ``now`` of the input being handled
         self.now = 0.0
 
@@ -568,11 +567,11 @@ class IkeEngine:
         """A new Main (or Aggressive) Mode, or a place in the queue when MAX_INITIATING
         are under way (None)."""
         if self.table.initiating_count() >= MAX_INITIATING:
-            for name, _whack, queued, _attempt, _replaces in self._waiting:
-                if name == entry.name:
-                    queued.extend(pending)
-                    return None
-            self._waiting.append((entry.name, whack, list(pending), attempt, replaces))
+            waiting = self._waiting.get(entry.name)
+            if waiting is not None:
+                waiting[1].extend(pending)
+                return None
+            self._waiting[entry.name] = (whack, list(pending), attempt, replaces)
             self.out.log_conn(entry.name, f"initiation queued: {MAX_INITIATING} Main Modes "
                                           "under way", RC.COMMENT)
             return None
@@ -607,7 +606,8 @@ class IkeEngine:
     def _start_waiting(self, now: float) -> None:
         """Queued initiations take the places that came free."""
         while self._waiting and self.table.initiating_count() < MAX_INITIATING:
-            name, whack, pending, attempt, replaces = self._waiting.popleft()
+            name = next(iter(self._waiting))
+            whack, pending, attempt, replaces = self._waiting.pop(name)
             entry = self.select.get(name)
             if entry is None:  # deleted while it waited
                 for quick in pending:

@@ -45,6 +45,8 @@ PER_SOURCE_LIMIT = 1024
 #: new Aggressive Mode exchanges answered per second (burst), per source and in total
 AGGRESSIVE_PER_SOURCE = (2.0, 10.0)
 AGGRESSIVE_TOTAL = (50.0, 100.0)
+#: sources whose Aggressive Mode rate is remembered at most (then forgotten at once)
+AGGRESSIVE_SOURCES = 65536
 
 
 class DdosMode(str, enum.Enum):
@@ -106,7 +108,7 @@ class HalfOpenPolicy:
         """May a new Aggressive Mode exchange from ``source`` cost us DH and a signature?"""
         bucket = self._aggressive_by_source.get(source)
         if bucket is None:
-            if len(self._aggressive_by_source) > 4 * self.per_source * 64:
+            if len(self._aggressive_by_source) >= AGGRESSIVE_SOURCES:
                 self._aggressive_by_source.clear()  # forget idle sources rather than grow
             bucket = self._aggressive_by_source[source] = TokenBucket(*AGGRESSIVE_PER_SOURCE)
         return bucket.take(now) and self._aggressive_total.take(now)
