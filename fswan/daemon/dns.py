@@ -517,21 +517,32 @@ def _gateway_records(fetcher: DnsKeyFetcher, address: str, deadline: float) -> l
     return sorted(found, key=lambda r: r.preference)
 
 
+def _blocking_lookup(fetcher: DnsKeyFetcher, function: Callable[..., T], *args: object) -> Deferred[T]:
+    """``function(fetcher, *args, deadline)`` in the thread pool within the fetcher's time
+    budget (and a backstop timeout on the reactor side)."""
+    deadline = fetcher._monotonic() + fetcher.timeout
+    d = fetcher._run_blocking(function, fetcher, *args, deadline)
+    d.addTimeout(fetcher.timeout + BACKSTOP_GRACE, cast(IReactorTime, fetcher._reactor))
+    return d
+
+
+def _lookup_failure(fetcher: DnsKeyFetcher, failure: Failure) -> str:
+    """Why a lookup that did not raise DnsKeyError failed, as the log says it."""
+    if failure.check(defer.TimeoutError, defer.CancelledError):
+        return f"no answer from {fetcher._server_text} within {fetcher.timeout:g} s"
+    return f"internal error: {failure.getErrorMessage()}"
+
+
 def fetch_gateways(fetcher: DnsKeyFetcher, address: str) -> Deferred[list[KeyRecord]]:
     """OE: the gateways (and their keys) DNS names for ``address`` at its reverse name.
     Not cached (FreeS/WAN asked again on each acquire); errback DnsKeyError, logged."""
-    deadline = fetcher._monotonic() + fetcher.timeout
-    d = fetcher._run_blocking(_gateway_records, fetcher, address, deadline)
-    d.addTimeout(fetcher.timeout + BACKSTOP_GRACE, cast(IReactorTime, fetcher._reactor))
+    d = _blocking_lookup(fetcher, _gateway_records, address)
 
     def failed(failure: Failure) -> Failure:
         if failure.check(DnsKeyError):
             fetcher._log(str(failure.value))
             return failure
-        reason = (f"no answer from {fetcher._server_text} within {fetcher.timeout:g} s"
-                  if failure.check(defer.TimeoutError, defer.CancelledError)
-                  else f"internal error: {failure.getErrorMessage()}")
-        return Failure(fetcher._failed(address, reason))
+        return Failure(fetcher._failed(address, _lookup_failure(fetcher, failure)))
 
     d.addErrback(failed)
     return d
@@ -542,15 +553,10 @@ def resolve_names(fetcher: DnsKeyFetcher, names: list[str]) -> Deferred[dict[str
     AAAA records, looked up off the reactor within the fetcher's one time budget.  A
     name without an answer is missing from the result (the caller says so, as pluto's
     ``does not look numeric and name lookup failed``)."""
-    deadline = fetcher._monotonic() + fetcher.timeout
-    d = fetcher._run_blocking(_host_addresses, fetcher, list(names), deadline)
-    d.addTimeout(fetcher.timeout + BACKSTOP_GRACE, cast(IReactorTime, fetcher._reactor))
+    d = _blocking_lookup(fetcher, _host_addresses, list(names))
 
     def failed(failure: Failure) -> dict[str, list[IPAddress]]:
-        reason = (f"no answer from {fetcher._server_text} within {fetcher.timeout:g} s"
-                  if failure.check(defer.TimeoutError, defer.CancelledError)
-                  else f"internal error: {failure.getErrorMessage()}")
-        fetcher._log(f"looking up {', '.join(names)}: {reason}")
+        fetcher._log(f"looking up {', '.join(names)}: {_lookup_failure(fetcher, failure)}")
         return {}
 
     d.addErrback(failed)
