@@ -26,7 +26,6 @@ from typing import Callable, Sequence
 from fswan.ike import crypto
 from fswan.ike.context import InfoContext
 from fswan.ike.crypto import DecryptError
-from fswan.ike.outbox import whacks_of
 from fswan.ike.events import Datagram
 from fswan.ike.state import ExchangeError, MessageDigest, Phase1State, Phase2State, State, StateKind
 from fswan.isakmp.constants import ExchangeType, Flags, NotifyType, ProtocolId, name_of
@@ -232,9 +231,7 @@ def receive_clear(
             eng.out.log_state(
                 p1, f"{p1.kind.label}: {name_of(n.type)}", RC.NOTIFICATION + int(n.type)
             )
-        for whack in whacks_of(p1):
-            eng.out.release(whack, False)
-        p1.whack = None
+        eng.out.release_all(p1, False)
         p1.pending = [q._replace(whack=None) for q in p1.pending]
         return
     for payload in md.payloads or []:

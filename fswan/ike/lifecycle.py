@@ -27,7 +27,6 @@ from fswan.ike.events import (
     PeerAddressChanged,
 )
 from fswan.ike.main_mode import established_details as phase1_details
-from fswan.ike.outbox import whacks_of
 from fswan.ike.quick_mode import established_details as phase2_details
 from fswan.ike.state import MessageDigest, Phase1State, Phase2State, State, StateKind, TimerEvent
 from fswan.isakmp.constants import NotifyType, ProtocolId, name_of
@@ -243,9 +242,7 @@ def delete_state(eng: SaLifecycle, st: State, reason: str, notify_peer: bool) ->
             eng.out.event(IsakmpSADeleted(st.conn_name, st.serial, reason))
         if entry is not None and entry.newest_isakmp == st.serial:
             entry.newest_isakmp = eng.table.newest_established(st.conn_name, Phase1State)
-    for whack in whacks_of(st):
-        eng.out.release(whack, False)
-    st.whack = None
+    eng.out.release_all(st, False)
 
 
 def note_inbound(eng: SaLifecycle, p1: Phase1State, md: MessageDigest) -> None:

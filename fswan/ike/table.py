@@ -19,7 +19,7 @@ Rules of this module:
 from __future__ import annotations
 
 import heapq
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 from fswan.config.model import IPAddress
 from fswan.ike.state import DEADLINE_FIELDS, Phase1State, Phase2State, State, StateKind
@@ -263,9 +263,6 @@ class StateTable:
 
     def __contains__(self, serial: object) -> bool:
         return serial in self.states
-
-    def __iter__(self) -> Iterator[State]:
-        return iter(list(self.states.values()))
 
     def by_serial(self) -> list[State]:
         return sorted(self.states.values(), key=lambda s: s.serial)

@@ -138,19 +138,16 @@ def give_up(eng: EngineParts, st: State, now: float) -> None:
     if not st.initiator or entry is None or st.kind.established:
         delete_state(eng, st, "retransmission limit", notify_peer=False)
         return
-    whacks = whacks_of(st)
+    releasing = ", but releasing whack" if whacks_of(st) else ""
     pending = [q._replace(whack=None) for q in st.pending] if isinstance(st, Phase1State) else []
     tries = entry.conn.keyingtries
     retry = tries == 0 or st.attempt < tries
     if retry:
         limit = "an unlimited number" if tries == 0 else f"at most {tries}"
-        releasing = ", but releasing whack" if whacks else ""
         eng.out.log_state(
             st, f"starting keying attempt {st.attempt + 1} of {limit}{releasing}", RC.COMMENT
         )
-    for whack in whacks:
-        eng.out.release(whack, False)
-    st.whack = None
+    eng.out.release_all(st, False)
     if isinstance(st, Phase1State):
         st.pending = []
     delete_state(eng, st, "retransmission limit", notify_peer=False)
