@@ -189,7 +189,7 @@ def _new_responder(eng: EngineParts, message: Message, md: MessageDigest) -> Non
     candidates = eng.select.responder_candidates(md.local_addr, md.remote_addr, auths, aggressive)
     if not candidates:
         eng.out.count("no_connection")
-        policy = "+".join(AUTH_POLICY.get(a, name_of(a)) for a in auths) or "none"  # type: ignore[call-overload]
+        policy = "+".join(AUTH_POLICY.get(a, name_of(a)) for a in auths) or "none"
         if aggressive:
             policy += "+AGGRESSIVE"
         eng.out.log(

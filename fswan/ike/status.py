@@ -17,7 +17,11 @@ from fswan.isakmp.constants import OakleyAuth
 
 __all__ = ["StateSnapshot", "snapshot", "state_dicts", "state_lines"]
 
-AUTH_POLICY = {OakleyAuth.OAKLEY_PRESHARED_KEY: "PSK", OakleyAuth.OAKLEY_RSA_SIG: "RSASIG"}
+#: pluto's policy words for the phase-1 authentication methods (status, log lines)
+AUTH_POLICY: dict[int, str] = {
+    OakleyAuth.OAKLEY_PRESHARED_KEY: "PSK",
+    OakleyAuth.OAKLEY_RSA_SIG: "RSASIG",
+}
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def snapshot(table: StateTable, conns: Connections, now: float) -> list[StateSna
                 icookie=st.icookie.hex(),
                 rcookie=st.rcookie.hex(),
                 proposal=str(st.proposal) if st.proposal else None,
-                auth=AUTH_POLICY.get(st.auth),  # type: ignore[call-overload]
+                auth=AUTH_POLICY.get(st.auth),
                 aggressive=st.aggressive,
                 nat_traversal=st.natt,
                 nat_local=st.nat_us,
