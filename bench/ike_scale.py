@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fswan.ike.engine import IkeEngine  # noqa: E402
+from ike_handshakes import EngineClock  # noqa: E402
 from tests.ike_pair import Pair, Wire, conn, oriented, psk_secrets, seeded  # noqa: E402
 
 SECRETS = ': PSK "scale-bench-not-secret"\n'
@@ -72,28 +73,9 @@ def build(n: int, pfs: bool) -> Star:
     return Star(west, east, west_addr=HUB, east_addr=peer(0))
 
 
-class HubClock:
-    """Time spent inside the hub engine only (the peers' engine is the bench's, not ours)."""
-
-    def __init__(self, engine: IkeEngine) -> None:
-        self.spent = 0.0
-        for name in ("initiate", "receive_datagram", "handle_timer", "datagrams_to_send",
-                     "next_events", "get_timer"):
-            setattr(engine, name, self._timed(getattr(engine, name)))
-
-    def _timed(self, method):
-        def timed(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return method(*args, **kwargs)
-            finally:
-                self.spent += time.perf_counter() - start
-        return timed
-
-
 def bring_up(pair: Star, n: int) -> list[float]:
     """The hub's own time for each tunnel."""
-    clock = HubClock(pair.west.engine)
+    clock = EngineClock(pair.west.engine)  # the hub only: the peers' engine is the bench's
     costs = []
     for i in range(n):
         spent = clock.spent
