@@ -836,12 +836,56 @@ class NATOAPayload(Payload):
 
 
 # ---------------------------------------------------------------------------
+# IKE fragment (the Cisco/Microsoft extension strongSwan and Libreswan speak)
+
+#: flag of the fragment that ends the message
+FRAGMENT_LAST = 0x01
+
+
+@dataclass(frozen=True)
+class FragmentPayload(Payload):
+    """One piece of an IKEv1 message too big for the path (payload type 132).
+
+    The body is fragment ID (2 bytes), fragment number (1 byte, from 1),
+    flags (1 byte, ``FRAGMENT_LAST``) and the piece itself: bytes of the whole
+    original message, header and encrypted body included.  Flag bits other
+    than LAST have no known meaning and are ignored, like reserved fields.
+    """
+
+    fragment_id: int
+    number: int
+    last: bool
+    data: bytes
+    raw: bytes | None = _raw_field()
+
+    payload_type: ClassVar[int] = PayloadType.FRAGMENT
+
+    def encode(self) -> bytes:
+        if not 0 <= self.fragment_id <= 0xFFFF or not 1 <= self.number <= 0xFF:
+            raise ValueError("fragment ID is 16 bits, fragment number 1..255")
+        flags = FRAGMENT_LAST if self.last else 0
+        return (
+            self.fragment_id.to_bytes(2, "big")
+            + bytes([self.number, flags])
+            + bytes(self.data)
+        )
+
+    @classmethod
+    def decode(cls, body: bytes) -> FragmentPayload:
+        _need(body, 4, "IKE fragment")
+        number = body[2]
+        if number == 0:
+            raise MalformedPacket("IKE fragment number 0 (numbers start at 1)")
+        return cls(_u16(body, 0), number, bool(body[3] & FRAGMENT_LAST), bytes(body[4:]))
+
+
+# ---------------------------------------------------------------------------
 # Anything else
 
 
 @dataclass(frozen=True)
 class UnknownPayload(Payload):
-    """A payload this codec does not parse (Attribute, IKE fragment, new types).
+    """A payload this codec does not parse (Attribute, new types).
 
     The body is kept so the engine can log "ignoring ... payload" and move on.
     """
@@ -877,6 +921,7 @@ PAYLOAD_DECODERS: dict[int, PayloadDecoder] = {
     PayloadType.NAT_OA: NATOAPayload.decode,
     PayloadType.NAT_D_DRAFT: lambda body: NATDPayload.decode(body, draft=True),
     PayloadType.NAT_OA_DRAFT: lambda body: NATOAPayload.decode(body, draft=True),
+    PayloadType.FRAGMENT: FragmentPayload.decode,
 }
 
 
@@ -910,6 +955,8 @@ __all__ = [
     "CRPayload",
     "CertPayload",
     "DeletePayload",
+    "FRAGMENT_LAST",
+    "FragmentPayload",
     "HashPayload",
     "IDPayload",
     "KEPayload",

@@ -75,6 +75,7 @@ from fswan.isakmp.payloads import (
     SAPayload,
     SigPayload,
     Transform,
+    FragmentPayload,
     UnknownPayload,
     VendorIDPayload,
     decode_payload,
@@ -509,6 +510,17 @@ class NatOADraftV6:
     payload = NATOAPayload(IPv6Address("fd00::2"), draft=True)
 
 
+class Fragment:
+    payload_type = PayloadType.FRAGMENT  # 132: strongSwan/Libreswan/Cisco IKE fragments
+    body = (
+        b"\x00\x01"  # fragment ID 1 (what strongSwan and Libreswan always send)
+        b"\x02"  # fragment number 2
+        b"\x01"  # flags: LAST
+        b"\xde\xad\xbe\xef"  # a piece of the original message
+    )
+    payload = FragmentPayload(1, 2, True, b"\xde\xad\xbe\xef")
+
+
 class Unknown:
     payload_type = 77  # not assigned in IKEv1
     body = b"\x01\x02\x03"
@@ -548,6 +560,7 @@ PAYLOAD_VECTORS = [
     NatDDraft,
     NatOA,
     NatOADraftV6,
+    Fragment,
     Unknown,
     ModeConfigAttribute,
 ]
@@ -569,6 +582,41 @@ class TestPayloadVectors:
         """Built payloads hash their encoding; decoded ones what was received."""
         assert vector.payload.wire_body == vector.body
         assert decode_payload(vector.payload_type, vector.body).wire_body == vector.body
+
+
+class TestFragmentPayload:
+    """IKE fragments: strict where a wrong value would corrupt a reassembly."""
+
+    def test_number_zero_is_malformed(self):
+        with pytest.raises(MalformedPacket, match="fragment number 0"):
+            decode_payload(PayloadType.FRAGMENT, b"\x00\x01\x00\x01data")
+
+    @pytest.mark.parametrize("body", [b"", b"\x00", b"\x00\x01\x01"])
+    def test_short_body_is_malformed(self, body):
+        with pytest.raises(MalformedPacket, match="IKE fragment payload body"):
+            decode_payload(PayloadType.FRAGMENT, body)
+
+    def test_unknown_flags_ignored(self):
+        payload = decode_payload(PayloadType.FRAGMENT, b"\x00\x07\x03\xfex")
+        assert payload == FragmentPayload(7, 3, False, b"x")
+        assert payload.encode() == b"\x00\x07\x03\x00x"
+
+    def test_empty_piece_decodes(self):
+        # the reassembler, not the codec, refuses pieces that carry nothing
+        assert decode_payload(PayloadType.FRAGMENT, b"\x00\x01\x01\x01") == FragmentPayload(
+            1, 1, True, b""
+        )
+
+    @pytest.mark.parametrize("fields", [(-1, 1), (0x10000, 1), (1, 0), (1, 256)])
+    def test_encode_refuses_out_of_range(self, fields):
+        with pytest.raises(ValueError):
+            FragmentPayload(fields[0], fields[1], False, b"x").encode()
+
+    def test_in_a_message(self):
+        header = Header(b"\x11" * 8, b"\x22" * 8, ExchangeType.MAIN_MODE)
+        data = Message(header, (FragmentPayload(1, 1, False, b"abc"),)).encode()
+        assert data[16] == 132 and len(data) == 28 + 8 + 3
+        assert decode_message(data).payloads == (FragmentPayload(1, 1, False, b"abc"),)
 
 
 class TestDecodedValuesAreNamed:

@@ -31,6 +31,7 @@ from fswan.isakmp.payloads import (
     CertPayload,
     CRPayload,
     DeletePayload,
+    FragmentPayload,
     HashPayload,
     IDPayload,
     KEPayload,
@@ -276,7 +277,8 @@ payloads = st.one_of(
         st.binary(max_size=16),
         st.sampled_from([0, 1]),
     ),
-    st.builds(UnknownPayload, st.sampled_from([14, 77, 132, 255]), st.binary(max_size=20)),
+    st.builds(UnknownPayload, st.sampled_from([14, 77, 133, 255]), st.binary(max_size=20)),
+    st.builds(FragmentPayload, u16, st.integers(1, 255), st.booleans(), st.binary(max_size=40)),
 )
 headers = st.builds(
     Header,
