@@ -3,6 +3,9 @@
 pluto's forms: an address literal (ID_IPV4_ADDR / ID_IPV6_ADDR), ``@fqdn``
 (ID_FQDN, taken literally, never resolved), ``user@fqdn`` (ID_USER_FQDN),
 ``%any`` (matches every peer) and ``%myid`` (the ``myid=`` of config setup).
+With certificates: an X.500 DN (ID_DER_ASN1_DN, ``C=CH, O=Lab, CN=west``; ``*``
+as a peer's RDN value matches any value) and ``%fromcert`` (the subject of the
+end's certificate, filled in when the certificate is loaded).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from ipaddress import ip_address
+import re
 
 
 class IdKind(str, enum.Enum):
@@ -17,8 +21,13 @@ class IdKind(str, enum.Enum):
     IPV6_ADDR = "ID_IPV6_ADDR"
     FQDN = "ID_FQDN"
     USER_FQDN = "ID_USER_FQDN"
+    DER_ASN1_DN = "ID_DER_ASN1_DN"
     ANY = "%any"
     MYID = "%myid"
+    FROMCERT = "%fromcert"
+
+
+_DN_START = re.compile(r"/?[A-Za-z][A-Za-z0-9.]*\s*=")
 
 
 class IdError(ValueError):
@@ -40,8 +49,32 @@ class Identity:
     def is_any(self) -> bool:
         return self.kind is IdKind.ANY
 
+    @property
+    def is_pattern(self) -> bool:
+        """A peer ID that matches more than itself: ``%fromcert`` or a DN with ``*`` values."""
+        return self.kind is IdKind.FROMCERT or (
+            self.kind is IdKind.DER_ASN1_DN and "*" in self.value
+        )
+
 
 ANY_ID = Identity(IdKind.ANY, "%any")
+FROMCERT_ID = Identity(IdKind.FROMCERT, "%fromcert")
+
+
+def looks_like_dn(text: str) -> bool:
+    """An X.500 distinguished name ID: ``C=CH, O=Example, CN=gw`` or ``/C=CH/O=Example``."""
+    word = text.strip()
+    return "=" in word and not word.startswith("@") and _DN_START.match(word) is not None
+
+
+def dn_identity(text: str) -> Identity:
+    """An ID_DER_ASN1_DN identity in canonical text form; IdError for a bad DN."""
+    from fswan.pki.dn import DNError, format_dn, parse_dn
+
+    try:
+        return Identity(IdKind.DER_ASN1_DN, format_dn(parse_dn(text)))
+    except DNError as error:
+        raise IdError(f"bad DN ID {text!r}: {error}") from None
 
 
 def parse_id(text: str) -> Identity:
@@ -56,6 +89,10 @@ def parse_id(text: str) -> Identity:
         return ANY_ID
     if text == "%myid":
         return Identity(IdKind.MYID, "%myid")
+    if text == "%fromcert":
+        return FROMCERT_ID
+    if looks_like_dn(text):
+        return dn_identity(text)
     if text.startswith("@"):
         name = text[1:]
         if not name or any(c.isspace() for c in name):

@@ -555,6 +555,7 @@ def _suggest(key: str, candidates: list[str]) -> str | None:
 #: ``leftauth=`` words (strongSwan, Libreswan) that map exactly onto FreeS/WAN's authby=
 _END_AUTH = {"psk": AuthBy.SECRET, "secret": AuthBy.SECRET,
              "pubkey": AuthBy.RSASIG, "rsasig": AuthBy.RSASIG, "rsa": AuthBy.RSASIG,
+             "ecdsa": AuthBy.ECDSA, "ecdsasig": AuthBy.ECDSA,
              "never": AuthBy.NEVER}
 
 
@@ -812,29 +813,15 @@ class _Builder:
 
     @staticmethod
     def _certificate_refusals(conn: Connection, settings: dict[str, _Setting]) -> list[tuple[str, Location]]:
-        """X.509 needs: a conn that would authenticate with a certificate, or whose ID is a DN
-        (only certificates carry those), cannot run until certificates land."""
+        """ECDSA authenticates with certificates only: fswan has no raw ECDSA keys."""
         found: list[tuple[str, Location]] = []
-        rsa = (
-            conn.authby in (AuthBy.RSASIG, AuthBy.SECRET_OR_RSASIG)
-            and conn.auto is not Auto.MANUAL
-            and conn.type in (ConnType.TUNNEL, ConnType.TRANSPORT)
-        )
-        for side in ("left", "right"):
-            end: End = getattr(conn, side)
-            key = settings.get(f"{side}rsasigkey")
-            cert = settings.get(f"{side}cert")
-            ident = settings.get(f"{side}id")
-            if rsa and key is not None and key.is_set and end.rsasigkey == "%cert":
-                found.append((f"{side}rsasigkey=%cert: X.509 certificates are not yet supported", key.location))
-            elif rsa and cert is not None and cert.is_set and (key is None or not key.is_set):
-                found.append((f"{side}cert= authenticates this conn: X.509 certificates are not yet supported",
-                              cert.location))
-            if ident is not None and ident.is_set and end.id is not None and (
-                end.id in values.CERT_ID_WORDS or values.is_dn_id(end.id)
-            ):
-                found.append((f"{side}id={end.id} is an X.500 DN: DN IDs are used once certificates "
-                              "are supported", ident.location))
+        if conn.authby is AuthBy.ECDSA and conn.auto is not Auto.MANUAL:
+            ours = [side for side in ("left", "right") if getattr(conn, side).cert]
+            if not ours:
+                named = [settings[k] for k in ("authby", "leftauth", "rightauth") if k in settings]
+                where = (named or list(settings.values()))[0].location
+                found.append(("authby=ecdsasig needs a certificate (leftcert=): raw ECDSA keys are "
+                              "not supported", where))
         return found
 
     @staticmethod

@@ -23,7 +23,7 @@ from typing import Union
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from fswan.config.encodings import EncodingError, decode_data, encode_base64, encode_hex
@@ -406,6 +406,31 @@ def load_private_key(text: str, passphrase: bytes | None = None) -> rsa.RSAPriva
         raise KeyFormatError(f"PEM private key is not RSA ({type(key).__name__})")
     _check_size(key)
     return key
+
+
+def load_ec_private_key(text: str, passphrase: bytes | None = None) -> ec.EllipticCurvePrivateKey:
+    """Read an ECDSA private key file (PEM: SEC1 ``EC PRIVATE KEY`` or PKCS#8)."""
+    if _PEM_BEGIN not in text:
+        raise KeyFormatError("expected a PEM EC private key")
+    try:
+        key = serialization.load_pem_private_key(_pem_bytes(text), password=passphrase)
+    except TypeError:
+        if passphrase is None:
+            raise KeyFormatError("PEM private key is encrypted and no passphrase was given") from None
+        raise KeyFormatError("PEM private key is not encrypted but a passphrase was given") from None
+    except _PEM_ERRORS:
+        raise KeyFormatError("not a readable PEM private key (or the passphrase is wrong)") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise KeyFormatError(f"PEM private key is not an EC key ({type(key).__name__}); use RSA for it")
+    return key
+
+
+def public_key_der(key: object) -> bytes:
+    """SubjectPublicKeyInfo DER of any key's public half: one way to compare keys of any type."""
+    public = key.public_key() if hasattr(key, "private_bytes") else key
+    return public.public_bytes(  # type: ignore[attr-defined, no-any-return]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def load_public_key(text: str) -> rsa.RSAPublicKey:

@@ -195,9 +195,11 @@ TABLE: tuple[Keyword, ...] = (
             model_values=MappingProxyType({"yes": True, "no": False, "keep": True})),
     Keyword("overridemtu", _SETUP, Kind.INT, minimum=68, maximum=65535),
     # X.509 patch
-    Keyword("nocrsend", _SETUP, Kind.BOOL, supported=False, field=None),
-    Keyword("strictcrlpolicy", _SETUP, Kind.STRING, supported=False, field=None,
-            aliases=("crl-strict", "crl_strict")),
+    Keyword("nocrsend", _SETUP, Kind.BOOL, "no",
+            doc="yes: send no certificate requests (CR payloads)"),
+    Keyword("strictcrlpolicy", _SETUP, Kind.ENUM, "no", aliases=("crl-strict", "crl_strict"),
+            choices=_choices("yes", "no", "ifuri", strict="yes"),
+            doc="yes: a peer certificate without a current CRL from its issuer is rejected"),
     Keyword("crlcheckinterval", _SETUP, Kind.TIME, supported=False, field=None),
     # Openswan/Libreswan NAT-T
     Keyword("nat_traversal", _SETUP, Kind.BOOL, "yes"),
@@ -259,7 +261,6 @@ TABLE: tuple[Keyword, ...] = (
                                 "rsa-sha2_256": "rsa-sha2", "rsa-sha2_384": "rsa-sha2",
                                 "rsa-sha2_512": "rsa-sha2"}),
             refuse=MappingProxyType({
-                "ecdsa": "ECDSA authentication is not yet supported",
                 "xauthpsk": "XAUTH is not yet supported",
                 "xauthrsasig": "XAUTH is not yet supported",
                 "null": "NULL authentication is IKEv2 only",
@@ -280,11 +281,16 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("leftid", _CONN, Kind.ID, end=True, doc="default: the host address"),
     Keyword("leftrsasigkey", _CONN, Kind.RSAKEY, "%dnsondemand", end=True, aliases=("leftsigkey",)),
     Keyword("leftrsasigkey2", _CONN, Kind.RSAKEY, end=True),
-    Keyword("leftcert", _CONN, Kind.STRING, end=True, supported=False),
-    Keyword("leftca", _CONN, Kind.STRING, end=True, supported=False),
+    Keyword("leftcert", _CONN, Kind.STRING, end=True,
+            doc="a PEM or DER file; relative names are under ipsec.d/certs"),
+    Keyword("leftca", _CONN, Kind.STRING, end=True,
+            doc="the DN of the CA that must have issued this end's certificate, or %same"),
+    Keyword("leftsendcert", _CONN, Kind.ENUM, "ifasked", end=True,
+            choices=_choices("always", "ifasked", "never", yes="always", no="never",
+                             alwayssend="always", sendifasked="ifasked", neversend="never")),
     *_later(_CONN, """
         # strongSwan
-        leftid2 leftcert2 leftca2 leftgroups leftgroups2 leftcertpolicy leftsendcert leftdns leftnatip
+        leftid2 leftcert2 leftca2 leftgroups leftgroups2 leftcertpolicy leftdns leftnatip
         # Libreswan and Openswan
         leftsubnets leftinterface-ip leftvti leftecdsakey leftpubkey leftckaid leftautheap
         leftusername=leftxauthusername,leftxauthname leftspibase

@@ -53,6 +53,8 @@ class AuthBy(str, enum.Enum):
     SECRET = "secret"
     RSASIG = "rsasig"
     SECRET_OR_RSASIG = "secret|rsasig"
+    #: strongSwan's ``ecdsasig``, Libreswan's ``ecdsa``: ECDSA certificates (RFC 4754)
+    ECDSA = "ecdsa"
     NEVER = "never"
 
 
@@ -119,8 +121,12 @@ class End:
     firewall: bool = False
     sourceip: IPAddress | None = None
     ikeport: int = 500
+    #: ``leftcert=``: our (or the peer's) certificate file as written
     cert: str | None = None
+    #: ``leftca=``: the issuing CA's DN, or ``%same`` (the CA of our own certificate)
     ca: str | None = None
+    #: ``leftsendcert=``: always, ifasked (when the peer sent a CR), never
+    sendcert: str = "ifasked"
     subnetwithin: IPNetwork | None = None
     #: ``leftprotoport=proto/port`` as (protocol number, port); 0 = any
     protoport: tuple[int, int] | None = None
@@ -223,6 +229,9 @@ class SetupConfig:
     fragicmp: bool = True
     hidetos: bool = True
     uniqueids: bool = True
+    #: X.509: send no CR payloads; ``yes``/``ifuri``/``no`` CRL strictness
+    nocrsend: bool = False
+    strictcrlpolicy: str = "no"
     overridemtu: int | None = None
     nat_traversal: bool = True
     #: NAT-T keepalive interval in seconds (Openswan ``keep_alive=``)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 
-from fswan.config.ids import IdError, IdKind, Identity, parse_id
+from fswan.config.ids import FROMCERT_ID, IdError, IdKind, Identity, parse_id
 from fswan.config.model import (
     DEFAULT_ROUTE,
     DIRECT,
@@ -23,7 +23,7 @@ from fswan.config.model import (
     SetupConfig,
     is_dns_name,
 )
-from fswan.config.values import CERT_ID_WORDS, is_dn_id
+from fswan.config.values import is_dn_id
 
 NO_DEFAULT_ROUTE = "no default route, %defaultroute cannot cope!!!"
 NO_INTERFACE = "we have no ipsecN interface for either end of this connection"
@@ -177,12 +177,14 @@ def _resolve_host(end: End, route: DefaultRoute | None, our_addresses: list[IPAd
 
 
 def _resolve_id(end: End, host: IPAddress | None, myid: str | None) -> Identity:
+    """The end's ID; ``%fromcert`` (also the default of an end with a certificate) stays a
+    placeholder until the daemon has read the certificate (``daemon/credentials.py``)."""
     text = end.id
     if text is None:
+        if end.cert:
+            return FROMCERT_ID
         return parse_id(str(host)) if host is not None else parse_id("%any")
-    if text in CERT_ID_WORDS or is_dn_id(text):
-        raise OrientationError(f"ID {text} needs X.509 certificates (not yet supported)")
-    if is_dns_name(text):
+    if is_dns_name(text) and not is_dn_id(text):
         raise OrientationError(f"ID {text} is a host name not yet resolved")
     identity = parse_id(text)
     if identity.kind is IdKind.MYID:

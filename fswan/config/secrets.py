@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol, Union
 
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from fswan.config import keys
 from fswan.config.encodings import EncodingError, decode_data
@@ -54,11 +54,11 @@ __all__ = [
 #: pluto refuses ``include`` nested deeper than this.
 MAX_INCLUDE_DEPTH = 10
 
-SecretValue = Union[bytes, rsa.RSAPrivateKey]
+SecretValue = Union[bytes, rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 _SHORT_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]{0,4}")
 #: Secret types of other IKE daemons, named in the error so users see why.
 _OTHER_TYPES = frozenset(
-    {"XAUTH", "PIN", "ECDSA", "PPKS", "EAP", "NTLM", "P12", "PKCS11", "BLISS"}
+    {"XAUTH", "PIN", "PPKS", "EAP", "NTLM", "P12", "PKCS11", "BLISS"}
 )
 _DATA_PREFIXES = ("0x", "0s", "0t")
 
@@ -83,7 +83,7 @@ class Secret:
     go into a log line or a traceback without giving itself away.
     """
 
-    kind: str  # 'PSK' or 'RSA'
+    kind: str  # 'PSK', 'RSA' or 'ECDSA'
     ids: tuple[Identity, ...]
     location: Location
     value: SecretValue
@@ -219,6 +219,17 @@ class Secrets:
         ]
         best = _best((s, rsa_match_level(s.ids, our_id)) for s in matching)
         return best if best is not None else (matching[0] if matching else None)
+
+    def find_key_for(self, public_key: object) -> Secret | None:
+        """The RSA or ECDSA entry whose key is the private half of a certificate's
+        ``public_key``: the certificate already says which key is meant."""
+        wanted = keys.public_key_der(public_key)
+        for secret in self.entries:
+            value = secret.value
+            if isinstance(value, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)) and \
+                    keys.public_key_der(value) == wanted:
+                return secret
+        return None
 
     def describe(self) -> list[str]:
         """One safe line per entry (kind, selectors, file:line, RSA keyid and size)."""
@@ -370,22 +381,25 @@ class _Parser:
             raise _EntryError("missing ':' between the selectors and the secret type")
         ids = tuple(_selector(t) for t in tokens[:colon])
         if colon + 1 >= len(tokens):
-            raise _EntryError("missing secret type after ':'; expected PSK or RSA")
+            raise _EntryError("missing secret type after ':'; expected PSK, RSA or ECDSA")
         kind_token, rest = tokens[colon + 1], tokens[colon + 2 :]
         if (
             kind_token.quoted
             or kind_token.text in ("{", "}")
             or kind_token.text[:2].lower() in _DATA_PREFIXES
         ):
-            raise _EntryError("missing secret type (PSK or RSA) before the secret")
+            raise _EntryError("missing secret type (PSK, RSA or ECDSA) before the secret")
         kind = kind_token.text.upper()
         if kind == "PSK":
             value: SecretValue = self._psk(rest, location)
         elif kind == "RSA":
             value = self._rsa(rest, filename)
+        elif kind in ("ECDSA", "EC"):
+            kind = "ECDSA"
+            value = self._ecdsa(rest, filename)
         else:
             shown = f" {kind_token.text!r}" if _showable_type(kind_token.text) else ""
-            raise _EntryError(f"unknown secret type{shown}; expected PSK or RSA")
+            raise _EntryError(f"unknown secret type{shown}; expected PSK, RSA or ECDSA")
         self.entries.append(Secret(kind, ids, location, value))
 
     def _psk(self, rest: list[_Token], location: Location) -> bytes:
@@ -432,27 +446,53 @@ class _Parser:
         passphrase = rest[1].text if len(rest) == 2 else None
         return self._key_file(_KeyFileRef(first.text, passphrase), filename)
 
-    def _key_file(self, ref: _KeyFileRef, filename: str) -> rsa.RSAPrivateKey:
-        if not ref.path:
-            raise _EntryError("empty RSA key file name")
-        if ref.passphrase == "%prompt":
-            raise _EntryError("%prompt passphrases are not supported; give the passphrase")
-        path = posixpath.join(posixpath.dirname(filename), ref.path)
-        if self.loader is None:
-            raise _EntryError(f"cannot read key file {path!r}: no file loader given")
+    def _ecdsa(self, rest: list[_Token], filename: str) -> ec.EllipticCurvePrivateKey:
+        if not rest or rest[0].is_bare("{") or rest[0].is_bare("}"):
+            raise _EntryError("ECDSA entry has no key: expected a PEM key file name")
+        if len(rest) > 2:
+            raise _EntryError("unexpected text after the ECDSA key file name")
+        passphrase = rest[1].text if len(rest) == 2 else None
+        path, text, secret = self._read_key_file(_KeyFileRef(rest[0].text, passphrase), filename)
         try:
-            text = self.loader.read(path)
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or type(exc).__name__
-            raise _EntryError(f"cannot read key file {path!r}: {reason}") from None
-        self.files.append(path)
-        passphrase = None
-        if ref.passphrase is not None:
-            passphrase = ref.passphrase.encode("utf-8", "surrogatepass")
+            return keys.load_ec_private_key(text, secret)
+        except keys.KeyFormatError as exc:
+            raise _EntryError(f"key file {path!r}: {exc}") from None
+
+    def _key_file(self, ref: _KeyFileRef, filename: str) -> rsa.RSAPrivateKey:
+        path, text, passphrase = self._read_key_file(ref, filename)
         try:
             return keys.load_private_key(text, passphrase)
         except keys.KeyFormatError as exc:
             raise _EntryError(f"key file {path!r}: {exc}") from None
+
+    def _read_key_file(self, ref: _KeyFileRef, filename: str) -> tuple[str, str, bytes | None]:
+        """(path, text, passphrase) of a key file.  A relative name is looked for in
+        ``ipsec.d/private/`` beside the secrets file first (where the X.509 patch and
+        strongSwan keep keys), then beside the secrets file itself."""
+        if not ref.path:
+            raise _EntryError("empty key file name")
+        if ref.passphrase == "%prompt":
+            raise _EntryError("%prompt passphrases are not supported; give the passphrase")
+        here = posixpath.dirname(filename)
+        paths = [posixpath.join(here, ref.path)]
+        if not posixpath.isabs(ref.path):
+            paths.insert(0, posixpath.join(here, "ipsec.d", "private", ref.path))
+        if self.loader is None:
+            raise _EntryError(f"cannot read key file {paths[-1]!r}: no file loader given")
+        text = None
+        for path in paths:
+            try:
+                text = self.loader.read(path)
+                break
+            except (OSError, ValueError) as exc:
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+        if text is None:
+            raise _EntryError(f"cannot read key file {paths[-1]!r}: {reason}")
+        self.files.append(path)
+        passphrase = None
+        if ref.passphrase is not None:
+            passphrase = ref.passphrase.encode("utf-8", "surrogatepass")
+        return path, text, passphrase
 
     def _include(self, args: list[_Token], filename: str, location: Location, depth: int) -> None:
         if len(args) != 1 or args[0].is_bare("{") or args[0].is_bare("}"):

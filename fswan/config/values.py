@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from ipaddress import ip_address, ip_network
 
 from fswan.config.encodings import EncodingError, decode_data
-from fswan.config.ids import IdError, parse_id
+from fswan.config.ids import IdError, looks_like_dn, parse_id
 from fswan.config.keys import KeyFormatError
 from fswan.config.keys import parse_rsasigkey as parse_public_key
 from fswan.config.model import DEFAULT_ROUTE, DIRECT, IPAddress, IPNetwork
@@ -404,10 +404,7 @@ def parse_subnet(text: str) -> IPNetwork | Adjusted:
 CERT_ID_WORDS = ("%fromcert",)
 
 
-def is_dn_id(text: str) -> bool:
-    """An X.500 distinguished name ID: ``C=CH, O=Example, CN=gw`` or ``/C=CH/O=Example``."""
-    word = text.strip()
-    return "=" in word and not word.startswith("@") and re.match(r"/?[A-Za-z][A-Za-z0-9.]*\s*=", word) is not None
+is_dn_id = looks_like_dn
 
 
 #: strongSwan's typed ID prefixes -> how pluto writes that ID
@@ -427,8 +424,6 @@ def parse_id_text(text: str) -> str:
         word = _TYPED_ID[prefix] + word[len(prefix):]
     elif word.lower().startswith(("keyid:", "@#")):
         raise Unrunnable(f"key ID identities ({word}) are not yet supported")
-    if word in CERT_ID_WORDS or is_dn_id(word):
-        return word
     try:
         parse_id(word)
     except IdError as exc:

@@ -49,8 +49,7 @@ LOADS = {
     "freeswan2-psk-site.conf": (
         ["net-to-net", "block", "private", "private-or-clear", "clear-or-private", "clear", "packetdefault"], {}),
     "freeswan2-rsa.conf": (["west-east"], {}),
-    "openswan-x509.conf": (["psk-peer"], {
-        "roadwarrior-x509": "leftcert= authenticates this conn: X.509 certificates are not yet supported"}),
+    "openswan-x509.conf": (["roadwarrior-x509", "psk-peer"], {}),
     "openswan-l2tp.conf": (["L2TP-PSK-NAT", "L2TP-PSK-noNAT"], {}),
     "libreswan-xauth.conf": (["shared", "office"], {"xauth-psk": "leftxauthserver=yes: XAUTH is not yet supported"}),
     "libreswan4.conf": (["branch"], {"v2-only": "ikev2=insist: fswan speaks IKEv1 only"}),
@@ -155,9 +154,8 @@ class TestRefusals:
         ("  leftsubnet=198.51.100.0/25,198.51.100.128/25\n", None),
         ("  rightsourceip=%config\n", "rightsourceip=%config: %config needs Mode Config address assignment "
          "(not yet supported)"),
-        ("  rightid=%fromcert\n", "rightid=%fromcert is an X.500 DN: DN IDs are used once certificates are "
-         "supported"),
-        ("  leftrsasigkey=%cert\n", "leftrsasigkey=%cert: X.509 certificates are not yet supported"),
+        ("  authby=ecdsasig\n", "authby=ecdsasig needs a certificate (leftcert=): raw ECDSA keys are "
+         "not supported"),
         ("  ike=aes256gcm16-prfsha384-ecp384\n", None),
     ])
     def test_conn_refused_alone(self, line, reason):

@@ -39,7 +39,7 @@ conn manual
     espauthkey={AUTH_KEY}
     ahkey={AH_KEY}
     leftespenckey={LEFT_KEY}
-    leftcert=west.pem
+    leftdns=192.0.2.53
     leftupdown="ipsec _updown --x y"
     x-owner=ops
 """
@@ -83,17 +83,17 @@ class TestDicts:
             {"location": "ipsec.conf:3", "section": "config setup", "keyword": "klipsdebug"},
             {"location": "ipsec.conf:7", "section": 'conn "manual"', "keyword": "compress"},
             {"location": "ipsec.conf:19", "section": 'conn "manual"', "keyword": "ahkey"},
-            {"location": "ipsec.conf:21", "section": 'conn "manual"', "keyword": "leftcert"},
+            {"location": "ipsec.conf:21", "section": 'conn "manual"', "keyword": "leftdns"},
         ]
         conn = connection_to_dict(parsed().conns["manual"])
-        assert {"keyword": "leftcert", "location": "ipsec.conf:21"} in conn["unsupported"]
+        assert {"keyword": "leftdns", "location": "ipsec.conf:21"} in conn["unsupported"]
 
     def test_unsupported_settings(self):
         assert unsupported_settings(parsed()) == [
             (Location("ipsec.conf", 3), "config setup", "klipsdebug"),
             (Location("ipsec.conf", 7), 'conn "manual"', "compress"),
             (Location("ipsec.conf", 19), 'conn "manual"', "ahkey"),
-            (Location("ipsec.conf", 21), 'conn "manual"', "leftcert"),
+            (Location("ipsec.conf", 21), 'conn "manual"', "leftdns"),
         ]
 
 
@@ -127,7 +127,7 @@ class TestCheckconfig:
             "#\tipsec.conf:3: config setup: klipsdebug=all",
             '#\tipsec.conf:7: conn "manual": compress=yes',
             f'#\tipsec.conf:19: conn "manual": ahkey={REDACTED}',
-            '#\tipsec.conf:21: conn "manual": leftcert=west.pem',
+            '#\tipsec.conf:21: conn "manual": leftdns=192.0.2.53',
         ]
 
     def test_warnings_and_files_shown(self):

@@ -601,6 +601,7 @@ class TestUnsupported:
             leftcert=gw.pem
             leftrsasigkey=%none
             rightca=%same
+            leftdns=192.0.2.53
             compress=yes
             auth=ah
             ah=hmac-md5-96
@@ -611,11 +612,11 @@ class TestUnsupported:
             _plutodevel=1
         """)
         assert net.unsupported == (
-            "leftcert", "rightca", "compress", "auth", "ah", "ahkey", "leftahspi", "ahreplay_window",
+            "leftdns", "compress", "auth", "ah", "ahkey", "leftahspi", "ahreplay_window",
             "leftsubnetwithin", "_plutodevel",
         )
-        assert net.left.cert == "gw.pem" and net.compress is True and net.auth == "ah"
-        assert net.settings["compress"] == ("yes", Location("ipsec.conf", 8))
+        assert net.left.cert == "gw.pem" and net.right.ca == "%same" and net.compress is True and net.auth == "ah"
+        assert net.settings["compress"] == ("yes", Location("ipsec.conf", 9))
 
     def test_harmless_values_are_not_unsupported(self):
         net = conn("compress=no\nauth=esp\nikev2=no\nmobike=no\nfragmentation=no\nleftxauthserver=no")
@@ -674,7 +675,7 @@ class TestUnsupported:
         """).setup
         assert setup.unsupported == (
             "klipsdebug", "plutoopts", "prepluto", "postpluto", "dumpdir", "plutorestartoncrash",
-            "rp_filter", "forwardcontrol", "nocrsend", "strictcrlpolicy", "crlcheckinterval", "protostack",
+            "rp_filter", "forwardcontrol", "crlcheckinterval", "protostack",
             "logfile", "logtime", "nhelpers", "listen", "ikev1-policy", "oe",
         )
         assert setup.klipsdebug == "all" and setup.rp_filter == "2" and setup.forwardcontrol

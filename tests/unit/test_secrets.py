@@ -214,7 +214,7 @@ class TestInclude:
     def test_errors_point_into_the_included_file(self) -> None:
         loader = MemoryLoader({"inc.secrets": '\n\n: PKS "x"\n'})
         assert errors_of("include inc.secrets\n", loader) == [
-            "inc.secrets:3: unknown secret type 'PKS'; expected PSK or RSA"
+            "inc.secrets:3: unknown secret type 'PKS'; expected PSK, RSA or ECDSA"
         ]
 
     def test_depth_ten_is_allowed(self) -> None:
@@ -247,9 +247,9 @@ class TestInclude:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('\n\n\n\n: PKS "x"\n', "ipsec.secrets:5: unknown secret type 'PKS'; expected PSK or RSA"),
-        (': XAUTH "x"\n', "ipsec.secrets:1: unknown secret type 'XAUTH'; expected PSK or RSA"),
-        (": notakeyword\n", "ipsec.secrets:1: unknown secret type; expected PSK or RSA"),
+        ('\n\n\n\n: PKS "x"\n', "ipsec.secrets:5: unknown secret type 'PKS'; expected PSK, RSA or ECDSA"),
+        (': XAUTH "x"\n', "ipsec.secrets:1: unknown secret type 'XAUTH'; expected PSK, RSA or ECDSA"),
+        (": notakeyword\n", "ipsec.secrets:1: unknown secret type; expected PSK, RSA or ECDSA"),
         (': PSK "unterminated\n', 'ipsec.secrets:1: unterminated quote: a "quoted string" must end on its line'),
         ('@a\n  @b : PSK "x\n', "ipsec.secrets:1: unterminated quote"),
         (": RSA {\n\tModulus: 0x01\n@b : PSK 0x01\n", "ipsec.secrets:1: unterminated '{' block: no closing '}'"),
@@ -257,8 +257,8 @@ class TestInclude:
         ('@a bad..id : PSK "x"\n', "ipsec.secrets:1: bad selector: bad ID 'bad..id': expected an IP address"),
         ('@a @b PSK "x"\n', "ipsec.secrets:1: missing ':' between the selectors and the secret type"),
         ('@a @b: PSK "x"\n', "ipsec.secrets:1: missing ':' (it must be separated from the selectors by a space)"),
-        ("@a @b :\n", "ipsec.secrets:1: missing secret type after ':'; expected PSK or RSA"),
-        ('@a @b : "x"\n', "ipsec.secrets:1: missing secret type (PSK or RSA) before the secret"),
+        ("@a @b :\n", "ipsec.secrets:1: missing secret type after ':'; expected PSK, RSA or ECDSA"),
+        ('@a @b : "x"\n', "ipsec.secrets:1: missing secret type (PSK, RSA or ECDSA) before the secret"),
         ("\n: PSK 0x123\n", "ipsec.secrets:2: bad PSK secret: odd number of hex digits (3) after 0x"),
         (": PSK 0sQ*==\n", "ipsec.secrets:1: bad PSK secret: invalid base64"),
         (": PSK\n", "ipsec.secrets:1: PSK entry has no secret"),
@@ -297,7 +297,7 @@ def test_key_file_not_a_key() -> None:
 def test_all_errors_are_collected_and_good_entries_survive_in_order() -> None:
     text = ': PKS "x"\n@a @b : PSK "ok"\n@c PSK "y"\n: PSK 0x1\n'
     assert errors_of(text) == [
-        "ipsec.secrets:1: unknown secret type 'PKS'; expected PSK or RSA",
+        "ipsec.secrets:1: unknown secret type 'PKS'; expected PSK, RSA or ECDSA",
         "ipsec.secrets:3: missing ':' between the selectors and the secret type",
         "ipsec.secrets:4: bad PSK secret: odd number of hex digits (1) after 0x",
     ]
