@@ -39,7 +39,15 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from fswan.config.model import Auto, AuthBy, ConnType, DpdAction, Encapsulation, FailureShunt
+from fswan.config.model import (
+    Auto,
+    AuthBy,
+    ConnType,
+    DpdAction,
+    Encapsulation,
+    FailureShunt,
+    Fragmentation,
+)
 from fswan.suites import group_spellings
 
 
@@ -203,6 +211,8 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("crlcheckinterval", _SETUP, Kind.TIME, supported=False, field=None),
     # Openswan/Libreswan NAT-T
     Keyword("nat_traversal", _SETUP, Kind.BOOL, "yes"),
+    Keyword("ike_fragment_size", _SETUP, Kind.INT, "1280", minimum=256, maximum=65535,
+            doc="largest IP datagram carrying an IKE fragment (strongSwan's charon.fragment_size)"),
     Keyword("keep_alive", _SETUP, Kind.TIME, "20s", minimum=1, aliases=("keep-alive",)),
     # Libreswan/Openswan keywords people paste: recognised, not yet supported
     Keyword("protostack", _SETUP, Kind.STRING, supported=False, field=None),
@@ -349,15 +359,16 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("encapsulation", _CONN, Kind.ENUM, "auto", enum=Encapsulation,
             choices=_choices("auto", "yes", "no")),
     Keyword("forceencaps", _CONN, Kind.BOOL, field=None, doc="yes = encapsulation=yes"),
+    Keyword("fragmentation", _CONN, Kind.ENUM, "yes", enum=Fragmentation,
+            aliases=("ike_frag", "ike-frag", "ikefragmentation"),
+            choices=_choices("yes", "no", "force", "accept", never="no", insist="force"),
+            doc="IKEv1 fragments of big Main/Aggressive Mode messages"),
     # Libreswan/Openswan keywords people paste: recognised, not yet supported
     Keyword("ikev2", _CONN, Kind.ENUM, field=None, supported=False, ok_values=("never",),
             choices=_choices("never", "permit", "propose", "insist", "yes", no="never", always="insist"),
             refuse=MappingProxyType({"insist": "ikev2=insist: fswan speaks IKEv1 only"})),
     Keyword("ikev1", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(True,)),
     Keyword("mobike", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
-    Keyword("fragmentation", _CONN, Kind.ENUM, field=None, supported=False, ok_values=("no",),
-            aliases=("ike_frag", "ike-frag", "ikefragmentation"),
-            choices=_choices("yes", "no", "force", "accept", never="no", insist="force")),
     Keyword("narrowing", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
     Keyword("sha2-truncbug", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,),
             aliases=("sha2_truncbug",)),

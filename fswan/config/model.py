@@ -79,6 +79,20 @@ class Encapsulation(str, enum.Enum):
     NO = "no"
 
 
+class Fragmentation(str, enum.Enum):
+    """``fragmentation=`` (Libreswan ``ike_frag``, strongSwan): IKEv1 fragments (``ike/fragments.py``).
+
+    yes: announce support, and cut big phase-1 messages when the peer announced
+    it; force: cut them whatever the peer said; accept: announce and reassemble,
+    never cut (strongSwan); no: announce nothing, never cut.
+    """
+
+    YES = "yes"
+    NO = "no"
+    FORCE = "force"
+    ACCEPT = "accept"
+
+
 def _address_or_none(text: str) -> IPAddress | None:
     if not text or text.startswith("%"):
         return None
@@ -187,6 +201,7 @@ class Connection:
     dpdtimeout: float = 120.0
     dpdaction: DpdAction = DpdAction.HOLD
     encapsulation: Encapsulation = Encapsulation.AUTO
+    fragmentation: Fragmentation = Fragmentation.YES
     #: manual keying
     spi: int | None = None
     spibase: int | None = None
@@ -234,6 +249,8 @@ class SetupConfig:
     strictcrlpolicy: str = "no"
     overridemtu: int | None = None
     nat_traversal: bool = True
+    #: largest IP datagram carrying an IKE fragment (strongSwan's ``charon.fragment_size``)
+    ike_fragment_size: int = 1280
     #: NAT-T keepalive interval in seconds (Openswan ``keep_alive=``)
     keep_alive: float = 20.0
     #: ``virtual_private=``: the nets ``vhost:%priv``/``vnet:%priv`` peers may claim

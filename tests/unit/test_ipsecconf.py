@@ -24,6 +24,7 @@ from fswan.config.model import (
     Encapsulation,
     End,
     FailureShunt,
+    Fragmentation,
     SetupConfig,
 )
 
@@ -643,10 +644,24 @@ class TestUnsupported:
             cisco-unity=yes
         """)
         assert set(net.unsupported) == {
-            "ikev2", "mobike", "fragmentation", "narrowing", "sha2-truncbug", "leftaddresspool", "xauthby",
+            "ikev2", "mobike", "narrowing", "sha2-truncbug", "leftaddresspool", "xauthby",
             "modecfgpull", "modecfgdns", "remote_peer_type", "nat-ikev1-method", "cisco-unity",
         }
         assert conn_errors("ikev2=sometimes")[0].startswith("ipsec.conf:5: bad value 'sometimes' for ikev2=")
+
+    def test_fragmentation(self):
+        assert conn("").fragmentation is Fragmentation.YES
+        for text, value in (
+            ("fragmentation=force", Fragmentation.FORCE),
+            ("ike_frag=never", Fragmentation.NO),
+            ("ike-frag=insist", Fragmentation.FORCE),
+            ("ikefragmentation=accept", Fragmentation.ACCEPT),
+        ):
+            net = conn(text)
+            assert net.fragmentation is value and net.unsupported == ()
+        assert "bad value 'sometimes' for fragmentation=" in conn_errors("fragmentation=sometimes")[0]
+        setup = parse("version 2\nconfig setup\n  ike_fragment_size=576\n").setup
+        assert setup.ike_fragment_size == 576 and parse("version 2\n").setup.ike_fragment_size == 1280
 
     def test_setup_unsupported(self):
         setup = parse("""
