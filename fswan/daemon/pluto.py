@@ -141,6 +141,7 @@ class Pluto:
                 ddos_mode=DdosMode(config.setup.ddos_mode),
                 ddos_ike_threshold=config.setup.ddos_ike_threshold,
                 max_halfopen_ike=config.setup.max_halfopen_ike,
+                ike_fragment_size=config.setup.ike_fragment_size,
             )
         categories, unknown = parse_debug(config.setup.plutodebug)
         self.log.set_debug(categories)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Callable, Protocol
 
 from fswan.ike.events import ClientCheck
+from fswan.ike.fragments import Reassembler
 from fswan.ike.halfopen import HalfOpenPolicy
 from fswan.ike.interfaces import EspActivity
 from fswan.ike.outbox import Outbox
@@ -128,6 +129,7 @@ class EngineParts(SaLifecycle, Protocol):
     """The receive path and the timers: the exchange driver and (re)initiation."""
 
     halfopen: HalfOpenPolicy
+    reassembler: Reassembler
 
     @property
     def busy(self) -> bool: ...

@@ -7,6 +7,10 @@ Rules of this module:
   error is counted, logged with its traceback and the message dropped.
 * On the NAT-T port, the 4-byte non-ESP marker is stripped, a keepalive is
   counted, anything else (ESP) is not ours.
+* An IKE fragment (``ike/fragments.py``) goes to the reassembler, keyed by
+  the peer's address; a finished message takes the path below as if it had
+  come whole.  Fragments for cookies we have no state for are dropped, except
+  with a zero responder cookie (a fragmented first message).
 * Main/Aggressive Mode: a zero responder cookie is a new (or retransmitted)
   first message, answered by a new responder state when some conn may take
   it; otherwise the cookie pair names the ISAKMP SA.  Quick Mode: the cookies
@@ -23,7 +27,7 @@ import ipaddress
 import traceback
 from typing import Any, Hashable
 
-from fswan.ike import informational
+from fswan.ike import fragments, informational
 from fswan.ike.context import EngineParts
 from fswan.ike.proposals import auth_methods_of
 from fswan.ike.state import MessageDigest, Phase1State, StateKind
@@ -126,6 +130,12 @@ def _receive(
                 f"datagram of {len(data)} bytes on the NAT-T port is neither IKE nor ESP"
             )
         data = data[len(NON_ESP_MARKER):]
+    pieces = 0
+    if fragments.is_fragment(data):
+        whole, pieces = _fragment(eng, data, remote_addr, now)
+        if whole is None:
+            return
+        data = whole
     message = decode_message(data)
     md = MessageDigest(
         message.header,
@@ -136,6 +146,7 @@ def _receive(
         remote_addr,
         remote_port,
         now,
+        fragments=pieces,
     )
     exchange = message.header.exchange
     if exchange in (ExchangeType.MAIN_MODE, ExchangeType.AGGRESSIVE):
@@ -151,6 +162,43 @@ def _receive(
         eng.out.log(f"packet from {md.peer}: unsupported exchange type {name_of(exchange)}")
 
 
+def _fragment(
+    eng: EngineParts, data: bytes, remote_addr: Any, now: float
+) -> tuple[bytes | None, int]:
+    """One IKE fragment in; the whole message (and its number of pieces) once complete."""
+    header, fragment = fragments.parse_fragment(data)
+    eng.out.count("fragments_received")
+    if header.rcookie != ZERO_COOKIE and header.cookies not in eng.table.by_cookies:
+        eng.out.count("fragments_unknown_cookie")
+        return None, 0
+    done = eng.reassembler.add(remote_addr, header.cookies, fragment, now)
+    if done is None:
+        return None, 0
+    whole = done.message
+    inner = fragments.header_of(whole)
+    if inner is None or inner.cookies != header.cookies or fragments.is_fragment(whole):
+        eng.out.count("fragments_invalid")
+        eng.out.log(
+            f"packet from {remote_addr}: reassembled IKE fragments do not make a message "
+            "of that ISAKMP SA; dropped"
+        )
+        return None, 0
+    eng.out.count("fragments_reassembled")
+    return whole, done.pieces
+
+
+def _note_fragmentation(eng: EngineParts, st: Phase1State, md: MessageDigest) -> None:
+    """What the peer's message says of fragmentation: its vendor ID, or fragments sent."""
+    if not md.header.encrypted and fragments.announces_fragmentation(md.payloads):
+        st.peer_fragmentation = True
+    if md.fragments and not st.peer_sent_fragments:
+        st.peer_sent_fragments = True
+        eng.out.log_state(
+            st, f"received IKE fragments from {md.peer}: reassembled a "
+            f"{len(md.raw)}-byte message from {md.fragments} fragments"
+        )
+
+
 def _phase1_message(eng: EngineParts, message: Message, md: MessageDigest) -> None:
     header = md.header
     st: Phase1State | None
@@ -164,6 +212,7 @@ def _phase1_message(eng: EngineParts, message: Message, md: MessageDigest) -> No
     if st is None:
         informational.unknown_cookies(eng, md)
         return
+    _note_fragmentation(eng, st, md)
     eng.dispatch(st, st, message, md)
 
 
@@ -219,6 +268,7 @@ def _new_responder(eng: EngineParts, message: Message, md: MessageDigest) -> Non
     eng.table.add_responder(st)
     md.candidates = candidates
     eng.out.log_state(st, f"responding to {mode} Mode from {md.peer}")
+    _note_fragmentation(eng, st, md)
     eng.dispatch(st, st, message, md)
 
 

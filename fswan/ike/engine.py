@@ -58,8 +58,8 @@ from fswan.config.model import Encapsulation, IPNetwork
 from fswan.config.orient import OrientedConnection
 from fswan.config.secrets import Secrets
 from fswan.config.virtual import VirtualPrivate
-from fswan.ike import aggressive_mode, demux, informational, lifecycle, main_mode, quick_mode
-from fswan.ike import status, timers
+from fswan.ike import aggressive_mode, demux, fragments, informational, lifecycle, main_mode
+from fswan.ike import quick_mode, status, timers
 from fswan.ike.crypto import DecryptError
 from fswan.ike.events import (
     ClientCheck,
@@ -146,6 +146,10 @@ class IkeEngine:
         self.held = demux.HeldMessages()
         #: how many unverified half-open responder states we keep, and busy mode
         self.halfopen = HalfOpenPolicy()
+        #: the peers' IKE fragments being put together; our own are cut to
+        #: datagrams of ``fragment_size`` bytes (``ike_fragment_size=``)
+        self.reassembler = fragments.Reassembler(self.out.count)
+        self.fragment_size = fragments.DEFAULT_FRAGMENT_SIZE
         #: Main Modes waiting for one of the MAX_INITIATING places, by conn in arrival
         #: order: (whack, queued Quick Modes, attempt, replaces)
         self._waiting: dict[str, tuple[object | None, list[PendingQuick], int, int | None]] = {}
@@ -190,6 +194,7 @@ class IkeEngine:
         ddos_mode: DdosMode = DdosMode.AUTO,
         ddos_ike_threshold: int = 25000,
         max_halfopen_ike: int = 50000,
+        ike_fragment_size: int = fragments.DEFAULT_FRAGMENT_SIZE,
     ) -> None:
         """The ``config setup`` values the engine acts on (at start and on reload)."""
         self.uniqueids = uniqueids
@@ -199,6 +204,7 @@ class IkeEngine:
         self.halfopen.mode = ddos_mode
         self.halfopen.threshold = ddos_ike_threshold
         self.halfopen.max_half_open = max_halfopen_ike
+        self.fragment_size = ike_fragment_size
 
     @property
     def half_open(self) -> int:
@@ -683,12 +689,14 @@ class IkeEngine:
 
     def send(self, st: State, message: bytes) -> None:
         """The first message of an exchange (retransmitted on timeout)."""
+        message = fragments.announce(st, message)
         st.last_sent = message
         st.reply_to = None
         self.emit(st, message)
 
     def send_reply(self, st: State, md: MessageDigest, message: bytes) -> None:
         """An answer to ``md`` (sent again if ``md`` comes again)."""
+        message = fragments.announce(st, message)
         st.last_sent = message
         st.reply_to = md.raw
         self.emit(st, message)
@@ -702,10 +710,25 @@ class IkeEngine:
         where: State = st
         if isinstance(st, Phase2State):
             where = self.table.isakmp(st.isakmp_serial) or st
-        data = add_non_esp_marker(message) if where.local_port == self.natt_port else message
-        self.out.datagram(
-            Datagram(data, where.local_port, where.remote_addr, where.remote_port, where.local_addr)
-        )
+        natt = where.local_port == self.natt_port
+        for piece in self._fragments(where, message, natt):
+            data = add_non_esp_marker(piece) if natt else piece
+            self.out.datagram(
+                Datagram(data, where.local_port, where.remote_addr, where.remote_port, where.local_addr)
+            )
+
+    def _fragments(self, where: State, message: bytes, natt: bool) -> list[bytes]:
+        """``message`` whole or as IKE fragments (the same every time: retransmissions)."""
+        if not isinstance(where, Phase1State):
+            return [message]
+        pieces = fragments.outgoing(where, message, self.fragment_size, natt)
+        if len(pieces) > 1:
+            self.out.counters["fragments_sent"] = self.out.counters.get("fragments_sent", 0) + len(pieces)
+            if not where.sent_fragments:
+                where.sent_fragments = True
+                self.log_state(where, f"sending IKE fragments: a {len(message)}-byte message in "
+                               f"{len(pieces)} fragments")
+        return pieces
 
     def replaced_clients(self, st: Phase2State) -> tuple[IPNetwork, IPNetwork] | None:
         """(our client, peer client) of the IPsec SA ``st`` replaces, if it is still here:

@@ -299,6 +299,12 @@ class Phase1State(State):
     message_ids: set[int] = field(default_factory=set)
     #: vendor IDs the peer sent (names, for status)
     peer_vendors: tuple[str, ...] = ()
+    #: IKE fragmentation (``ike/fragments.py``): the peer announced it (vendor ID),
+    #: the peer sent us fragments (then we answer in fragments too, as Libreswan
+    #: does), we sent fragments (logged once)
+    peer_fragmentation: bool = False
+    peer_sent_fragments: bool = False
+    sent_fragments: bool = False
     #: informational refusals already logged for this SA (each is logged once)
     refusals: set[str] = field(default_factory=set, repr=False)
 
@@ -398,6 +404,8 @@ class MessageDigest:
     now: float
     #: the decrypted body, padding included (None for clear messages)
     plain: bytes | None = field(default=None, repr=False)
+    #: how many IKE fragments the message came in (0: whole)
+    fragments: int = 0
     #: responder connection candidates found for a first message (``select.Candidates``:
     #: iterable, truthy when any, indexable)
     candidates: Any = field(default_factory=list)

@@ -350,7 +350,8 @@ def test_strongswan_mm1_gets_our_mr1():
     # the chosen transform is strongSwan's, echoed byte for byte
     assert transform.encode() == sent.find(SAPayload).proposals[0].transforms[0].encode()
     vids = [v.known for v in mr1.find_all(VendorIDPayload)]
-    assert vids == [KnownVendor.NATT_RFC3947, KnownVendor.DPD]
+    # strongSwan announced IKE fragmentation: we answer with ours (fragmentation=yes)
+    assert vids == [KnownVendor.NATT_RFC3947, KnownVendor.DPD, KnownVendor.FRAGMENTATION]
     assert engine.state_lines(0.0) == [
         '#1: "lab" STATE_MAIN_R1 (sent MR1, expecting MI2); EVENT_RETRANSMIT in 10s'
     ]

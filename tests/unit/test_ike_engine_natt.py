@@ -49,10 +49,12 @@ def test_vendor_ids_and_natd_in_main_mode():
         KnownVendor.NATT_DRAFT_02_N,
         KnownVendor.NATT_DRAFT_02,
         KnownVendor.DPD,
+        KnownVendor.FRAGMENTATION,
     ]
     assert [v.known for v in mr1.find_all(VendorIDPayload)] == [
         KnownVendor.NATT_RFC3947,
         KnownVendor.DPD,
+        KnownVendor.FRAGMENTATION,
     ]
     assert mi2.payload_types[2:] == mr2.payload_types[2:] == [PayloadType.NAT_D] * 2
     # no NAT: everything stays on port 500, ESP is not encapsulated
@@ -132,6 +134,7 @@ def test_draft_only_peer_gets_draft_numbers():
     assert [v.known for v in mr1.find_all(VendorIDPayload)] == [
         KnownVendor.NATT_DRAFT_03,
         KnownVendor.DPD,
+        KnownVendor.FRAGMENTATION,
     ]
     assert mi2.payload_types[2:] == [PayloadType.NAT_D_DRAFT] * 2
     assert (
