@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from fswan import __version__
 from fswan.cli.client import ControlUnavailable
@@ -122,6 +122,9 @@ class Scrubber:
             for secret in files.secrets.entries:
                 if isinstance(secret.value, rsa.RSAPrivateKey):
                     forms += _rsa_forms(secret.value)
+                elif isinstance(secret.value, ec.EllipticCurvePrivateKey):
+                    scalar = secret.value.private_numbers().private_value
+                    forms += _bytes_forms(scalar.to_bytes((scalar.bit_length() + 7) // 8, "big"))
                 else:
                     forms += _bytes_forms(bytes(secret.value))
         if files.config is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Union
+from typing import Any, Union
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -425,12 +425,13 @@ def load_ec_private_key(text: str, passphrase: bytes | None = None) -> ec.Ellipt
     return key
 
 
-def public_key_der(key: object) -> bytes:
+def public_key_der(key: Any) -> bytes:
     """SubjectPublicKeyInfo DER of any key's public half: one way to compare keys of any type."""
     public = key.public_key() if hasattr(key, "private_bytes") else key
-    return public.public_bytes(  # type: ignore[attr-defined, no-any-return]
+    der: bytes = public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    return der
 
 
 def load_public_key(text: str) -> rsa.RSAPublicKey:

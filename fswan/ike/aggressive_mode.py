@@ -7,7 +7,8 @@
                                                                    [NAT-D, NAT-D], HASH_R | SIG_R
     AI2* [NAT-D, NAT-D], HASH_I | SIG_I                  -->   (port 4500 when NATed)
 
-The identities go in clear and the DH group cannot be negotiated (the KE in
+With certificates, AI1 carries CR, AR1 CERT and CR beside SIG_R, AI2 CERT beside
+SIG_I.  The identities go in clear and the DH group cannot be negotiated (the KE in
 AI1 fixes it), so the initiator offers only the transforms with the first
 ``ike=`` proposal's group.  A responder refuses Aggressive Mode unless the
 connection says ``aggrmode=yes`` (the engine logs and drops AI1 otherwise).
@@ -20,17 +21,22 @@ AI2 is sent encrypted (as pluto and strongSwan do); a clear AI2 is accepted.
 from __future__ import annotations
 
 
+from fswan.ike.certauth import SIGNATURE_METHODS
 from fswan.ike.dh import DHKeyPair
 from fswan.ike.main_mode import (
     choose_connection_and_transform,
     NONCE_SIZE,
     auth_payload,
     check_nonce,
+    credentials,
     derive_keys,
     encrypt_phase1,
     id_payload,
     identity_of,
     make_dh,
+    note_cert_requests,
+    our_cert_requests,
+    our_certs,
     our_natd,
     read_natd,
     read_vendor_ids,
@@ -63,9 +69,12 @@ def initiate(eng: Phase1Context, st: Phase1State) -> None:
     st.dh = DHKeyPair.generate(st.offered[0].dh_group, eng.random_bytes)
     st.g_xi = st.dh.public_bytes()
     st.ni_b = eng.random(NONCE_SIZE)
-    ident = id_payload(st.connection.this.id)
+    ident = id_payload(st.connection.this.id, credentials(eng, st).cert)
     st.our_id_b = ident.encode()
-    payloads = [sa, KEPayload(st.g_xi), NoncePayload(st.ni_b), ident]
+    payloads: list[Payload] = [sa, KEPayload(st.g_xi), NoncePayload(st.ni_b), ident]
+    if any(a in SIGNATURE_METHODS for a in conn.auths):
+        st.auth = conn.auths[0]
+        payloads += our_cert_requests(eng, st)
     payloads += our_vendor_ids(eng.nat_traversal)
     header = Header(st.icookie, st.rcookie, ExchangeType.AGGRESSIVE)
     eng.send(st, Message(header, tuple(payloads)).encode())
@@ -94,6 +103,7 @@ def in_r1_out_i2(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
     st.g_xy = shared_secret(st, st.g_xr)
     derive_keys(eng, st)
     st.peer_id = peer
+    note_cert_requests(eng, st, md)
     verify_auth(eng, st, md, ident.wire_body, "AR1")
     read_natd(eng, st, md)
     if st.nat_us or st.nat_peer or eng.force_encapsulation(st):
@@ -108,6 +118,7 @@ def in_r1_out_i2(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
             (st.remote_addr, st.remote_port),
             (st.local_addr, st.local_port),
         )
+    payloads += our_certs(eng, st)
     payloads.append(auth_payload(eng, st, st.our_id_b))
     eng.send_reply(st, md, encrypt_phase1(st, ExchangeType.AGGRESSIVE, payloads))
 
@@ -138,11 +149,14 @@ def in_i1_out_r1(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
     eng.table.set_rcookie(st, eng.table.new_cookie())
     derive_keys(eng, st)
     known = read_vendor_ids(st, md, eng.nat_traversal)
-    ident_r = id_payload(st.connection.this.id)
+    note_cert_requests(eng, st, md)
+    ident_r = id_payload(st.connection.this.id, credentials(eng, st).cert)
     st.our_id_b = ident_r.encode()
-    payloads = [ike_reply_sa(choice), KEPayload(st.g_xr), NoncePayload(st.nr_b), ident_r]
+    payloads: list[Payload] = [ike_reply_sa(choice), KEPayload(st.g_xr), NoncePayload(st.nr_b), ident_r]
     payloads += reply_vendor_ids(known, eng.nat_traversal)
     payloads += our_natd(st, md)
+    payloads += our_certs(eng, st)
+    payloads += our_cert_requests(eng, st)
     payloads.append(auth_payload(eng, st, st.our_id_b))
     header = Header(st.icookie, st.rcookie, ExchangeType.AGGRESSIVE)
     eng.send_reply(st, md, Message(header, tuple(payloads)).encode())

@@ -48,6 +48,8 @@ class ExchangeContext(Protocol):
     random_bytes: Callable[[int], bytes]
     select: Connections
     table: StateTable
+    #: the clock (wall-clock seconds: certificates are checked against it)
+    now: float
 
     def random(self, size: int) -> bytes: ...
 

@@ -60,6 +60,7 @@ from fswan.config.secrets import Secrets
 from fswan.config.virtual import VirtualPrivate
 from fswan.ike import aggressive_mode, demux, fragments, informational, lifecycle, main_mode
 from fswan.ike import quick_mode, status, timers
+from fswan.ike.certauth import NO_CREDENTIALS, Credentials, TrustStore
 from fswan.ike.crypto import DecryptError
 from fswan.ike.events import (
     ClientCheck,
@@ -172,9 +173,18 @@ class IkeEngine:
     # ------------------------------------------------------------------
     # configuration
 
-    def add_connection(self, oriented: OrientedConnection) -> None:
+    def add_connection(
+        self, oriented: OrientedConnection, creds: Credentials = NO_CREDENTIALS
+    ) -> None:
         """Add (or replace the config of) a connection; ProposalError for a bad ike=/esp=."""
-        self.select.add(oriented)
+        self.select.add(oriented, creds)
+
+    def set_trust(self, trust: TrustStore | None, *, strict_crl: bool = False,
+                  nocrsend: bool = False) -> None:
+        """The trust anchors and CRLs peers' certificates are checked against."""
+        self.select.trust = trust
+        self.select.strict_crl = strict_crl
+        self.select.nocrsend = nocrsend
 
     def remove_connection(self, name: str, now: float) -> None:
         """Delete the connection's states (Delete payloads to the peer), then forget it."""

@@ -15,10 +15,13 @@ They check and build messages; the engine owns the tables, timers and
 output queues and is reached only through the helper methods it documents
 for this purpose.
 
-Authentication is by pre-shared key or RSA signature (raw keys, PKCS#1 v1.5
-over the bare HASH, RFC 2409 section 5.1).  Identities are ID_IPV4_ADDR /
-ID_IPV6_ADDR (protocol 0, port 0, as strongSwan sends), ID_FQDN for
-``@host`` and ID_USER_FQDN for ``user@host``.
+Authentication is by pre-shared key or signature: RSA (raw keys or a
+certificate's, PKCS#1 v1.5 over the bare HASH, RFC 2409 section 5.1) or ECDSA
+(certificates, RFC 4754).  With certificates, CR payloads go beside KE (MI2,
+MR2) and CERT payloads beside the ID (MI3, MR3); see :mod:`fswan.ike.certauth`.
+Identities are ID_IPV4_ADDR / ID_IPV6_ADDR (protocol 0, port 0, as strongSwan
+sends), ID_FQDN for ``@host``, ID_USER_FQDN for ``user@host`` and
+ID_DER_ASN1_DN for a DN.
 
 PSK with a road warrior (``right=%any``): the key is needed to decrypt MI3,
 which is what carries the peer's ID, so the responder cannot look the key up
@@ -32,8 +35,10 @@ only to one that yields the same PSK.
 from __future__ import annotations
 
 
+from cryptography import x509
+
 from fswan.config.ids import IdError, IdKind, Identity, parse_id
-from fswan.ike import crypto
+from fswan.ike import certauth, crypto
 from fswan.ike.dh import DHError, DHKeyPair
 from fswan.ike.natt import detect_nat, natd_payloads, natt_method, our_vendor_ids, reply_vendor_ids
 from fswan.ike.proposals import (
@@ -64,7 +69,10 @@ from fswan.isakmp.constants import (
     ProtocolId,
 )
 from fswan.isakmp.message import Header, Message
+from fswan.pki.dn import DNError, dn_from_der, dn_to_der, format_dn, parse_dn
 from fswan.isakmp.payloads import (
+    CertPayload,
+    CRPayload,
     HashPayload,
     IDPayload,
     KEPayload,
@@ -82,6 +90,7 @@ NONCE_SIZE = 32
 AUTH_NAMES: dict[int, str] = {
     OakleyAuth.OAKLEY_PRESHARED_KEY: "PRESHARED_KEY",
     OakleyAuth.OAKLEY_RSA_SIG: "RSA_SIG",
+    **certauth.AUTH_NAMES,
 }
 
 
@@ -89,8 +98,14 @@ AUTH_NAMES: dict[int, str] = {
 # identities
 
 
-def id_payload(identity: Identity) -> IDPayload:
-    """Our phase-1 ID payload (protocol 0, port 0)."""
+def id_payload(identity: Identity, cert: x509.Certificate | None = None) -> IDPayload:
+    """Our phase-1 ID payload (protocol 0, port 0).  A DN that is our certificate's
+    subject goes as the certificate encodes it, string types and all, so that a peer
+    comparing DER bytes finds them equal."""
+    if identity.kind is IdKind.DER_ASN1_DN:
+        if cert is not None and identity == certauth.subject_identity(cert):
+            return IDPayload(IdType.ID_DER_ASN1_DN, cert.subject.public_bytes())
+        return IDPayload(IdType.ID_DER_ASN1_DN, dn_to_der(parse_dn(identity.value)))
     if identity.kind in (IdKind.IPV4_ADDR, IdKind.IPV6_ADDR):
         return IDPayload.from_address(identity.value)
     if identity.kind is IdKind.FQDN:
@@ -114,6 +129,21 @@ def identity_of(payload: IDPayload) -> Identity:
                 f"peer's {payload.id_type} ID '{shown}' contains non-printable characters",
                 notify=NotifyType.INVALID_ID_INFORMATION,
             )
+    if payload.id_type == IdType.ID_DER_ASN1_DN:
+        try:
+            text = format_dn(dn_from_der(payload.data))
+        except DNError as error:
+            raise ExchangeError(
+                f"peer's ID_DER_ASN1_DN ID is unusable: {error}",
+                notify=NotifyType.INVALID_ID_INFORMATION,
+            ) from None
+        if not text.isprintable():
+            shown = text.encode("unicode_escape").decode("ascii")
+            raise ExchangeError(
+                f"peer's ID_DER_ASN1_DN ID '{shown}' contains non-printable characters",
+                notify=NotifyType.INVALID_ID_INFORMATION,
+            )
+        return Identity(IdKind.DER_ASN1_DN, text)
     try:
         if payload.id_type in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR):
             return parse_id(str(payload.address))
@@ -210,10 +240,26 @@ def peer_hash(st: Phase1State, id_b: bytes) -> bytes:
 
 
 def auth_payload(eng: Phase1Context, st: Phase1State, id_b: bytes) -> HashPayload | SigPayload:
-    """HASH_x for PSK, SIG_x (RSA over HASH_x) for signatures."""
+    """HASH_x for PSK, SIG_x (RSA or ECDSA over HASH_x) for signatures."""
     value = our_hash(st, id_b)
     if st.auth == OakleyAuth.OAKLEY_PRESHARED_KEY:
         return HashPayload(value)
+    creds = credentials(eng, st)
+    if creds.cert is not None:
+        secret = eng.select.secrets.find_key_for(creds.cert.public_key())
+        if secret is None:
+            raise ExchangeError(
+                f"unable to locate my private key for {AUTH_NAMES.get(st.auth, st.auth)} "
+                f"Signature (no RSA or ECDSA entry in ipsec.secrets holds the key of "
+                f"'{certauth.subject_identity(creds.cert)}')",
+                notify=NotifyType.AUTHENTICATION_FAILED,
+            )
+        return SigPayload(certauth.sign(secret.value, st.auth, value))  # type: ignore[arg-type]
+    if st.auth != OakleyAuth.OAKLEY_RSA_SIG:
+        raise ExchangeError(
+            f"unable to locate my private key for {AUTH_NAMES.get(st.auth, st.auth)} Signature",
+            notify=NotifyType.AUTHENTICATION_FAILED,
+        )
     key = eng.select.our_private_key(st.connection)
     if key is None:
         raise ExchangeError(
@@ -244,6 +290,21 @@ def verify_auth(
     if sig is None:
         raise ExchangeError(f"missing SIG payload in {label}", notify=NotifyType.PAYLOAD_MALFORMED)
     who = st.peer_id if st.peer_id is not None else st.connection.that.id
+    creds = credentials(eng, st)
+    certs = certauth.read_certificates(md.all(CertPayload), f"peer '{who}'")
+    if certs or creds.uses_certificates or st.auth != OakleyAuth.OAKLEY_RSA_SIG:
+        end, lines = certauth.check_peer_certificate(
+            eng.select.trust, creds, certs, who, eng.now, eng.select.strict_crl
+        )
+        for line in lines:
+            eng.log_state(st, line)
+        st.peer_cert = end
+        if not certauth.verify(end.public_key(), st.auth, expected, sig.data):
+            raise ExchangeError(
+                f"Signature check (on {who}) failed (wrong key?)",
+                notify=NotifyType.AUTHENTICATION_FAILED,
+            )
+        return
     keys = eng.select.peer_public_keys(st.connection, st.peer_id)
     if not keys and eng.select.may_fetch_key(st.connection, who):
         raise KeyPending(who)
@@ -256,6 +317,37 @@ def verify_auth(
             f"Signature check (on {who}) failed (wrong key?)",
             notify=NotifyType.AUTHENTICATION_FAILED,
         )
+
+
+def credentials(eng: Phase1Context, st: Phase1State) -> certauth.Credentials:
+    entry = eng.select.get(st.conn_name)
+    return entry.creds if entry is not None else certauth.NO_CREDENTIALS
+
+
+def note_cert_requests(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None:
+    """A CR from the peer asks for our certificate (``leftsendcert=ifasked``)."""
+    requests = md.all(CRPayload)
+    if requests and not st.peer_asked_cert:
+        st.peer_asked_cert = True
+        cas = certauth.requested_cas(requests)
+        if cas:
+            eng.log_state(st, "peer requests certificates from " + ", ".join(f"'{n}'" for n in cas))
+
+
+def our_cert_requests(eng: Phase1Context, st: Phase1State) -> list[CRPayload]:
+    """CR payloads when we authenticate the peer by a certificate it should send."""
+    creds = credentials(eng, st)
+    if st.auth not in certauth.SIGNATURE_METHODS or eng.select.nocrsend:
+        return []
+    if creds.cert is None or creds.peer_cert is not None:
+        return []
+    return certauth.cert_requests(creds, eng.select.trust)
+
+
+def our_certs(eng: Phase1Context, st: Phase1State) -> list[CertPayload]:
+    if st.auth not in certauth.SIGNATURE_METHODS:
+        return []
+    return certauth.cert_payloads(credentials(eng, st), st.peer_asked_cert)
 
 
 def our_natd(st: Phase1State, md: MessageDigest) -> list[NATDPayload]:
@@ -364,7 +456,9 @@ def in_r1_out_i2(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
     assert st.dh is not None
     st.g_xi = st.dh.public_bytes()
     st.ni_b = eng.random(NONCE_SIZE)
-    payloads = [KEPayload(st.g_xi), NoncePayload(st.ni_b)] + first_natd(eng, st)
+    payloads: list[Payload] = [KEPayload(st.g_xi), NoncePayload(st.ni_b)]
+    payloads += our_cert_requests(eng, st)
+    payloads += first_natd(eng, st)
     header = Header(st.icookie, st.rcookie, ExchangeType.MAIN_MODE)
     eng.send_reply(st, md, Message(header, tuple(payloads)).encode())
 
@@ -373,14 +467,15 @@ def in_r2_out_i3(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
     """MR2: derive the keys, detect NAT (float to 4500), send IDii and HASH_I/SIG_I."""
     st.g_xr = md.get(KEPayload).data
     st.nr_b = check_nonce(md.get(NoncePayload))
+    note_cert_requests(eng, st, md)
     st.g_xy = shared_secret(st, st.g_xr)
     derive_keys(eng, st)
     read_natd(eng, st, md)
     if st.nat_us or st.nat_peer or eng.force_encapsulation(st):
         eng.float_ports(st)
-    ident = id_payload(st.connection.this.id)
+    ident = id_payload(st.connection.this.id, credentials(eng, st).cert)
     st.our_id_b = ident.encode()
-    payloads: list[Payload] = [ident, auth_payload(eng, st, st.our_id_b)]
+    payloads: list[Payload] = [ident, *our_certs(eng, st), auth_payload(eng, st, st.our_id_b)]
     if eng.first_contact(st):
         payloads.append(initial_contact(st))
     eng.send_reply(st, md, encrypt_phase1(st, ExchangeType.MAIN_MODE, payloads))
@@ -447,13 +542,16 @@ def in_i2_out_r2(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
     """MI2: our KE and Nr (and NAT-D); the keys can be derived now."""
     st.g_xi = md.get(KEPayload).data
     st.ni_b = check_nonce(md.get(NoncePayload))
+    note_cert_requests(eng, st, md)
     dh = make_dh(eng, st)
     st.g_xy = shared_secret(st, st.g_xi)
     st.g_xr = dh.public_bytes()
     st.nr_b = eng.random(NONCE_SIZE)
     read_natd(eng, st, md)
     derive_keys(eng, st)
-    payloads = [KEPayload(st.g_xr), NoncePayload(st.nr_b)] + our_natd(st, md)
+    payloads: list[Payload] = [KEPayload(st.g_xr), NoncePayload(st.nr_b)]
+    payloads += our_cert_requests(eng, st)
+    payloads += our_natd(st, md)
     header = Header(st.icookie, st.rcookie, ExchangeType.MAIN_MODE)
     eng.send_reply(st, md, Message(header, tuple(payloads)).encode())
 
@@ -462,7 +560,9 @@ def in_i3_out_r3(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
     """MI3: the peer's ID picks the final connection; verify, then IDir and HASH_R/SIG_R."""
     ident = md.get(IDPayload)
     peer = identity_of(ident)
-    conn = eng.select.refine_connection(st, peer)
+    note_cert_requests(eng, st, md)
+    issuers = certauth.claimed_issuers(md.all(CertPayload))
+    conn = eng.select.refine_connection(st, peer, issuers)
     if conn is None:
         raise ExchangeError(
             f"no suitable connection for peer '{peer}'", notify=NotifyType.INVALID_ID_INFORMATION
@@ -471,9 +571,9 @@ def in_i3_out_r3(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
     st.peer_id = peer
     verify_auth(eng, st, md, ident.wire_body, "MI3")
     eng.follow_peer(st, md)
-    ident_r = id_payload(st.connection.this.id)
+    ident_r = id_payload(st.connection.this.id, credentials(eng, st).cert)
     st.our_id_b = ident_r.encode()
-    payloads: list[Payload] = [ident_r, auth_payload(eng, st, st.our_id_b)]
+    payloads: list[Payload] = [ident_r, *our_certs(eng, st), auth_payload(eng, st, st.our_id_b)]
     if eng.first_contact(st):
         payloads.append(initial_contact(st))
     eng.send_reply(st, md, encrypt_phase1(st, ExchangeType.MAIN_MODE, payloads))

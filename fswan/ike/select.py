@@ -16,17 +16,19 @@ from typing import Any, Iterable, Iterator
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fswan.config.ids import ANY_ID, Identity
+from fswan.config.ids import ANY_ID, IdKind, Identity
 from fswan.config.keys import KeyFormatError, load_public_key
 from fswan.config.model import AuthBy, Connection, ConnType, IPAddress, IPNetwork
 from fswan.config.orient import OrientedConnection
 from fswan.config.secrets import Secrets
 from fswan.config.virtual import VirtualPrivate
+from fswan.ike.certauth import NO_CREDENTIALS, Credentials, TrustStore, ca_allows, signature_methods
 from fswan.ike.crypto import constant_time_equal
 from fswan.ike.events import ClientCheck
 from fswan.ike.outbox import Outbox
 from fswan.ike.state import ClientCheckPending, Phase1State
 from fswan.isakmp.constants import OakleyAuth
+from fswan.pki.dn import DNError, dn_match, parse_dn
 from fswan.suites import (
     DEFAULT_ESP_PROPOSALS,
     DEFAULT_IKE_PROPOSALS,
@@ -75,8 +77,17 @@ class Candidates:
 
 
 def ids_match(wanted: Identity, actual: Identity) -> bool:
-    """``rightid=`` (or its %any default) against what the peer declared."""
-    return wanted.is_any or wanted == actual
+    """``rightid=`` (or its %any default) against what the peer declared: ``%fromcert``
+    takes any ID (its certificate must vouch for it), a DN with ``*`` values matches
+    pluto's way (``pki.dn.dn_match``)."""
+    if wanted.is_any or wanted == actual or wanted.kind is IdKind.FROMCERT:
+        return True
+    if wanted.kind is IdKind.DER_ASN1_DN and actual.kind is IdKind.DER_ASN1_DN:
+        try:
+            return dn_match(parse_dn(wanted.value), parse_dn(actual.value)) is not None
+        except DNError:
+            return False
+    return False
 
 
 @dataclass(eq=False)
@@ -91,6 +102,8 @@ class ConnEntry:
     #: the peer's keys from ``rightrsasigkey=``/``rightrsasigkey2=`` (parsed once)
     peer_keys: tuple = ()
     peer_keys_loaded: bool = False
+    #: certificates and key (``ike/certauth.py``), loaded by the daemon
+    creds: Credentials = NO_CREDENTIALS
 
     @property
     def name(self) -> str:
@@ -110,6 +123,8 @@ class ConnEntry:
             return (_RSA,)
         if by is AuthBy.SECRET_OR_RSASIG:
             return (_PSK, _RSA)
+        if by is AuthBy.ECDSA:
+            return signature_methods(True, self.creds)
         return ()
 
 
@@ -131,6 +146,11 @@ class Connections:
         self._added = 0
         #: ``virtual_private=`` of config setup: what ``vhost:%priv`` peers may claim
         self.virtual_private = VirtualPrivate()
+        #: certificates: the trust anchors and CRLs (``pki.store.CertStore``), the CRL
+        #: policy and ``nocrsend=`` of config setup
+        self.trust: TrustStore | None = None
+        self.strict_crl = False
+        self.nocrsend = False
         #: peer keys by ID from outside ipsec.conf (``IkeEngine.set_peer_keys``)
         self.dns_keys: dict[Identity, tuple] = {}
         #: IDs whose key lookup failed (their messages are then refused)
@@ -140,12 +160,12 @@ class Connections:
         #: checks the shell has answered, while their held messages are replayed
         self.checks_answered: set[ClientCheck] = set()
 
-    def add(self, oriented: OrientedConnection) -> None:
+    def add(self, oriented: OrientedConnection, creds: Credentials = NO_CREDENTIALS) -> None:
         """Add (or replace the config of) a connection; ProposalError for a bad ike=/esp=."""
         conn = oriented.conn
         ike = parse_ike(conn.ike) if conn.ike else DEFAULT_IKE_PROPOSALS
         esp = with_pfs_group(parse_esp(conn.esp) if conn.esp else DEFAULT_ESP_PROPOSALS, conn.pfsgroup)
-        entry = ConnEntry(oriented, tuple(ike), tuple(esp))
+        entry = ConnEntry(oriented, tuple(ike), tuple(esp), creds=creds)
         self._sorted.clear()
         old = self.entries.get(oriented.name)
         if old is not None:
@@ -324,8 +344,11 @@ class Connections:
 
         return Candidates(matching())
 
-    def refine_connection(self, st: Phase1State, peer: Identity) -> ConnEntry | None:
-        """pluto's refine_connection: the best conn for the peer's proven-to-be ID."""
+    def refine_connection(
+        self, st: Phase1State, peer: Identity, issuers: list | None = None
+    ) -> ConnEntry | None:
+        """pluto's refine_connection: the best conn for the peer's proven-to-be ID (and,
+        with certificates, whose ``rightca=`` is among the ``issuers`` they name)."""
         current = self.entries.get(st.conn_name)
         others = [c for c in self.for_peer_id(peer) if c is not current]
         best, best_score = None, -1
@@ -339,11 +362,14 @@ class Connections:
                 continue
             if st.aggressive and not entry.conn.aggrmode:
                 continue
+            if issuers is not None and not ca_allows(entry.creds, issuers):
+                continue
             if st.auth == _PSK:
                 psk = self._responder_psk(o)
                 if psk is None or st.psk is None or not constant_time_equal(psk, st.psk):
                     continue
-            score = (2 if o.that.id == peer else 0) + (1 if o.that.host is not None else 0)
+            score = (4 if o.that.id == peer else 0) + (1 if o.that.host is not None else 0)
+            score += 2 if entry.creds.peer_ca is not None else 0
             if score > best_score:
                 best, best_score = entry, score
         return best
@@ -465,8 +491,9 @@ def _forget(index: dict[Any, dict[str, ConnEntry]], key: Any, name: str) -> None
 
 
 def _id_key(identity: Identity) -> Identity:
-    """Every ``%any`` form under one key (``ids_match`` treats them alike)."""
-    return ANY_ID if identity.is_any else identity
+    """Every ``%any`` form under one key, with the patterns (``%fromcert``, DNs with
+    ``*``): ``ids_match`` decides for each conn found there."""
+    return ANY_ID if identity.is_any or identity.is_pattern else identity
 
 
 def _load_key(text: str | None):

@@ -305,6 +305,9 @@ class Phase1State(State):
     peer_fragmentation: bool = False
     peer_sent_fragments: bool = False
     sent_fragments: bool = False
+    #: certificates: the peer sent a CR (``leftsendcert=ifasked``); its verified certificate
+    peer_asked_cert: bool = False
+    peer_cert: Any = field(default=None, repr=False)
     #: informational refusals already logged for this SA (each is logged once)
     refusals: set[str] = field(default_factory=set, repr=False)
 

@@ -224,7 +224,10 @@ class FakeIke:
     def open_ports(self, interfaces):
         pass
 
-    def add_connection(self, oriented):
+    def add_connection(self, oriented, creds=None):
+        pass
+
+    def set_trust(self, trust, **policy):
         pass
 
     def now(self):

@@ -75,8 +75,11 @@ class FakeEngine:
     def client_checked(self, check, now) -> None:
         self.checked.append(check)
 
-    def add_connection(self, oriented) -> None:
+    def add_connection(self, oriented, creds=None) -> None:
         self.added.append(oriented)
+
+    def set_trust(self, trust, **policy) -> None:
+        pass
 
     def remove_connection(self, name, now) -> None:
         self.removed.append(name)
