@@ -168,7 +168,7 @@ def _fragment(
     """One IKE fragment in; the whole message (and its number of pieces) once complete."""
     header, fragment = fragments.parse_fragment(data)
     eng.out.count("fragments_received")
-    if header.rcookie != ZERO_COOKIE and header.cookies not in eng.table.by_cookies:
+    if header.rcookie != ZERO_COOKIE and eng.table.isakmp_for_cookies(header.cookies, True) is None:
         eng.out.count("fragments_unknown_cookie")
         return None, 0
     done = eng.reassembler.add(remote_addr, header.cookies, fragment, now)

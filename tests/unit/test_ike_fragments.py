@@ -321,6 +321,20 @@ def test_fragments_both_ways(west, east):
     assert all(len(w.data) <= 256 - 28 for w in pair.wire if fragmented(w))
 
 
+def test_aggressive_mode_answer_in_fragments():
+    """The responder's first answer (AR1, with KE) in fragments: the initiator does not
+    know the responder's cookie until it has put them together."""
+    pair = make_pair(conn(aggrmode=True, fragmentation=Fragmentation.FORCE,
+                          ike="aes128-sha1-modp2048"))
+    for ep in pair.endpoints:
+        ep.engine.fragment_size = 256
+    pair.initiate()
+    assert pair.west.installed and pair.east.installed
+    first_answer = [w for w in pair.wire if w.sender == "east"][0]
+    assert fragmented(first_answer)
+    assert "received IKE fragments from 192.0.2.2:500" in pair.west.text()
+
+
 def test_no_vendor_id_no_fragments():
     pair = pair_with(Fragmentation.YES, Fragmentation.NO)
     pair.initiate()
