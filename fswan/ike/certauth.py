@@ -287,9 +287,19 @@ def sign(key: PrivateKey, method: int, hash_value: bytes) -> bytes:
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != curve:
         raise ExchangeError(f"{AUTH_NAMES[method]} needs a {curve} key for our certificate",
                             notify=NotifyType.AUTHENTICATION_FAILED)
-    der = key.sign(hash_value, ec.ECDSA(digest))
+    der = key.sign(hash_value, ec.ECDSA(_prehashed(hash_value)))
     r, s = utils.decode_dss_signature(der)
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+def _prehashed(hash_value: bytes) -> utils.Prehashed:
+    """HASH_I/HASH_R is signed as the digest itself (strongSwan's SIGN_ECDSA_WITH_NULL for
+    IKEv1), not hashed again; the PRF's output length says which digest it stands for."""
+    return utils.Prehashed(_BY_LENGTH.get(len(hash_value), hashes.SHA256()))
+
+
+_BY_LENGTH: dict[int, hashes.HashAlgorithm] = {
+    20: hashes.SHA1(), 32: hashes.SHA256(), 48: hashes.SHA384(), 64: hashes.SHA512()}
 
 
 def verify(public_key: object, method: int, hash_value: bytes, signature: bytes) -> bool:
@@ -303,8 +313,12 @@ def verify(public_key: object, method: int, hash_value: bytes, signature: bytes)
     if public_key.curve.name != curve or len(signature) != 2 * size:
         return False
     r, s = int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
-    try:
-        public_key.verify(utils.encode_dss_signature(r, s), hash_value, ec.ECDSA(digest))
-    except InvalidSignature:
-        return False
-    return True
+    der = utils.encode_dss_signature(r, s)
+    # strongSwan signs the HASH as the digest; RFC 4754 read literally hashes it again
+    for algorithm in (ec.ECDSA(_prehashed(hash_value)), ec.ECDSA(digest)):
+        try:
+            public_key.verify(der, hash_value, algorithm)
+        except (InvalidSignature, ValueError):
+            continue
+        return True
+    return False
