@@ -24,7 +24,10 @@ import time
 from ipaddress import ip_address
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = str(Path(__file__).resolve().parent.parent)
+sys.path.insert(0, ROOT)
+# twistd (the fswan plugin), whack and ipsec run from this checkout, whatever is installed
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
 
 from tests.lab.lab import build_namespaces, delete_namespaces, sh  # noqa: E402
 

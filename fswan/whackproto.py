@@ -47,6 +47,10 @@ CTL_SUFFIX = ".ctl"
 DEFAULT_CTLBASE = "/run/pluto/pluto"
 #: a request line longer than this is refused (a whack message is small)
 MAX_REQUEST = 64 * 1024
+#: pluto's debug categories, in its order (``--debug-raw`` ...), plus Openswan's natt and dpd:
+#: the words of ``whack --debug-NAME``, here so that the CLIs need not import the daemon's log
+DEBUG_CATEGORIES = ("raw", "crypt", "parsing", "emitting", "control", "lifecycle", "klips",
+                    "dns", "oppo", "natt", "dpd")
 
 
 class RC(enum.IntEnum):
@@ -162,6 +166,14 @@ def format_line(rc: int, text: str) -> bytes:
     """One reply line; embedded newlines would break the framing, so they become spaces."""
     clean = text.replace("\r", " ").replace("\n", " ")
     return f"{int(rc):03d} {clean}".rstrip(" ").encode("utf-8", "replace") + b"\n"
+
+
+def format_lines(rc: int, texts: list[str]) -> bytes:
+    """Many reply lines of one code: the bytes of ``format_line`` for each, joined."""
+    prefix = f"{int(rc):03d} "
+    return "".join([
+        (prefix + text.replace("\r", " ").replace("\n", " ")).rstrip(" ") + "\n" for text in texts
+    ]).encode("utf-8", "replace")
 
 
 def parse_line(line: str) -> tuple[int | None, str]:

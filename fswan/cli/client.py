@@ -14,6 +14,9 @@ from typing import TextIO
 
 from fswan.whackproto import CTL_SUFFIX, RC, Request, parse_line, update_exit_status
 
+#: bytes asked of the socket per read (a big status arrives in few reads)
+RECV_SIZE = 1 << 18
+
 
 class ControlUnavailable(Exception):
     """The daemon cannot be reached; the message is what whack prints."""
@@ -24,8 +27,13 @@ def send_request(
     request: Request,
     on_line: Callable[[int | None, str], None],
     timeout: float | None = None,
+    flush: Callable[[], None] | None = None,
 ) -> int:
-    """Send one request, call ``on_line`` per reply line, return whack's exit status."""
+    """Send one request, call ``on_line`` per reply line, return whack's exit status.
+
+    ``flush`` is called after the lines of each read: progress shows as it arrives, and a
+    status of 10,000 tunnels (90,000 lines) is not one write system call per line.
+    """
     path = ctlbase + CTL_SUFFIX
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
@@ -42,19 +50,35 @@ def send_request(
             f" {error.strerror or ''})".replace("  ", " ")
         ) from None
     status = 0
+    codes: dict[str, int | None] = {}
     try:
         sock.sendall(request.encode())
         buffer = b""
         while True:
-            chunk = sock.recv(65536)
+            chunk = sock.recv(RECV_SIZE)
             if not chunk:
                 break
-            buffer += chunk
-            while b"\n" in buffer:
-                raw, buffer = buffer.split(b"\n", 1)
-                status = _one_line(raw, on_line, status)
+            # the bytes up to the last newline, at once ("\n" is never inside a UTF-8
+            # sequence, so decoding them together is decoding each line)
+            end = chunk.rfind(b"\n")
+            if end < 0:
+                buffer += chunk
+                continue
+            text = (buffer + chunk[:end]).decode("utf-8", "replace")
+            buffer = chunk[end + 1:]
+            for line in text.split("\n"):
+                # a line's code depends on its first four characters only: parsed once each
+                head = line[:4]
+                rc = codes[head] if head in codes else codes.setdefault(head, parse_line(head)[0])
+                on_line(rc, line)
+                if rc:  # None and COMMENT (every status line) leave the status alone
+                    status = update_exit_status(status, rc)
+            if flush is not None:
+                flush()
         if buffer:
-            status = _one_line(buffer, on_line, status)
+            status = _one_line(buffer.decode("utf-8", "replace"), on_line, status)
+            if flush is not None:
+                flush()
     except OSError as error:
         raise ControlUnavailable(f"lost the connection to {path}: {error.strerror}") from None
     finally:
@@ -62,8 +86,7 @@ def send_request(
     return status
 
 
-def _one_line(raw: bytes, on_line: Callable[[int | None, str], None], status: int) -> int:
-    text = raw.decode("utf-8", "replace")
+def _one_line(text: str, on_line: Callable[[int | None, str], None], status: int) -> int:
     rc, _ = parse_line(text)
     on_line(rc, text)
     return update_exit_status(status, rc) if rc is not None else status
@@ -72,16 +95,25 @@ def _one_line(raw: bytes, on_line: Callable[[int | None, str], None], status: in
 def echo_lines(
     out: TextIO | None = None, hide: frozenset[int] = frozenset()
 ) -> Callable[[int | None, str], None]:
-    """An ``on_line`` that prints lines as whack does, hiding some codes (auto hides 002)."""
+    """An ``on_line`` that prints lines as whack does, hiding some codes (auto hides 002);
+    ``send_request``'s ``flush`` (:func:`flush_out`) shows them after each read."""
 
     def on_line(rc: int | None, text: str) -> None:
         if rc is not None and rc in hide:
             return
-        stream = out or sys.stdout
-        stream.write(text + "\n")
-        stream.flush()
+        (out or sys.stdout).write(text + "\n")
 
     return on_line
+
+
+def flush_out(out: TextIO | None = None) -> Callable[[], None]:
+    """``send_request``'s ``flush`` for lines printed to ``out`` (default: stdout, stderr)."""
+
+    def flush() -> None:
+        (out or sys.stdout).flush()
+        sys.stderr.flush()
+
+    return flush
 
 
 def json_lines(out: TextIO | None = None) -> Callable[[int | None, str], None]:

@@ -7,16 +7,16 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fswan import __version__
 from fswan.cli import whack
-from fswan.config.errors import ConfigError, ConfigErrors
-from fswan.config.ipsecconf import load_config
-from fswan.config.model import Config
-from fswan.config.render import config_to_dict, format_checkconfig
-from fswan.config.secrets import Secrets, load_secrets, permission_warning
-from fswan.loader import FileLoader, file_mode
 from fswan.whackproto import DEFAULT_CTLBASE, RC, Request
+
+if TYPE_CHECKING:  # the parsers are imported where files are read: `ipsec auto` starts faster
+    from fswan.config.errors import ConfigError
+    from fswan.config.model import Config
+    from fswan.config.secrets import Secrets
 
 DEFAULT_CONFIG = "/etc/ipsec.conf"
 
@@ -105,6 +105,11 @@ def default_secrets_path(config_path: str) -> str:
 def check_files(config_path: str, secrets_path: str | None = None) -> CheckedFiles:
     """Load both files; every problem is collected, nothing raises.  ``secrets_path``
     None: the file beside the config, whose absence is only a note."""
+    from fswan.config.errors import ConfigError, ConfigErrors
+    from fswan.config.ipsecconf import load_config
+    from fswan.config.secrets import load_secrets, permission_warning
+    from fswan.loader import FileLoader, file_mode
+
     loader = FileLoader()
     checked = CheckedFiles(secrets_path or default_secrets_path(config_path))
     try:
@@ -215,6 +220,8 @@ def _listing(command: str, argv: list[str]) -> int:
 
 
 def checkconfig(argv: list[str]) -> int:
+    from fswan.config.render import config_to_dict, format_checkconfig
+
     parser = _Parser(prog="ipsec checkconfig", add_help=False)
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--secrets")

@@ -12,9 +12,14 @@ import shlex
 import sys
 
 from fswan import __version__
-from fswan.cli.client import ControlUnavailable, echo_lines, json_lines, send_request
-from fswan.daemon.logging import DEBUG_CATEGORIES
-from fswan.whackproto import DEFAULT_CTLBASE, RC, Request
+from fswan.cli.client import (
+    ControlUnavailable,
+    echo_lines,
+    flush_out,
+    json_lines,
+    send_request,
+)
+from fswan.whackproto import DEBUG_CATEGORIES, DEFAULT_CTLBASE, RC, Request
 
 HELP = f"""\
 Usage: whack [--ctlbase PATH] [--optionsfrom FILE] COMMAND...
@@ -147,7 +152,7 @@ def run(requests: list[Request], ctlbase: str, as_json: bool = False,
             show(rc, text)
 
         try:
-            result = send_request(ctlbase, request, record)
+            result = send_request(ctlbase, request, record, flush=flush_out())
         except ControlUnavailable as error:
             sys.stderr.write(f"whack: {error}\n")
             return RC.WHACK_PROBLEM

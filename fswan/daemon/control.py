@@ -26,6 +26,7 @@ from fswan.whackproto import (
     Request,
     decode_request,
     format_line,
+    format_lines,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +53,11 @@ class ControlProtocol(LineOnlyReceiver):
     def line(self, rc: int, text: str) -> None:
         if self.transport is not None:
             self.transport.write(format_line(rc, text))
+
+    def line_batch(self, rc: int, texts: list[str]) -> None:
+        """Many lines in one write (``logging.BatchReply``)."""
+        if self.transport is not None and texts:
+            self.transport.write(format_lines(rc, texts))
 
     def _close(self, result: object = None) -> None:
         if self.transport is not None:

@@ -15,17 +15,35 @@ No debug line carries a secret: keys, PSKs and DH values are never handed here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from twisted.logger import Logger
 
-from fswan.whackproto import RC
+from fswan.whackproto import DEBUG_CATEGORIES, RC
 
 
 class Reply(Protocol):
     """Where a whack command's reply lines go (a control connection)."""
 
     def line(self, rc: int, text: str) -> None: ...
+
+
+@runtime_checkable
+class BatchReply(Reply, Protocol):
+    """A reply that also takes many lines of one code at once (the control connection:
+    one write for a whole status instead of one per line)."""
+
+    def line_batch(self, rc: int, texts: list[str]) -> None: ...
+
+
+def reply_lines(reply: Reply, rc: int, texts: list[str]) -> None:
+    """``texts`` as lines of code ``rc``: in one go where ``reply`` can take them so (the
+    status of 10,000 tunnels is 90,000 lines), else one by one."""
+    if isinstance(reply, BatchReply):
+        reply.line_batch(rc, texts)
+        return
+    for text in texts:
+        reply.line(rc, text)
 
 
 def prefixed(text: str, conn: str | None = None, serial: int | None = None) -> str:
@@ -36,9 +54,6 @@ def prefixed(text: str, conn: str | None = None, serial: int | None = None) -> s
     return f'"{conn}": {text}'
 
 
-#: pluto's debug categories, in its order (``--debug-raw`` ...), plus Openswan's natt and dpd
-DEBUG_CATEGORIES = ("raw", "crypt", "parsing", "emitting", "control", "lifecycle", "klips",
-                    "dns", "oppo", "natt", "dpd")
 #: other daemons' names for the same categories (Openswan/Libreswan ``plutodebug=`` lists)
 DEBUG_ALIASES = {"nattraversal": "natt", "nat-t": "natt", "pfkey": "klips", "kernel": "klips",
                  "controlmore": "control", "oppoinfo": "oppo"}

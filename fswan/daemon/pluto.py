@@ -33,7 +33,14 @@ from fswan.config.secrets import Secrets, load_secrets, permission_warning
 from fswan.daemon.dns import DnsKeyFetcher, check_config_names, resolve_names
 from fswan.daemon.interfaces import IkeControl
 from fswan.config.keys import AnyRSAKey, KeyFormatError, format_rsasigkey, key_id, parse_rsasigkey
-from fswan.daemon.logging import DEBUG_CATEGORIES, PlutoLog, Reply, debug_names, parse_debug
+from fswan.daemon.logging import (
+    DEBUG_CATEGORIES,
+    PlutoLog,
+    Reply,
+    debug_names,
+    parse_debug,
+    reply_lines,
+)
 from fswan.daemon.manual import ManualKeying
 from fswan.daemon.metrics import IkeStats
 from fswan.daemon.oe import Opportunism
@@ -629,10 +636,7 @@ class Pluto:
                 document["opportunistic"] = oe
             reply.line(RC.COMMENT, json.dumps(document, sort_keys=True))
             return
-        for line in format_status(snapshot):
-            reply.line(RC.COMMENT, line)
-        for line in self.oe.status_lines():
-            reply.line(RC.COMMENT, line)
+        reply_lines(reply, RC.COMMENT, format_status(snapshot) + self.oe.status_lines())
 
     # -- listings and run-time debugging ------------------------------------
 

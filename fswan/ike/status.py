@@ -1,21 +1,23 @@
 """The engine's states as data for ``--status`` and ``--status --json``.
 
-:func:`snapshot` reads the state table once into frozen records; the text of
-pluto's state lines and the JSON dicts are both made from those records, so
+:func:`snapshot` reads the state table once into frozen records (the facts only
+JSON shows are read from the state when first asked, in the same turn); the text
+of pluto's state lines and the JSON dicts are both made from those records, so
 the two views cannot disagree and the daemon never parses text back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from fswan.ike.select import Connections
+from fswan.ike.select import ConnEntry, Connections
 from fswan.ike.state import Phase1State, Phase2State
 from fswan.ike.table import StateTable
 from fswan.isakmp.constants import OakleyAuth
 
-__all__ = ["StateSnapshot", "snapshot", "state_dicts", "state_lines"]
+__all__ = ["StateSnapshot", "snapshot", "state_dicts", "state_line", "state_lines"]
 
 #: pluto's policy words for the phase-1 authentication methods (status, log lines)
 AUTH_POLICY: dict[int, str] = {
@@ -43,93 +45,112 @@ class StateSnapshot:
     peer_id: str | None
     #: the conn's newest SA of its kind
     newest: bool
-    #: the rest of the JSON facts, by kind (ISAKMP: cookies, proposal, NAT-T, DPD;
-    #: IPSEC: SPIs, clients, mode)
-    details: dict[str, Any]
     #: IPsec SA installed: ``esp.SPI@peer esp.SPI@us``
     spis_line: str | None = None
+    #: the state and its conn's entry, read by :attr:`details`
+    source: Phase1State | Phase2State | None = field(default=None, compare=False, repr=False)
+    entry: ConnEntry | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def details(self) -> dict[str, Any]:
+        """The rest of the JSON facts, by kind (ISAKMP: cookies, proposal, NAT-T, DPD;
+        IPSEC: SPIs, clients, mode).  Made when first asked, from the state itself: the
+        text of ``--status`` shows none of them, and 20,000 states' dicts cost a third of
+        it; a status reads them in the same turn as the snapshot is taken."""
+        return _details(self.source, self.newest, self.entry) if self.source is not None else {}
 
 
 def snapshot(table: StateTable, conns: Connections, now: float) -> list[StateSnapshot]:
+    """Every state as a record (its JSON-only ``details`` made when asked)."""
     out = []
     for st in table.by_serial():
-        entry = conns.get(st.conn_name)
-        details: dict[str, Any]
+        name = st.connection.name
+        entry = conns.get(name)
         spis_line = None
+        # str() of an address, not f"{addr}": ipaddress's __format__ is several times slower
+        local, remote = str(st.local_addr), str(st.remote_addr)
         if isinstance(st, Phase1State):
+            isakmp = True
             newest = entry is not None and entry.newest_isakmp == st.serial
-            details = dict(
-                kind="ISAKMP",
-                newest=newest,
-                icookie=st.icookie.hex(),
-                rcookie=st.rcookie.hex(),
-                proposal=str(st.proposal) if st.proposal else None,
-                auth=AUTH_POLICY.get(st.auth),
-                aggressive=st.aggressive,
-                nat_traversal=st.natt,
-                nat_local=st.nat_us,
-                nat_remote=st.nat_peer,
-                dpd=bool(st.peer_dpd and entry is not None and entry.conn.dpddelay),
-            )
         else:
             assert isinstance(st, Phase2State)
+            isakmp = False
             newest = entry is not None and entry.newest_ipsec == st.serial
-            details = dict(
-                kind="IPSEC",
-                newest=newest,
-                isakmp_serial=st.isakmp_serial,
-                inbound_spi=f"{st.our_spi:08x}",
-                outbound_spi=f"{st.peer_spi:08x}",
-                proposal=str(st.proposal) if st.proposal else None,
-                mode="tunnel" if st.tunnel else "transport",
-                udp_encapsulated=st.udp,
-                local_client=str(st.our_client) if st.our_client else None,
-                remote_client=str(st.peer_client) if st.peer_client else None,
-                installed=st.installed,
-            )
             if st.installed:
-                spis_line = (
-                    f"esp.{st.peer_spi:x}@{st.remote_addr} esp.{st.our_spi:x}@{st.local_addr}"
-                )
+                spis_line = f"esp.{st.peer_spi:x}@{remote} esp.{st.our_spi:x}@{local}"
+        kind = st.kind
         out.append(
             StateSnapshot(
                 serial=st.serial,
-                connection=st.conn_name,
-                isakmp=isinstance(st, Phase1State),
-                label=st.kind.label,
-                number=int(st.kind),
-                story=st.kind.story,
+                connection=name,
+                isakmp=isakmp,
+                label=kind.label,
+                number=int(kind),
+                story=kind.story,
                 initiator=st.initiator,
                 event=st.event.value if st.event is not None else None,
                 event_in=(max(0.0, st.event_at - now) if st.event_at is not None else None),
-                local=f"{st.local_addr}:{st.local_port}",
-                remote=f"{st.remote_addr}:{st.remote_port}",
+                local=f"{local}:{st.local_port}",
+                remote=f"{remote}:{st.remote_port}",
                 peer_id=str(st.peer_id) if st.peer_id is not None else None,
                 newest=newest,
-                details=details,
                 spis_line=spis_line,
+                source=st,
+                entry=entry,
             )
         )
     return out
+
+
+def _details(st: Phase1State | Phase2State, newest: bool,
+             entry: ConnEntry | None) -> dict[str, Any]:
+    """The JSON facts beyond the state line, by kind."""
+    if isinstance(st, Phase1State):
+        return dict(
+            kind="ISAKMP",
+            newest=newest,
+            icookie=st.icookie.hex(),
+            rcookie=st.rcookie.hex(),
+            proposal=str(st.proposal) if st.proposal else None,
+            auth=AUTH_POLICY.get(st.auth),
+            aggressive=st.aggressive,
+            nat_traversal=st.natt,
+            nat_local=st.nat_us,
+            nat_remote=st.nat_peer,
+            dpd=bool(st.peer_dpd and entry is not None and entry.conn.dpddelay),
+        )
+    return dict(
+        kind="IPSEC",
+        newest=newest,
+        isakmp_serial=st.isakmp_serial,
+        inbound_spi=f"{st.our_spi:08x}",
+        outbound_spi=f"{st.peer_spi:08x}",
+        proposal=str(st.proposal) if st.proposal else None,
+        mode="tunnel" if st.tunnel else "transport",
+        udp_encapsulated=st.udp,
+        local_client=str(st.our_client) if st.our_client else None,
+        remote_client=str(st.peer_client) if st.peer_client else None,
+        installed=st.installed,
+    )
+
+
+def state_line(s: StateSnapshot) -> str:
+    """A state's first ``--status`` line (an installed SA has a second: ``spis_line``)."""
+    line = f'#{s.serial}: "{s.connection}" {s.label} ({s.story})'
+    if s.event is not None and s.event_in is not None:
+        line += f"; {s.event} in {int(s.event_in)}s"
+    if s.isakmp:
+        return line + "; newest ISAKMP" if s.newest else line
+    return line + "; newest IPSEC;" if s.newest else line + ";"
 
 
 def state_lines(states: list[StateSnapshot]) -> list[str]:
     """pluto's ``--status`` state lines (without the ``000 `` prefix)."""
     lines = []
     for s in states:
-        parts = [f'#{s.serial}: "{s.connection}" {s.label} ({s.story})']
-        if s.event is not None and s.event_in is not None:
-            parts.append(f"{s.event} in {int(s.event_in)}s")
-        if s.isakmp:
-            if s.newest:
-                parts.append("newest ISAKMP")
-            lines.append("; ".join(parts))
-        else:
-            if s.newest:
-                parts.append("newest IPSEC")
-            lines.append("; ".join(parts) + ";")
-            if s.spis_line is not None:
-                lines.append(f'#{s.serial}: "{s.connection}" {s.spis_line}')
+        lines.append(state_line(s))
+        if not s.isakmp and s.spis_line is not None:
+            lines.append(f'#{s.serial}: "{s.connection}" {s.spis_line}')
     return lines
 
 
