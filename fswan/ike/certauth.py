@@ -204,12 +204,14 @@ def check_peer_certificate(
 
     ``rightcert=`` pins it (the peer's certificate, if sent, must be that one); otherwise
     the certificate must verify against the trust store, vouch for the peer's ID and, with
-    ``rightca=``, come from that CA.  Failures raise ExchangeError with pluto's lines."""
+    ``rightca=``, come from that CA.  Failures raise ExchangeError with pluto's lines and
+    end the negotiation: the message decrypted, so this is the peer's answer, not noise a
+    retransmission could repair (the initiator's ``ipsec auto --up`` returns at once)."""
     if creds.peer_cert is not None:
         if certs and not any(c == creds.peer_cert for c in certs):
             raise ExchangeError(
                 f"peer '{peer}' sent a certificate other than the one configured (rightcert=)",
-                notify=NotifyType.INVALID_CERTIFICATE,
+                notify=NotifyType.INVALID_CERTIFICATE, delete=True,
             )
         end = creds.peer_cert
         if not cert_vouches_for(end, peer):
@@ -218,25 +220,25 @@ def check_peer_certificate(
     if not certs:
         raise ExchangeError(
             f"no certificate received from peer '{peer}' and none configured (rightcert=)",
-            notify=NotifyType.AUTHENTICATION_FAILED,
+            notify=NotifyType.AUTHENTICATION_FAILED, delete=True,
         )
     if trust is None:
         raise ExchangeError("no trust anchors loaded (ipsec.d/cacerts)",
-                            notify=NotifyType.INVALID_CERTIFICATE)
+                            notify=NotifyType.INVALID_CERTIFICATE, delete=True)
     end = _end_certificate(certs, peer)
     others = [c for c in certs if c is not end]
     moment = datetime.fromtimestamp(now, timezone.utc)
     try:
         verified = trust.verify(end, others, moment, strict_crl)
     except CertRejected as rejected:
-        raise ExchangeError(*rejected.lines, notify=NotifyType.INVALID_CERTIFICATE) from None
+        raise ExchangeError(*rejected.lines, notify=NotifyType.INVALID_CERTIFICATE, delete=True) from None
     if not cert_vouches_for(end, peer):
         raise _id_mismatch(peer, end)
     if creds.peer_ca is not None and not issued_by(verified, creds.peer_ca):
         raise ExchangeError(
             f"certificate of '{peer}' is not issued by the CA required (rightca="
             f"'{format_dn(creds.peer_ca)}')",
-            notify=NotifyType.INVALID_CERTIFICATE,
+            notify=NotifyType.INVALID_CERTIFICATE, delete=True,
         )
     lines = [f"certificate of '{format_dn(end.subject)}' verified (issuer "
              f"'{format_dn(end.issuer)}')", *verified.warnings]
@@ -247,7 +249,7 @@ def _id_mismatch(peer: Identity, cert: x509.Certificate) -> ExchangeError:
     return ExchangeError(
         f"peer ID '{peer}' is not the subject nor a subjectAltName of its certificate "
         f"('{format_dn(cert.subject)}')",
-        notify=NotifyType.INVALID_ID_INFORMATION,
+        notify=NotifyType.INVALID_ID_INFORMATION, delete=True,
     )
 
 

@@ -171,3 +171,12 @@ def test_no_private_key_is_said(pki):
     pair.west.engine.set_secrets(parse_secrets("", "/etc/ipsec.secrets"))
     pair.initiate()
     assert "unable to locate my private key for RSA_SIG Signature" in pair.west.text()
+
+
+def test_initiator_refusing_the_responder_certificate_ends_at_once(pki):
+    pair = cert_pair(pki, "west", "mallory")
+    pair.initiate()
+    assert "certificate was revoked on" in pair.west.text()
+    done = pair.west.whack_done
+    assert done and not done[-1].ok, pair.west.text()
+    assert not pair.west.of(ChildSAInstalled) and not pair.east.of(ChildSAInstalled)
