@@ -46,7 +46,9 @@ from typing import Callable, Union
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+from cryptography.hazmat.primitives.ciphers.algorithms import AES
+from cryptography.hazmat.primitives.ciphers.modes import CBC
 
 from fswan.suites import (
     DES_IKE_REFUSAL,
@@ -387,6 +389,9 @@ class Phase1Crypter:
             raise ValueError(f"{self.cipher.log_name} IV must be {self.cipher.block_size} bytes")
         self._key = bytes(key)
         self._ivs: dict[int, bytes] = {0: bytes(iv)}
+        # one key object for every message of the SA (the modules behind ``algorithms.`` and
+        # ``modes.`` look names up in Python on each access)
+        self._algorithm = self._make_algorithm()
 
     @classmethod
     def for_phase1(
@@ -420,9 +425,9 @@ class Phase1Crypter:
         if message_id != 0:
             self._ivs.pop(message_id, None)
 
-    def _algorithm(self) -> algorithms.AES | TripleDES:
+    def _make_algorithm(self) -> AES | TripleDES:
         if self.cipher.name == "aes_cbc":
-            return algorithms.AES(self._key)
+            return AES(self._key)
         if self.cipher.name == "3des_cbc":
             return TripleDES(self._key)
         raise UnsupportedAlgorithm(DES_IKE_REFUSAL)  # pragma: no cover - table only has these
@@ -433,7 +438,7 @@ class Phase1Crypter:
         padded = plaintext + b"\x00" * (-len(plaintext) % bs)
         if not padded:
             padded = b"\x00" * bs
-        encryptor = Cipher(self._algorithm(), modes.CBC(self.iv(message_id))).encryptor()
+        encryptor = Cipher(self._algorithm, CBC(self.iv(message_id))).encryptor()
         ciphertext = encryptor.update(padded) + encryptor.finalize()
         self._ivs[message_id] = ciphertext[-bs:]
         return ciphertext
@@ -449,7 +454,7 @@ class Phase1Crypter:
             raise DecryptError(
                 f"encrypted body is {len(ciphertext)} bytes, not a positive multiple of {bs}"
             )
-        decryptor = Cipher(self._algorithm(), modes.CBC(self.iv(message_id))).decryptor()
+        decryptor = Cipher(self._algorithm, CBC(self.iv(message_id))).decryptor()
         plaintext = decryptor.update(ciphertext) + decryptor.finalize()
         if update_iv:
             self._ivs[message_id] = ciphertext[-bs:]

@@ -233,15 +233,18 @@ class State:
     watcher: Any = field(default=None, repr=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        # every field is set through here (the dataclass __init__ too, ~400 times a
+        # handshake), so straight into __dict__: no state field is a descriptor
+        fields = self.__dict__
         if name in WATCHED_FIELDS:
-            watcher = self.__dict__.get("watcher")
+            watcher = fields.get("watcher")
             if watcher is not None:
-                old = self.__dict__.get(name)
-                object.__setattr__(self, name, value)
+                old = fields.get(name)
+                fields[name] = value
                 if old is not value:
                     watcher.changed(self, name, old)
                 return
-        object.__setattr__(self, name, value)
+        fields[name] = value
 
     @property
     def conn_name(self) -> str:
