@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from twisted.internet import defer
 
 from fswan.config.errors import ConfigError, ConfigErrors
@@ -30,7 +31,9 @@ from fswan.config.orient import (
     orient,
 )
 from fswan.config.secrets import Secrets, load_secrets, permission_warning
+from fswan.pki.store import CertStore
 from fswan.daemon.dns import DnsKeyFetcher, check_config_names, resolve_names
+from fswan.daemon import credentials
 from fswan.daemon.interfaces import IkeControl
 from fswan.config.keys import AnyRSAKey, KeyFormatError, format_rsasigkey, key_id, parse_rsasigkey
 from fswan.daemon.logging import (
@@ -110,6 +113,8 @@ class Pluto:
         self.setup = SetupConfig()
         self.connections: dict[str, LoadedConnection] = {}
         self.secrets = Secrets(entries=(), files=(), warnings=())
+        #: trust anchors, CRLs and our certificates (``pki.store``); loaded by ``start``
+        self.pki: CertStore | None = None
         self.interfaces: list[IpsecInterface] = []
         self.host = HostNetwork()
         self.listening = False
@@ -139,6 +144,7 @@ class Pluto:
         if config is None:
             config = self._read_config(self.config_path)
         self.setup = config.setup
+        self._load_certificates(config)
         if self.ike is not None:
             self.ike.engine.apply_setup(
                 uniqueids=config.setup.uniqueids,
@@ -169,6 +175,24 @@ class Pluto:
             if conn.auto in (Auto.ADD, Auto.ROUTE, Auto.START, Auto.MANUAL):
                 self._add_resolving(conn, None, strict=True)
         self.oe.load(config)
+
+    def _load_certificates(self, config: Config) -> None:
+        """The trust anchors and CRLs (``ipsec.d`` beside ipsec.conf and the ``cacert=``
+        of ``ca`` sections with ``auto=add``); unreadable files are logged, not fatal."""
+        ca_files = [
+            (section.settings["cacert"][0], str(section.settings["cacert"][1]))
+            for section in config.cas.values()
+            if section.auto == "add" and "cacert" in section.settings
+        ]
+        directory = credentials.ipsec_d(self.config_path)
+        ca_files = [(p if os.path.isabs(p) else os.path.join(directory, "cacerts", p), where)
+                    for p, where in ca_files]
+        self.pki, warnings = CertStore.load(directory, ca_files)
+        for warning in warnings:
+            self.log.log(f"warning: {warning}", RC.LOG_SERIOUS)
+        if self.ike is not None:
+            self.ike.engine.set_trust(self.pki, strict_crl=config.setup.strictcrlpolicy == "yes",
+                                      nocrsend=config.setup.nocrsend)
 
     def start_auto(self) -> None:
         """Once the reactor runs, as ``ipsec setup`` did after loading: ``auto=route``
@@ -295,7 +319,7 @@ class Pluto:
 
     def _tell_engine(self, loaded: LoadedConnection) -> None:
         if self.ike is not None and loaded.oriented is not None and loaded.conn.auto is not Auto.MANUAL:
-            self.ike.engine.add_connection(loaded.oriented)
+            self.ike.engine.add_connection(loaded.oriented, loaded.creds)
             peer_keys = getattr(self.ike, "peer_keys", None)  # fakes in tests have none
             if peer_keys is not None:
                 peer_keys.conn_added(loaded.oriented)
@@ -322,7 +346,15 @@ class Pluto:
             if not quiet:
                 self.log.log(str(error), RC.ORIENT, conn=conn.name, reply=reply)
             return LoadedConnection(conn, None, str(error))
-        return LoadedConnection(conn, oriented)
+        try:
+            oriented, creds, notes = credentials.resolve(oriented, self.pki)
+        except credentials.CredentialError as error:
+            self.log.log(str(error), RC.ORIENT, conn=conn.name, reply=reply)
+            return LoadedConnection(conn, None, str(error))
+        if not quiet:
+            for note in notes:
+                self.log.log(f"warning: {note}", conn=conn.name, reply=reply)
+        return LoadedConnection(conn, oriented, creds=creds)
 
     # -- whack verbs ------------------------------------------------------
 
@@ -740,7 +772,7 @@ class Pluto:
                 continue
             ids: tuple[Identity | None, ...] = secret.ids or (None,)
             value = secret.value
-            if isinstance(value, bytes):
+            if not isinstance(value, rsa.RSAPrivateKey):
                 continue
             for given in ids:
                 shown = None if given is not None and given.kind is IdKind.ANY else given

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from fswan.config.model import AuthBy, Auto, Connection, ConnType, FailureShunt
 from fswan.config.orient import IpsecInterface, OrientedConnection, OrientedEnd
+from fswan.ike.certauth import NO_CREDENTIALS, Credentials
 from fswan.ike.status import StateSnapshot, state_dicts, state_line
 
 
@@ -47,6 +48,8 @@ class LoadedConnection:
     routing: str = "unrouted"
     #: the IPsec state whose SA the conn's eroute points at
     eroute_owner: int | None = None
+    #: certificates the conn negotiates with (``daemon/credentials.py``)
+    creds: Credentials = NO_CREDENTIALS
     #: the status text that follows from the conn alone, made on the first status and shared
     #: by the copies that status makes with the routing words (``dataclasses.replace``)
     text_cache: _ConnText = field(default_factory=_ConnText, compare=False, repr=False)
