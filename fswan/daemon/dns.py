@@ -61,6 +61,7 @@ from twisted.python.threadpool import ThreadPool
 
 from fswan.config.ids import IdError, IdKind, Identity, parse_id
 from fswan.config.model import Auto, AuthBy, Config, ConnType, End, IPAddress
+from fswan.daemon.credentials import needs_certificates
 from fswan.daemon.interfaces import Clock
 from fswan.dnskeys.records import (
     TXT_ATTRIBUTE,
@@ -480,6 +481,8 @@ def check_config_names(config: Config, local_hosts: Iterable[str] = ()) -> list[
             if when is None or end.host == "%defaultroute" or _address(end.host) in ours:
                 continue
             keyword = f"{side}rsasigkey"
+            if keyword not in conn.settings and needs_certificates(conn):
+                continue  # the default key source, but the peer's key comes with its certificate
             default = "" if keyword in conn.settings else " (the default)"
             prefix = f'"{conn.name}": {keyword}={end.rsasigkey}{default}: '
             lines.extend(prefix + note for note in _end_notes(side, end, when, config.setup.myid))

@@ -8,12 +8,14 @@ that does come up."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.lab.lab import wait_for
+from tests.lab.test_ike_fragments import charon_confdir, fswan_conf, key_with_fragments
 from tests.lab.test_dataplane_strongswan import client_ping
 from tests.pki_fixtures import Pki, make_pki
 
@@ -74,7 +76,12 @@ def fswan_pki(lab) -> Pki:
 
 
 def start_charon(lab, tmp_path: Path, pki: Pki, east: str, west: str, proposals: str) -> None:
-    confdir = tmp_path / "east"
+    confdir = charon_certificates(tmp_path / "east", pki, east, west, proposals)
+    lab.script("start-peer", "lab-east", str(confdir))
+
+
+def charon_certificates(confdir: Path, pki: Pki, east: str, west: str, proposals: str) -> Path:
+    """A swanctl conf dir for lab-east authenticating with ``east``'s certificate."""
     for sub in ("x509ca", "x509", "private"):
         (confdir / sub).mkdir(parents=True, exist_ok=True)
     shutil.copy(pki.root_path, confdir / "x509ca" / "root.pem")
@@ -83,15 +90,21 @@ def start_charon(lab, tmp_path: Path, pki: Pki, east: str, west: str, proposals:
     shutil.copy(pki[east].key_path, confdir / "private" / f"{east}.key")
     (confdir / "swanctl.conf").write_text(CHARON_CONF.format(
         proposals=proposals, east=east, east_dn=pki[east].dn, west_dn=pki[west].dn))
-    lab.script("start-peer", "lab-east", str(confdir))
+    return confdir
+
+
+def fswan_files(pki: Pki, west: str, east: str, authby: str = "rsasig",
+                ike: str = "aes128-sha1-modp2048", extra: str = "") -> tuple[str, str]:
+    """(ipsec.conf, ipsec.secrets) of fswan in lab-west with ``west``'s certificate."""
+    kind = "ECDSA" if "ecdsa" in west or "p384" in west else "RSA"
+    conf = FSWAN_CONF.format(west=west, east_dn=pki[east].dn, authby=authby, ike=ike,
+                             extra="".join(f"\t{line}\n" for line in extra.splitlines()))
+    return conf, f": {kind} {west}.key\n"
 
 
 def start_fswan(lab, pki: Pki, west: str, east: str, authby: str = "rsasig",
                 ike: str = "aes128-sha1-modp2048", extra: str = ""):
-    kind = "ECDSA" if "ecdsa" in west or "p384" in west else "RSA"
-    conf = FSWAN_CONF.format(west=west, east_dn=pki[east].dn, authby=authby, ike=ike,
-                             extra="".join(f"\t{line}\n" for line in extra.splitlines()))
-    return lab.fswan("lab-west", conf, f": {kind} {west}.key\n")
+    return lab.fswan("lab-west", *fswan_files(pki, west, east, authby, ike, extra))
 
 
 def bring_up(lab, daemon, initiator: str):
@@ -151,3 +164,19 @@ def test_bad_charon_certificate_is_refused(lab, tmp_path, east, line, initiator)
     assert line in log, log[-4000:]
     assert "ISAKMP SA established" not in daemon.cli("ipsec", "auto", "--status").stdout
     assert client_ping(1).returncode != 0
+
+
+@pytest.mark.parametrize("initiator", ["fswan", "charon"])
+def test_4096_bit_certificates_only_through_ike_fragments(lab, tmp_path, initiator):
+    """Main Mode messages 5 and 6 carry a 4096-bit certificate and signature (about 2 KB)
+    over a 360-byte-MTU wire whose gateways drop IP fragments: only IKE fragments, cut by
+    charon (fragmentation = force) and by fswan (fragmentation=yes), get them across."""
+    pki = make_pki(lab.workdir / "fswan-lab-west" / "ipsec.d", rsa_bits=4096)
+    source = charon_certificates(tmp_path / "cert-east", pki, "east", "west", "aes128-sha1-modp2048")
+    conf, secrets = fswan_files(pki, "west", "east")
+    daemon = key_with_fragments(lab, charon_confdir(tmp_path, source), fswan_conf(conf, "yes"),
+                                secrets, initiator)
+    sizes = [int(n) for n in re.findall(r"splitting IKE message \((\d+) bytes\)",
+                                        lab.charon_log("lab-east"))]
+    assert sizes and max(sizes) > 1500, sizes  # charon's message 5/6: certificate and signature
+    assert "certificate of 'C=CH, O=fswan lab, CN=east' verified" in daemon.log()
