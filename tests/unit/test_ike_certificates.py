@@ -8,11 +8,18 @@ from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fswan.config.model import AuthBy, Connection
 from fswan.config.secrets import Secrets, parse_secrets
 from fswan.daemon.credentials import CredentialError, resolve
+from fswan.ike import certauth
 from fswan.ike.engine import IkeEngine
+from fswan.ike.main_mode import identity_of
+from fswan.ike.state import ExchangeError
+from fswan.isakmp.constants import CertEncoding, IdType, NotifyType
+from fswan.isakmp.payloads import CertPayload, CRPayload, IDPayload
 from fswan.ike.events import ChildSAInstalled
 from fswan.isakmp.constants import PayloadType
 from fswan.isakmp.message import decode_message
@@ -180,3 +187,19 @@ def test_initiator_refusing_the_responder_certificate_ends_at_once(pki):
     done = pair.west.whack_done
     assert done and not done[-1].ok, pair.west.text()
     assert not pair.west.of(ChildSAInstalled) and not pair.east.of(ChildSAInstalled)
+
+
+@given(st.binary(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_any_dn_id_or_cert_payload_is_accepted_or_refused_never_crashes(data):
+    try:
+        identity = identity_of(IDPayload(IdType.ID_DER_ASN1_DN, data))
+        assert identity.kind.name == "DER_ASN1_DN" and identity.value.isprintable()
+    except ExchangeError as error:
+        assert error.notify == NotifyType.INVALID_ID_INFORMATION
+    try:
+        certauth.read_certificates([CertPayload(CertEncoding.CERT_X509_SIGNATURE, data)], "peer")
+    except ExchangeError as error:
+        assert error.notify == NotifyType.INVALID_CERTIFICATE
+    named = certauth.requested_cas([CRPayload(CertEncoding.CERT_X509_SIGNATURE, data)])
+    assert len(named) <= 1 and all(isinstance(name, str) for name in named)
