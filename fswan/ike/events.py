@@ -11,7 +11,7 @@ event never leaks a secret.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Union
 
 from fswan.config.ids import Identity
@@ -31,6 +31,9 @@ __all__ = [
     "ClientCheck",
     "ClientCheckNeeded",
     "WhackDone",
+    "XauthCheckNeeded",
+    "VirtualIpAssigned",
+    "VirtualIpReleased",
 ]
 
 
@@ -123,6 +126,8 @@ class ChildSAInstalled:
     lifetime_seconds: float
     #: the older Quick Mode state this pair replaces (make-before-break), else None
     replaces_serial: int | None
+    #: the XAUTH user of the ISAKMP SA under which it was negotiated (``PLUTO_XAUTH_USERNAME``)
+    xauth_user: str | None = None
 
 
 @dataclass(frozen=True)
@@ -221,7 +226,57 @@ class ClientCheckNeeded:
     check: ClientCheck
 
 
+@dataclass(frozen=True)
+class XauthCheckNeeded:
+    """An XAUTH client (the peer) answered with a user name and password; the shell
+    checks them (an ``IXauthVerifier`` plugin: ipsec.secrets, PAM, RADIUS ...) and calls
+    :meth:`~fswan.ike.engine.IkeEngine.xauth_checked` with the verdict, maybe much later.
+    The password is never printed (``repr``)."""
+
+    conn: str
+    #: the ISAKMP SA ``#N`` the exchange runs on
+    serial: int
+    user: str
+    password: bytes = field(repr=False)
+    #: the peer's address, for the verifier's log and its own policies
+    peer: IPAddress | None = None
+
+
+@dataclass(frozen=True)
+class VirtualIpAssigned:
+    """Mode Config: an inner address for one ISAKMP SA.
+
+    As client: the gateway gave us ``address`` (and DNS servers, domains, a banner);
+    the shell puts it on ``ipsec0`` (or gives it to the routing plugin as the source
+    address) until :class:`VirtualIpReleased`.  As server: ``address`` was leased to
+    the peer from the conn's pool (for the status and the updown context)."""
+
+    conn: str
+    serial: int
+    address: IPAddress
+    #: True when we are the client (we got the address), False when we gave it
+    ours: bool
+    dns: tuple[IPAddress, ...] = ()
+    domains: tuple[str, ...] = ()
+    banner: str | None = None
+    #: the XAUTH user name the address belongs to, when XAUTH ran
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class VirtualIpReleased:
+    """The ISAKMP SA that carried a :class:`VirtualIpAssigned` address is gone."""
+
+    conn: str
+    serial: int
+    address: IPAddress
+    ours: bool
+
+
 EngineEvent = Union[
+    XauthCheckNeeded,
+    VirtualIpAssigned,
+    VirtualIpReleased,
     PeerKeyNeeded,
     ClientCheckNeeded,
     LogLine,
