@@ -37,6 +37,7 @@ from .constants import (
     OAKLEY_ATTRIBUTE_VALUES,
     TRANSFORM_IDS,
     CertEncoding,
+    CfgType,
     IdType,
     IPsecAttr,
     KnownVendor,
@@ -880,6 +881,39 @@ class FragmentPayload(Payload):
 
 
 # ---------------------------------------------------------------------------
+# Attribute (Mode Config / XAUTH, draft-dukes-ike-mode-cfg section 3.2)
+
+
+@dataclass(frozen=True)
+class AttributePayload(Payload):
+    """ATTRIBUTE: a Transaction exchange message (REQUEST, REPLY, SET or ACK) and its
+    attributes; ``identifier`` pairs a REPLY with its REQUEST, an ACK with its SET."""
+
+    payload_type: ClassVar[int] = PayloadType.ATTRIBUTE
+    cfg_type: int
+    identifier: int
+    attributes: tuple[Attribute, ...] = ()
+    raw: bytes | None = _raw_field()
+
+    def encode(self) -> bytes:
+        return (
+            bytes([int(self.cfg_type), 0])
+            + int(self.identifier).to_bytes(2, "big")
+            + encode_attributes(self.attributes)
+        )
+
+    @classmethod
+    def decode(cls, body: bytes) -> AttributePayload:
+        _need(body, 4, "Attribute")
+        attributes = decode_attributes(bytes(body[4:]), "Attribute payload")
+        return cls(coerce(CfgType, body[0]), _u16(body, 2), tuple(attributes))
+
+    def get(self, attr_type: int) -> Attribute | None:
+        """The first attribute of this type, or None."""
+        return next((a for a in self.attributes if int(a.type) == int(attr_type)), None)
+
+
+# ---------------------------------------------------------------------------
 # Anything else
 
 
@@ -922,6 +956,7 @@ PAYLOAD_DECODERS: dict[int, PayloadDecoder] = {
     PayloadType.NAT_D_DRAFT: lambda body: NATDPayload.decode(body, draft=True),
     PayloadType.NAT_OA_DRAFT: lambda body: NATOAPayload.decode(body, draft=True),
     PayloadType.FRAGMENT: FragmentPayload.decode,
+    PayloadType.ATTRIBUTE: AttributePayload.decode,
 }
 
 

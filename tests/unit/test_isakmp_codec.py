@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from fswan.isakmp.attributes import Attribute, decode_attributes, encode_attributes
 from fswan.isakmp.constants import (
+    CfgAttr,
+    CfgType,
     DOI,
     AuthAlgorithm,
     CertEncoding,
@@ -61,6 +63,7 @@ from fswan.isakmp.message import (
     strip_non_esp_marker,
 )
 from fswan.isakmp.payloads import (
+    AttributePayload,
     CertPayload,
     CRPayload,
     DeletePayload,
@@ -528,9 +531,12 @@ class Unknown:
 
 
 class ModeConfigAttribute:
-    payload_type = PayloadType.ATTRIBUTE  # 14: Mode Config, not parsed here
-    body = b"\x01\x00\x00\x00"
-    payload = UnknownPayload(14, b"\x01\x00\x00\x00")
+    # an XAUTH request: XAUTH_TYPE generic (TV), empty USER_NAME and USER_PASSWORD (TLV)
+    payload_type = PayloadType.ATTRIBUTE
+    body = bytes.fromhex("01000007" "c0880000" "40890000" "408a0000")
+    payload = AttributePayload(CfgType.ISAKMP_CFG_REQUEST, 7, (
+        Attribute(CfgAttr.XAUTH_TYPE, 0), Attribute(CfgAttr.XAUTH_USER_NAME, b""),
+        Attribute(CfgAttr.XAUTH_USER_PASSWORD, b"")))
 
 
 PAYLOAD_VECTORS = [

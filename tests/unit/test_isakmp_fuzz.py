@@ -44,6 +44,7 @@ from fswan.isakmp.payloads import (
     SigPayload,
     Transform,
     UnknownPayload,
+    AttributePayload,
     VendorIDPayload,
     decode_payload,
 )
@@ -277,8 +278,17 @@ payloads = st.one_of(
         st.binary(max_size=16),
         st.sampled_from([0, 1]),
     ),
-    st.builds(UnknownPayload, st.sampled_from([14, 77, 133, 255]), st.binary(max_size=20)),
+    st.builds(UnknownPayload, st.sampled_from([77, 133, 255]), st.binary(max_size=20)),
     st.builds(FragmentPayload, u16, st.integers(1, 255), st.booleans(), st.binary(max_size=40)),
+    st.builds(
+        AttributePayload,
+        st.integers(1, 4),
+        u16,
+        st.lists(
+            st.builds(Attribute, st.integers(0, 0x7FFF), st.integers(0, 0xFFFF) | st.binary(max_size=12)),
+            max_size=4,
+        ).map(tuple),
+    ),
 )
 headers = st.builds(
     Header,
