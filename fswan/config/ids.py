@@ -6,6 +6,14 @@ pluto's forms: an address literal (ID_IPV4_ADDR / ID_IPV6_ADDR), ``@fqdn``
 With certificates: an X.500 DN (ID_DER_ASN1_DN, ``C=CH, O=Lab, CN=west``; ``*``
 as a peer's RDN value matches any value) and ``%fromcert`` (the subject of the
 end's certificate, filled in when the certificate is loaded).
+
+ID_KEY_ID (opaque bytes; the "group name" iOS and Cisco clients send in
+Aggressive Mode): ``@#hex`` (FreeS/WAN, strongSwan, Libreswan; ``@#0x...`` too),
+``@[text]`` (Libreswan's text form) and strongSwan's ``keyid:text`` /
+``keyid:#hex``.  The value is the lowercase hex of the bytes, so every
+spelling of the same key ID is the same identity; it prints as ``@[text]``
+when the bytes are printable ASCII without spaces, else as ``@#hex``, both of
+which read back to the same identity.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ class IdKind(str, enum.Enum):
     ANY = "%any"
     MYID = "%myid"
     FROMCERT = "%fromcert"
+    KEY_ID = "ID_KEY_ID"
 
 
 _DN_START = re.compile(r"/?[A-Za-z][A-Za-z0-9.]*\s*=")
@@ -37,13 +46,21 @@ class IdError(ValueError):
 @dataclass(frozen=True)
 class Identity:
     kind: IdKind
-    #: canonical text: the address, the FQDN without '@', the user@fqdn
+    #: canonical text: the address, the FQDN without '@', the user@fqdn,
+    #: a key ID's bytes as lowercase hex
     value: str
 
     def __str__(self) -> str:
         if self.kind is IdKind.FQDN:
             return "@" + self.value
+        if self.kind is IdKind.KEY_ID:
+            return key_id_text(self.key_id)
         return self.value
+
+    @property
+    def key_id(self) -> bytes:
+        """An ID_KEY_ID's bytes (what goes on the wire)."""
+        return bytes.fromhex(self.value) if self.kind is IdKind.KEY_ID else b""
 
     @property
     def is_any(self) -> bool:
@@ -59,6 +76,40 @@ class Identity:
 
 ANY_ID = Identity(IdKind.ANY, "%any")
 FROMCERT_ID = Identity(IdKind.FROMCERT, "%fromcert")
+
+
+def key_id_identity(data: bytes) -> Identity:
+    """An ID_KEY_ID identity for these bytes."""
+    return Identity(IdKind.KEY_ID, data.hex())
+
+
+def key_id_text(data: bytes) -> str:
+    """How a key ID prints: ``@[name]`` when readable as it stands, else ``@#hex``."""
+    if data and all(0x21 <= b <= 0x7E for b in data):
+        return "@[" + data.decode("ascii") + "]"
+    return "@#" + data.hex()
+
+
+def _parse_key_id(text: str) -> Identity:
+    """``@#hex``, ``@[text]``, ``keyid:#hex`` or ``keyid:text`` as an ID_KEY_ID."""
+    if text.startswith("@["):
+        body = text[2:-1] if text.endswith("]") else text[2:]
+        data = body.encode("utf-8")
+    elif text.lower().startswith("keyid:") and not text[6:].startswith("#"):
+        data = text[6:].encode("utf-8")
+    else:
+        digits = text[text.index("#") + 1:]
+        if digits[:2].lower() == "0x":
+            digits = digits[2:]
+        digits = digits.replace("_", "")
+        if not re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", digits):
+            raise IdError(
+                f"bad key ID {text!r}: expected an even number of hex digits after '#'"
+            )
+        data = bytes.fromhex(digits)
+    if not data:
+        raise IdError(f"bad key ID {text!r}: it is empty")
+    return key_id_identity(data)
 
 
 def looks_like_dn(text: str) -> bool:
@@ -91,6 +142,8 @@ def parse_id(text: str) -> Identity:
         return Identity(IdKind.MYID, "%myid")
     if text == "%fromcert":
         return FROMCERT_ID
+    if text.startswith(("@#", "@[")) or text.lower().startswith("keyid:"):
+        return _parse_key_id(text)
     if looks_like_dn(text):
         return dn_identity(text)
     if text.startswith("@"):

@@ -104,8 +104,10 @@ def _address_or_none(text: str) -> IPAddress | None:
 
 def is_dns_name(text: str | None) -> bool:
     """A host/nexthop/ID value that is a DNS name to resolve (not an address, ``%word``,
-    ``@fqdn``, ``user@fqdn`` or DN)."""
+    ``@fqdn``, ``user@fqdn``, DN or strongSwan's ``keyid:``)."""
     if not text or text.startswith(("%", "@")) or "@" in text or "=" in text or " " in text:
+        return False
+    if text.lower().startswith("keyid:"):
         return False
     return _address_or_none(text) is None
 

@@ -7,8 +7,9 @@ Syntax, one entry per unindented line::
     [selector ...] : RSA "keyfile.pem" ["passphrase"]
     include GLOB
 
-* Selectors are identities (addresses, ``@fqdn``, ``user@fqdn``, ``%any``,
-  ``%any6``); an entry without selectors applies to any pair of ends.
+* Selectors are identities (addresses, ``@fqdn``, ``user@fqdn``, key IDs as
+  ``@#hex``/``@[text]``/``keyid:text``, ``%any``, ``%any6``); an entry without
+  selectors applies to any pair of ends.
 * The ``:`` stands alone, separated by spaces (an IPv6 selector has colons).
 * Lines that begin with whitespace continue the entry above, which is how an
   ``RSA {`` block spans lines; a ``}`` in column 0 still closes an open block.

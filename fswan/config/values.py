@@ -422,8 +422,6 @@ def parse_id_text(text: str) -> str:
     prefix = next((p for p in _TYPED_ID if word.lower().startswith(p)), None)
     if prefix is not None:
         word = _TYPED_ID[prefix] + word[len(prefix):]
-    elif word.lower().startswith(("keyid:", "@#")):
-        raise Unrunnable(f"key ID identities ({word}) are not yet supported")
     try:
         parse_id(word)
     except IdError as exc:

@@ -112,6 +112,8 @@ def id_payload(identity: Identity, cert: x509.Certificate | None = None) -> IDPa
         return IDPayload.fqdn(identity.value)
     if identity.kind is IdKind.USER_FQDN:
         return IDPayload.user_fqdn(identity.value)
+    if identity.kind is IdKind.KEY_ID:  # opaque bytes: the iOS/Cisco "group name"
+        return IDPayload(IdType.ID_KEY_ID, identity.key_id)
     raise ExchangeError(f"cannot send our ID '{identity}': give this end a specific id=")
 
 
@@ -144,6 +146,13 @@ def identity_of(payload: IDPayload) -> Identity:
                 notify=NotifyType.INVALID_ID_INFORMATION,
             )
         return Identity(IdKind.DER_ASN1_DN, text)
+    if payload.id_type == IdType.ID_KEY_ID:
+        # any bytes are a key ID; they print as @[text] or @#hex, never raw
+        if not payload.data:
+            raise ExchangeError(
+                "peer's ID_KEY_ID ID is empty", notify=NotifyType.INVALID_ID_INFORMATION
+            )
+        return Identity(IdKind.KEY_ID, payload.data.hex())
     try:
         if payload.id_type in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR):
             return parse_id(str(payload.address))

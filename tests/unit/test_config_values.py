@@ -189,8 +189,15 @@ class TestIdsAndKeys:
     def test_strongswan_typed_ids(self):
         assert values.parse_id_text("fqdn:gw.example.com") == "@gw.example.com"
         assert values.parse_id_text("email:road@example.com") == "road@example.com"
-        with pytest.raises(values.Unrunnable):
-            values.parse_id_text("keyid:0x0102")
+
+    @pytest.mark.parametrize("text", ["keyid:vpngroup", "keyid:#76706e67726f7570", "@#76706e67726f7570",
+                                      "@#0x76706e67726f7570", "@[vpngroup]"])
+    def test_key_ids_are_kept_as_written(self, text):
+        assert values.parse_id_text(text) == text
+
+    @pytest.mark.parametrize("text", ["@#", "@#123", "@#xyz", "keyid:", "@[]", "keyid:#0x"])
+    def test_bad_key_ids(self, text):
+        assert "key ID" in bad(values.parse_id_text, text)
 
     def test_sourceip(self):
         assert values.parse_sourceip("192.0.2.1") == ip_address("192.0.2.1")
