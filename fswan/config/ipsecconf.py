@@ -45,6 +45,7 @@ from fswan.config.keywords import Keyword, Kind, Section
 from fswan.config.virtual import VirtualSubnet
 from fswan.config.model import (
     DEFAULT_ROUTE,
+    AddressRange,
     Auto,
     AuthBy,
     CaSection,
@@ -162,6 +163,9 @@ _PARSERS: dict[Kind, _Parser] = {
     Kind.DEBUG: lambda k, t: values.parse_debug(t),
     Kind.SYSLOG: lambda k, t: values.parse_syslog(t),
     Kind.INTERFACES: lambda k, t: values.parse_interfaces(t),
+    Kind.POOL: lambda k, t: values.parse_address_range(t),
+    Kind.ADDRESSES: lambda k, t: values.parse_address_list(t),
+    Kind.WORDS: lambda k, t: values.parse_words(t),
 }
 
 
@@ -557,6 +561,8 @@ _END_AUTH = {"psk": AuthBy.SECRET, "secret": AuthBy.SECRET,
              "pubkey": AuthBy.RSASIG, "rsasig": AuthBy.RSASIG, "rsa": AuthBy.RSASIG,
              "ecdsa": AuthBy.ECDSA, "ecdsasig": AuthBy.ECDSA,
              "never": AuthBy.NEVER}
+#: strongSwan's ``authby=`` words for IKEv1 with XAUTH: the phase-1 method they stand on
+_XAUTH_AUTHBY = {"xauthpsk": AuthBy.SECRET, "xauthrsasig": AuthBy.RSASIG}
 
 
 def _model_value(keyword: Keyword, value: Any) -> Any:
@@ -763,6 +769,7 @@ class _Builder:
             conn_kwargs["dpddelay"] = None
         self._forceencaps(section, settings, conn_kwargs)
         self._end_auth(settings, conn_kwargs, refusals)
+        self._xauth_modecfg(settings, conn_kwargs)
 
         ends = {side: self._end(kwargs) for side, kwargs in end_kwargs.items()}
         conn = Connection(
@@ -812,6 +819,26 @@ class _Builder:
         conn_kwargs["authby"] = next(iter(mapped.values()))
 
     @staticmethod
+    def _xauth_modecfg(settings: dict[str, _Setting], conn_kwargs: dict[str, Any]) -> None:
+        """strongSwan's XAUTH and Mode Config spellings onto the model: ``authby=xauthpsk``
+        is ``secret`` with XAUTH in the role ``xauth=`` names (ours: left/right is not known
+        yet); ``modeconfig=pull``; Openswan's ``modecfgdns1=``/``modecfgdns2=`` append."""
+        def value(name: str) -> Any:
+            setting = settings.get(name)
+            return setting.value if setting is not None and setting.is_set else None
+
+        authby = conn_kwargs.get("authby")
+        if authby in _XAUTH_AUTHBY:
+            conn_kwargs["authby"] = _XAUTH_AUTHBY[authby]
+            conn_kwargs["xauth_role"] = value("xauth") or "client"
+        mode = value("modeconfig")
+        if mode is not None and value("modecfgpull") is None:
+            conn_kwargs["modecfgpull"] = mode == "pull"
+        extra = tuple(a for name in ("modecfgdns1", "modecfgdns2") for a in value(name) or ())
+        if extra:
+            conn_kwargs["modecfgdns"] = tuple(dict.fromkeys(conn_kwargs.get("modecfgdns", ()) + extra))
+
+    @staticmethod
     def _certificate_refusals(conn: Connection, settings: dict[str, _Setting]) -> list[tuple[str, Location]]:
         """ECDSA authenticates with certificates only: fswan has no raw ECDSA keys."""
         found: list[tuple[str, Location]] = []
@@ -831,6 +858,15 @@ class _Builder:
             kwargs["nexthop"] = DEFAULT_ROUTE
         if isinstance(kwargs.get("subnet"), VirtualSubnet):
             kwargs["virtual"] = kwargs.pop("subnet")
+        sourceip = kwargs.get("sourceip")
+        if sourceip == values.CONFIG_SOURCEIP:
+            # strongSwan: this end wants a virtual IP
+            del kwargs["sourceip"]
+            kwargs["modecfgclient"] = True
+        elif isinstance(sourceip, AddressRange):
+            # strongSwan: the pool this end's virtual IP comes from (leftaddresspool= wins)
+            del kwargs["sourceip"]
+            kwargs.setdefault("addresspool", sourceip)
         return End(host=host, **kwargs)
 
     def _forceencaps(

@@ -87,6 +87,9 @@ class Kind(str, enum.Enum):
     DEBUG = "debug names"
     SYSLOG = "facility.priority"
     INTERFACES = "interfaces"
+    POOL = "address range"
+    ADDRESSES = "addresses"
+    WORDS = "names"
 
 
 #: Marks "field name = keyword name" in the table below.
@@ -271,13 +274,12 @@ TABLE: tuple[Keyword, ...] = (
                                 "rsa-sha2_256": "rsa-sha2", "rsa-sha2_384": "rsa-sha2",
                                 "rsa-sha2_512": "rsa-sha2"}),
             refuse=MappingProxyType({
-                "xauthpsk": "XAUTH is not yet supported",
-                "xauthrsasig": "XAUTH is not yet supported",
                 "null": "NULL authentication is IKEv2 only",
                 "eaponly": "EAP is IKEv2 only",
                 "rsa-sha2": "RSA-SHA2 signatures (RFC 7427) are IKEv2 only",
             }),
-            doc="a comma list (Libreswan) is read word by word"),
+            doc="a comma list (Libreswan) is read word by word; xauthpsk/xauthrsasig (strongSwan) "
+                "are secret/rsasig with XAUTH, our role from xauth="),
     Keyword("leftauth", _CONN, Kind.STRING, end=True, field=None,
             doc="strongSwan/Libreswan: psk/secret or pubkey/rsasig/rsa on both ends set authby="),
     Keyword("leftauth2", _CONN, Kind.STRING, end=True, field=None, supported=False),
@@ -303,7 +305,7 @@ TABLE: tuple[Keyword, ...] = (
         leftid2 leftcert2 leftca2 leftgroups leftgroups2 leftcertpolicy leftdns leftnatip
         # Libreswan and Openswan
         leftsubnets leftinterface-ip leftvti leftecdsakey leftpubkey leftckaid leftautheap
-        leftusername=leftxauthusername,leftxauthname leftspibase
+        leftspibase
     """, end=True),
     Keyword("lefthostaccess", _CONN, Kind.BOOL, end=True, field=None, supported=False, ok_values=(False,)),
     Keyword("leftallowany", _CONN, Kind.BOOL, end=True, field=None, supported=False, ok_values=(False,)),
@@ -317,7 +319,8 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("leftahspi", _CONN, Kind.SPI, end=True, supported=False),
     # Libreswan end keywords
     Keyword("leftsourceip", _CONN, Kind.SOURCEIP, end=True,
-            doc="%config and address pools (Mode Config) refuse the conn for now"),
+            doc="an address of ours; %config: a Mode Config client (leftmodecfgclient=yes); "
+                "a range or CIDR: the pool for this end (leftaddresspool=)"),
     Keyword("leftikeport", _CONN, Kind.PORT, "500", end=True),
     Keyword("keyexchange", _CONN, Kind.ENUM, "ike",
             choices=_choices("ike", "ikev2", ikev1="ike"),
@@ -372,19 +375,42 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("narrowing", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
     Keyword("sha2-truncbug", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,),
             aliases=("sha2_truncbug",)),
-    Keyword("leftxauthserver", _CONN, Kind.BOOL, field=None, end=True, supported=False,
-            ok_values=(False,), refuse=MappingProxyType({True: "XAUTH is not yet supported"})),
-    Keyword("leftxauthclient", _CONN, Kind.BOOL, field=None, end=True, supported=False,
-            ok_values=(False,), refuse=MappingProxyType({True: "XAUTH is not yet supported"})),
-    Keyword("leftmodecfgserver", _CONN, Kind.BOOL, field=None, end=True, supported=False,
-            ok_values=(False,), refuse=MappingProxyType({True: "Mode Config is not yet supported"})),
-    Keyword("leftmodecfgclient", _CONN, Kind.BOOL, field=None, end=True, supported=False,
-            ok_values=(False,), refuse=MappingProxyType({True: "Mode Config is not yet supported"})),
-    Keyword("leftaddresspool", _CONN, Kind.STRING, field=None, end=True, supported=False),
-    Keyword("xauthby", _CONN, Kind.ENUM, field=None, supported=False,
-            choices=_choices("file", "pam", "alwaysok")),
-    Keyword("modecfgpull", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
-    Keyword("modecfgdns", _CONN, Kind.STRING, field=None, supported=False),
+    # XAUTH and Mode Config (issue 13): Libreswan's spellings, strongSwan's beside them
+    Keyword("leftxauthserver", _CONN, Kind.BOOL, "no", end=True,
+            doc="this end asks the other for a user name and password after phase 1"),
+    Keyword("leftxauthclient", _CONN, Kind.BOOL, "no", end=True,
+            doc="this end answers XAUTH with leftxauthusername= and its XAUTH secret"),
+    Keyword("leftxauthusername", _CONN, Kind.STRING, end=True, field="xauthusername",
+            aliases=("leftusername", "leftxauthname"),
+            doc="the XAUTH user name this end sends as client"),
+    Keyword("leftmodecfgserver", _CONN, Kind.BOOL, "no", end=True,
+            doc="this end hands the other an inner address (Mode Config)"),
+    Keyword("leftmodecfgclient", _CONN, Kind.BOOL, "no", end=True,
+            doc="this end takes an inner address (Mode Config); leftsourceip=%config says the same"),
+    Keyword("leftaddresspool", _CONN, Kind.POOL, end=True,
+            doc="first-last or a CIDR: the addresses a Mode Config server hands out"),
+    Keyword("xauthby", _CONN, Kind.ENUM, "file", supported=False, ok_values=("file", "alwaysok"),
+            choices=_choices("file", "pam", "alwaysok"),
+            doc="file: XAUTH entries of ipsec.secrets; alwaysok: any password"),
+    Keyword("xauthfail", _CONN, Kind.ENUM, "hard", choices=_choices("hard", "soft"),
+            doc="hard: a failed XAUTH deletes the ISAKMP SA; soft: it stays, without IPsec SAs"),
+    Keyword("xauth", _CONN, Kind.ENUM, "client", field=None, choices=_choices("client", "server"),
+            doc="strongSwan: our XAUTH role with authby=xauthpsk|xauthrsasig"),
+    Keyword("xauth_identity", _CONN, Kind.STRING,
+            doc="strongSwan: the XAUTH user name we send when no leftxauthusername= is set"),
+    Keyword("modecfgpull", _CONN, Kind.BOOL, "no",
+            doc="yes: the client asks for its address; no: the server pushes it"),
+    Keyword("modeconfig", _CONN, Kind.ENUM, field=None, choices=_choices("push", "pull"),
+            doc="strongSwan: pull = modecfgpull=yes, push = modecfgpull=no"),
+    Keyword("modecfgdns", _CONN, Kind.ADDRESSES,
+            doc="DNS servers handed to Mode Config clients, separated by commas or spaces"),
+    Keyword("modecfgdns1", _CONN, Kind.ADDRESSES, field=None,
+            doc="(Openswan) more DNS servers, after modecfgdns="),
+    Keyword("modecfgdns2", _CONN, Kind.ADDRESSES, field=None,
+            doc="(Openswan) more DNS servers, after modecfgdns1="),
+    Keyword("modecfgdomains", _CONN, Kind.WORDS, aliases=("modecfgdomain",),
+            doc="DNS domains handed to Mode Config clients, separated by commas or spaces"),
+    Keyword("modecfgbanner", _CONN, Kind.STRING, doc="a text shown by Mode Config clients"),
     Keyword("remote_peer_type", _CONN, Kind.ENUM, field=None, supported=False,
             ok_values=("ietf",), choices=_choices("cisco", "ietf"), aliases=("remote-peer-type",)),
     Keyword("nat-ikev1-method", _CONN, Kind.ENUM, field=None, supported=False,
@@ -400,8 +426,8 @@ TABLE: tuple[Keyword, ...] = (
     Keyword("mediation", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
     *_later(_CONN, """
         # strongSwan 5.x
-        eap_identity aaa_identity xauth_identity ikedscp lifebytes marginbytes lifepackets
-        marginpackets reauth closeaction inactivity modeconfig xauth mediated_by me_peerid
+        eap_identity aaa_identity ikedscp lifebytes marginbytes lifepackets
+        marginpackets reauth closeaction inactivity mediated_by me_peerid
         reqid replay_window mark mark_in mark_out tfc eap
         # Openswan 2.6
         sareftrack loopback firstmsgid endaddrfamily tunneladdrfamily
@@ -412,8 +438,7 @@ TABLE: tuple[Keyword, ...] = (
         send-vendorid=send_vendorid ms-dh-downgrade require-id-on-certificate dns-match-id
         ipsec-max-bytes ipsec-max-packets retransmit-timeout retransmit-interval ikepad
         labeled-ipsec=labeled_ipsec policy-label=policy_label sec-label
-        nm-configured=nm_configured xauthfail modecfgdomains=modecfgdomain modecfgbanner
-        modecfgdns1 modecfgdns2 modecfgwins1 modecfgwins2 ignore-peer-dns mark-in mark-out
+        nm-configured=nm_configured modecfgwins1 modecfgwins2 ignore-peer-dns mark-in mark-out
         vti-interface vti-routing vti-shared ipsec-interface nic-offload overlapip
         replay-window negotiationshunt enable-tcp tcp-remoteport connalias metric sendca mtu
         priority nflog
@@ -421,9 +446,16 @@ TABLE: tuple[Keyword, ...] = (
 )
 
 #: ``ca NAME`` section keywords (plus ``auto=`` and ``also=``, read by the parser itself)
-CA_TABLE: tuple[Keyword, ...] = _later(Section.CA, """
-    cacert crluri=crluri1 crluri2 ocspuri=ocspuri1 ocspuri2 certuribase ldaphost ldapbase
-""")
+CA_TABLE: tuple[Keyword, ...] = (
+    Keyword("cacert", Section.CA, Kind.STRING, field=None,
+            doc="a trust anchor file (PEM or DER); relative: under ipsec.d/cacerts"),
+    Keyword("crluri", Section.CA, Kind.STRING, field=None, aliases=("crluri1",),
+            doc="file://, a path (relative: under ipsec.d/crls) or http://; ldap:// is not"),
+    Keyword("crluri2", Section.CA, Kind.STRING, field=None, doc="a second CRL URI"),
+    *_later(Section.CA, """
+        ocspuri=ocspuri1 ocspuri2 certuribase ldaphost ldapbase
+    """),
+)
 
 #: FreeS/WAN 1.x keywords removed in 2.0 (README.conf.V2): name -> what to do instead.
 REMOVED: Mapping[str, str] = MappingProxyType({

@@ -93,6 +93,48 @@ class Fragmentation(str, enum.Enum):
     ACCEPT = "accept"
 
 
+#: most addresses one pool may hold (Libreswan's limit keeps a lease table small)
+MAX_POOL_SIZE = 65536
+
+
+@dataclass(frozen=True)
+class AddressRange:
+    """A Mode Config address pool (``rightaddresspool=``): ``first`` to ``last`` inclusive.
+
+    Checked when made, so a pool in the model is always usable: one family,
+    ``first <= last``, at most :data:`MAX_POOL_SIZE` addresses.
+    """
+
+    first: IPAddress
+    last: IPAddress
+
+    def __post_init__(self) -> None:
+        if self.first.version != self.last.version:
+            raise ValueError(f"{self.first} and {self.last} are different address families")
+        if int(self.first) > int(self.last):
+            raise ValueError(f"{self.first} comes after {self.last}")
+        if self.size > MAX_POOL_SIZE:
+            raise ValueError(f"{self.size} addresses: a pool holds at most {MAX_POOL_SIZE}")
+
+    @property
+    def size(self) -> int:
+        return int(self.last) - int(self.first) + 1
+
+    def __contains__(self, address: object) -> bool:
+        if not isinstance(address, (IPv4Address, IPv6Address)) or address.version != self.first.version:
+            return False
+        return int(self.first) <= int(address) <= int(self.last)
+
+    def address(self, index: int) -> IPAddress:
+        """The ``index``-th address of the pool (0 = ``first``)."""
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        return self.first + index
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}"
+
+
 def _address_or_none(text: str) -> IPAddress | None:
     if not text or text.startswith("%"):
         return None
@@ -152,6 +194,18 @@ class End:
     ahkey: str | None = field(default=None, repr=False)
     espspi: int | None = None
     ahspi: int | None = None
+    #: XAUTH (``leftxauthserver=``/``leftxauthclient=``): this end asks for, or answers with,
+    #: a user name and password after phase 1
+    xauthserver: bool = False
+    xauthclient: bool = False
+    #: ``leftxauthusername=`` (``leftusername=``): the name this end sends as XAUTH client
+    xauthusername: str | None = None
+    #: Mode Config: this end hands out (server) or takes (client, ``leftsourceip=%config``)
+    #: an inner address
+    modecfgserver: bool = False
+    modecfgclient: bool = False
+    #: ``leftaddresspool=`` (or strongSwan's ``leftsourceip=`` range/CIDR): addresses for this end's peers
+    addresspool: AddressRange | None = None
 
     @property
     def host_address(self) -> IPAddress | None:
@@ -213,6 +267,21 @@ class Connection:
     ahkey: str | None = field(default=None, repr=False)
     espreplay_window: int = 0
     ahreplay_window: int = 0
+    #: Mode Config: the client asks (pull) rather than the server pushing
+    modecfgpull: bool = False
+    #: what a Mode Config server hands out besides the address
+    modecfgdns: tuple[IPAddress, ...] = ()
+    modecfgdomains: tuple[str, ...] = ()
+    modecfgbanner: str | None = None
+    #: how a XAUTH server checks passwords: ``file`` (ipsec.secrets), ``alwaysok``, ``pam``
+    xauthby: str = "file"
+    #: ``soft``: a failed XAUTH keeps the ISAKMP SA (Libreswan); ``hard``: it is deleted
+    xauthfail: str = "hard"
+    #: strongSwan's ``authby=xauthpsk|xauthrsasig`` with ``xauth=server|client``: our
+    #: (the local end's) XAUTH role, known here before orientation; None = no such authby
+    xauth_role: str | None = None
+    #: strongSwan's ``xauth_identity=``: the XAUTH user name (client) when no end names one
+    xauth_identity: str | None = None
     #: ``x-``/``X_`` keys, kept for plugins
     user_keys: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     #: keywords set for this conn that fswan parses but does not implement yet

@@ -21,7 +21,7 @@ from fswan.config.encodings import EncodingError, decode_data
 from fswan.config.ids import IdError, looks_like_dn, parse_id
 from fswan.config.keys import KeyFormatError
 from fswan.config.keys import parse_rsasigkey as parse_public_key
-from fswan.config.model import DEFAULT_ROUTE, DIRECT, IPAddress, IPNetwork
+from fswan.config.model import DEFAULT_ROUTE, DIRECT, AddressRange, IPAddress, IPNetwork
 from fswan.config.virtual import (
     VIRTUAL_PREFIXES,
     VirtualError,
@@ -316,19 +316,85 @@ def _looks_like_range(word: str) -> bool:
 
 #: ``leftsourceip=`` words (strongSwan, Libreswan) asking for a Mode Config address
 _CONFIG_SOURCEIP = ("%config", "%config4", "%config6", "%modeconfig", "%modecfg", "%cfg")
+#: what :func:`parse_sourceip` returns for those words: this end is a Mode Config client
+CONFIG_SOURCEIP = "%config"
 
 
-def parse_sourceip(text: str) -> IPAddress:
-    """``leftsourceip=``: an address of ours; strongSwan's ``%config`` and address pools
-    need Mode Config (the conn is refused until it lands)."""
+def parse_sourceip(text: str) -> IPAddress | AddressRange | str:
+    """``leftsourceip=``: an address of ours; strongSwan's ``%config`` (this end wants a
+    virtual IP: :data:`CONFIG_SOURCEIP`) or a pool (a range or CIDR: the addresses
+    handed to this end, as ``leftaddresspool=``)."""
     word = text.strip()
     try:
         return ip_address(word)
     except ValueError:
         pass
-    if word.lower() in _CONFIG_SOURCEIP or word.startswith("%") or "/" in word or "," in word or "-" in word:
-        raise Unrunnable(f"{word} needs Mode Config address assignment (not yet supported)")
-    raise BadValue("expected an IPv4 or IPv6 address")
+    if word.lower() in _CONFIG_SOURCEIP:
+        return CONFIG_SOURCEIP
+    if word.startswith("%"):
+        raise Unrunnable("named address pools (strongSwan attr-sql) are not supported; "
+                         "write the pool as a range or CIDR")
+    if "," in word:
+        raise Unrunnable("several pools (strongSwan) are not supported; write one range or CIDR")
+    if "/" in word or "-" in word:
+        return parse_address_range(word)
+    raise BadValue("expected an IPv4 or IPv6 address, %config, or a pool (range or CIDR)")
+
+
+def parse_address_range(text: str) -> AddressRange:
+    """``leftaddresspool=``: ``first-last`` or a CIDR.  An IPv4 CIDR up to /30 leaves
+    out its network and broadcast addresses (and an IPv6 one its all-zero anycast
+    address), as strongSwan does, so no client gets an address routers treat specially."""
+    word = text.strip()
+    expected = "expected an address range such as 198.51.100.200-198.51.100.220 or a CIDR"
+    if "/" in word:
+        try:
+            net = ip_network(word, strict=True)
+        except ValueError:
+            try:
+                ip_network(word, strict=False)
+            except ValueError:
+                raise BadValue(expected) from None
+            raise BadValue("has host bits set: give the network address", whole=True) from None
+        first, last = net.network_address, net.broadcast_address
+        if net.version == 4 and net.prefixlen <= 30:
+            first, last = first + 1, last - 1
+        elif net.version == 6 and net.prefixlen <= 126:
+            first = first + 1
+    else:
+        low, dash, high = word.partition("-")
+        if not dash:
+            raise BadValue(expected)
+        try:
+            first, last = ip_address(low.strip()), ip_address(high.strip())
+        except ValueError:
+            raise BadValue(expected) from None
+    try:
+        return AddressRange(first, last)
+    except ValueError as exc:
+        raise BadValue(str(exc)) from None
+
+
+def parse_address_list(text: str) -> tuple[IPAddress, ...]:
+    """``modecfgdns=``: addresses separated by commas or spaces."""
+    found = []
+    for word in text.replace(",", " ").split():
+        try:
+            found.append(ip_address(word))
+        except ValueError:
+            raise BadValue(f"{word!r} is not an address: expected addresses separated by "
+                           "commas or spaces") from None
+    if not found:
+        raise BadValue("expected addresses separated by commas or spaces")
+    return tuple(found)
+
+
+def parse_words(text: str) -> tuple[str, ...]:
+    """``modecfgdomains=``: words (domain names) separated by commas or spaces."""
+    words = tuple(text.replace(",", " ").split())
+    if not words:
+        raise BadValue("expected names separated by commas or spaces")
+    return words
 
 
 def parse_nexthop(text: str) -> str:

@@ -8,6 +8,7 @@ from ipaddress import ip_address, ip_network
 import pytest
 
 from fswan.config import values
+from fswan.config.model import AddressRange
 from fswan.config.values import BadValue
 
 
@@ -201,10 +202,47 @@ class TestIdsAndKeys:
 
     def test_sourceip(self):
         assert values.parse_sourceip("192.0.2.1") == ip_address("192.0.2.1")
-        for text in ("%config", "10.3.0.0/28", "%poolname"):
+        for text in ("%config", "%config4", "%modecfg", "%CONFIG6"):
+            assert values.parse_sourceip(text) == values.CONFIG_SOURCEIP
+        assert values.parse_sourceip("198.51.100.0/28") == AddressRange(
+            ip_address("198.51.100.1"), ip_address("198.51.100.14"))
+        for text in ("%poolname", "198.51.100.0/28,203.0.113.0/28"):
             with pytest.raises(values.Unrunnable):
                 values.parse_sourceip(text)
-        assert bad(values.parse_sourceip, "nope") == "expected an IPv4 or IPv6 address"
+        assert bad(values.parse_sourceip, "nope") == (
+            "expected an IPv4 or IPv6 address, %config, or a pool (range or CIDR)")
+
+    def test_address_range(self):
+        pool = values.parse_address_range("198.51.100.200-198.51.100.220")
+        assert (pool.first, pool.last, pool.size) == (ip_address("198.51.100.200"), ip_address("198.51.100.220"), 21)
+        assert ip_address("198.51.100.210") in pool and ip_address("198.51.100.221") not in pool
+        assert ip_address("2001:db8::1") not in pool and pool.address(20) == pool.last
+        assert str(pool) == "198.51.100.200-198.51.100.220"
+        assert values.parse_address_range(" 198.51.100.7 - 198.51.100.7 ").size == 1
+        assert values.parse_address_range("198.51.100.0/31").size == 2
+        six = values.parse_address_range("2001:db8::/112")
+        assert (six.first, six.size) == (ip_address("2001:db8::1"), 65535)
+        assert bad(values.parse_address_range, "198.51.100.9-198.51.100.1") == (
+            "198.51.100.9 comes after 198.51.100.1")
+        assert bad(values.parse_address_range, "198.51.100.1-2001:db8::1") == (
+            "198.51.100.1 and 2001:db8::1 are different address families")
+        assert bad(values.parse_address_range, "2001:db8::/111") == (
+            "131071 addresses: a pool holds at most 65536")
+        assert bad(values.parse_address_range, "198.51.100.1/24") == (
+            "has host bits set: give the network address")
+        for text in ("nope", "198.51.100.1", "198.51.100.1-x", "1.2.3.4/99"):
+            bad(values.parse_address_range, text)
+        with pytest.raises(ValueError):
+            AddressRange(ip_address("198.51.100.2"), ip_address("198.51.100.1"))
+
+    def test_address_list_and_words(self):
+        assert values.parse_address_list("198.51.100.53, 2001:db8::53 198.51.100.54") == (
+            ip_address("198.51.100.53"), ip_address("2001:db8::53"), ip_address("198.51.100.54"))
+        assert "not an address" in bad(values.parse_address_list, "198.51.100.53 dns.example.net")
+        bad(values.parse_address_list, " , ")
+        assert values.parse_words("example.net,example.com corp.example") == (
+            "example.net", "example.com", "corp.example")
+        bad(values.parse_words, ",")
 
     def test_binary(self):
         assert values.decode_binary("0x0102_0304") == b"\x01\x02\x03\x04"

@@ -635,18 +635,19 @@ class TestUnsupported:
             fragmentation=force
             narrowing=yes
             sha2_truncbug=yes
-            leftaddresspool=10.1.0.10-10.1.0.99
+            leftaddresspool=198.51.100.10-198.51.100.99
             xauthby=pam
             modecfgpull=yes
-            modecfgdns="8.8.8.8 1.1.1.1"
+            modecfgdns="198.51.100.53 198.51.100.54"
             remote_peer_type=cisco
             nat-ikev1-method=rfc
             cisco-unity=yes
         """)
         assert set(net.unsupported) == {
-            "ikev2", "mobike", "narrowing", "sha2-truncbug", "leftaddresspool", "xauthby",
-            "modecfgpull", "modecfgdns", "remote_peer_type", "nat-ikev1-method", "cisco-unity",
+            "ikev2", "mobike", "narrowing", "sha2-truncbug", "xauthby",
+            "remote_peer_type", "nat-ikev1-method", "cisco-unity",
         }
+        assert net.xauthby == "pam" and net.modecfgpull is True and len(net.modecfgdns) == 2
         assert conn_errors("ikev2=sometimes")[0].startswith("ipsec.conf:5: bad value 'sometimes' for ikev2=")
 
     def test_fragmentation(self):
@@ -1292,8 +1293,8 @@ conn l2tp-psk
 conn xauth-psk
     auto=add
     leftsubnet=0.0.0.0/0
-    rightaddresspool=192.168.43.10-192.168.43.250
-    modecfgdns="8.8.8.8 8.8.4.4"
+    rightaddresspool=198.51.100.10-198.51.100.250
+    modecfgdns="198.51.100.53 198.51.100.54"
     leftxauthserver=yes
     rightxauthclient=yes
     leftmodecfgserver=yes
@@ -1335,10 +1336,8 @@ class TestWholeFiles:
 
     def test_libreswan(self):
         config = parse_config(LIBRESWAN, "ipsec.conf")
-        xauth_line = LIBRESWAN.split("\n").index("    leftxauthserver=yes") + 1
         assert [str(w) for w in config.warnings] == [
             "ipsec.conf:2: no 'version 2' line at the top; reading the file as FreeS/WAN 2.x",
-            f'ipsec.conf:{xauth_line}: conn "xauth-psk" not loaded: leftxauthserver=yes: XAUTH is not yet supported',
         ]
         assert config.setup.unsupported == ("protostack", "logfile")
         assert config.setup.keep_alive == 15 and config.setup.uniqueids is False
@@ -1349,7 +1348,10 @@ class TestWholeFiles:
         assert l2tp.dpddelay == 30 and l2tp.dpdaction is DpdAction.CLEAR
         assert l2tp.encapsulation is Encapsulation.YES and l2tp.right.host == "%any"
         assert l2tp.unsupported == ()
-        assert "xauth-psk" not in config.conns and config.refused["xauth-psk"].conn == "xauth-psk"
+        xauth = config.conns["xauth-psk"]
+        assert xauth.left.xauthserver and xauth.left.modecfgserver and xauth.right.xauthclient
+        assert str(xauth.right.addresspool) == "198.51.100.10-198.51.100.250"
+        assert xauth.modecfgpull and xauth.xauthby == "file" and xauth.unsupported == ("cisco-unity",)
         assert config.conns["shared"].auto is Auto.IGNORE
 
     def test_libreswan_typo_is_caught(self):
