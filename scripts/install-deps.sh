@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
+DEBS=(strongswan-charon strongswan-swanctl libcharon-extra-plugins libcharon-extauth-plugins libstrongswan-standard-plugins
       iproute2 iputils-ping iperf3 tcpdump nftables util-linux python3-pip)
 missing=()
 # systemd-analyze (tests/daemon/test_systemd_unit.py verifies the shipped unit with it)
