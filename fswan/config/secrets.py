@@ -5,11 +5,15 @@ Syntax, one entry per unindented line::
     [selector ...] : PSK "text" | 0x... | 0s... | 0t...
     [selector ...] : RSA { Modulus: 0x... PublicExponent: 0x03 ... }
     [selector ...] : RSA "keyfile.pem" ["passphrase"]
+    user [user ...] : XAUTH "password" | 0x... | 0s... | 0t...
     include GLOB
 
 * Selectors are identities (addresses, ``@fqdn``, ``user@fqdn``, key IDs as
   ``@#hex``/``@[text]``/``keyid:text``, ``%any``, ``%any6``); an entry without
   selectors applies to any pair of ends.
+* An ``XAUTH`` entry's selectors are user names, not identities: Libreswan
+  writes ``@alice``, strongSwan ``alice`` (the leading ``@`` is dropped); it
+  needs at least one, so no password ever fits every user.
 * The ``:`` stands alone, separated by spaces (an IPv6 selector has colons).
 * Lines that begin with whitespace continue the entry above, which is how an
   ``RSA {`` block spans lines; a ``}`` in column 0 still closes an open block.
@@ -59,7 +63,7 @@ SecretValue = Union[bytes, rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
 _SHORT_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]{0,4}")
 #: Secret types of other IKE daemons, named in the error so users see why.
 _OTHER_TYPES = frozenset(
-    {"XAUTH", "PIN", "PPKS", "EAP", "NTLM", "P12", "PKCS11", "BLISS"}
+    {"PIN", "PPKS", "EAP", "NTLM", "P12", "PKCS11", "BLISS"}
 )
 _DATA_PREFIXES = ("0x", "0s", "0t")
 
@@ -84,19 +88,24 @@ class Secret:
     go into a log line or a traceback without giving itself away.
     """
 
-    kind: str  # 'PSK', 'RSA' or 'ECDSA'
+    kind: str  # 'PSK', 'RSA', 'ECDSA' or 'XAUTH'
     ids: tuple[Identity, ...]
     location: Location
     value: SecretValue
+    #: an XAUTH entry's user names (its ``ids`` are empty)
+    users: tuple[str, ...] = ()
+
+    def _selectors(self) -> str:
+        return " ".join(self.users) if self.kind == "XAUTH" else _ids_text(self.ids)
 
     def __repr__(self) -> str:
         return (
-            f"Secret(kind={self.kind!r}, ids=({_ids_text(self.ids)}), "
+            f"Secret(kind={self.kind!r}, ids=({self._selectors()}), "
             f"location={self.location})"
         )
 
     def __str__(self) -> str:
-        return f"{self.location}: {self.kind} {_ids_text(self.ids)}"
+        return f"{self.location}: {self.kind} {self._selectors()}"
 
     @property
     def key_id(self) -> str | None:
@@ -220,6 +229,15 @@ class Secrets:
         ]
         best = _best((s, rsa_match_level(s.ids, our_id)) for s in matching)
         return best if best is not None else (matching[0] if matching else None)
+
+    def find_xauth(self, user: str) -> bytes | None:
+        """The XAUTH password of ``user`` (first entry naming it, as written: names are
+        case-sensitive), for the server's check and the client's own answer; None if none."""
+        for secret in self.entries:
+            if secret.kind == "XAUTH" and user in secret.users:
+                assert isinstance(secret.value, bytes)
+                return secret.value
+        return None
 
     def find_key_for(self, public_key: object) -> Secret | None:
         """The RSA or ECDSA entry whose key is the private half of a certificate's
@@ -380,16 +398,24 @@ class _Parser:
                     "missing ':' (it must be separated from the selectors by a space)"
                 )
             raise _EntryError("missing ':' between the selectors and the secret type")
+        if colon + 1 < len(tokens) and tokens[colon + 1].text.upper() == "XAUTH" \
+                and not tokens[colon + 1].quoted:
+            users = tuple(_user(t) for t in tokens[:colon])
+            if not users:
+                raise _EntryError("XAUTH entry needs a user name before ':' (@alice or alice)")
+            password = self._psk(tokens[colon + 2:], location, "XAUTH")
+            self.entries.append(Secret("XAUTH", (), location, password, users))
+            return
         ids = tuple(_selector(t) for t in tokens[:colon])
         if colon + 1 >= len(tokens):
-            raise _EntryError("missing secret type after ':'; expected PSK, RSA or ECDSA")
+            raise _EntryError("missing secret type after ':'; expected PSK, RSA, ECDSA or XAUTH")
         kind_token, rest = tokens[colon + 1], tokens[colon + 2 :]
         if (
             kind_token.quoted
             or kind_token.text in ("{", "}")
             or kind_token.text[:2].lower() in _DATA_PREFIXES
         ):
-            raise _EntryError("missing secret type (PSK, RSA or ECDSA) before the secret")
+            raise _EntryError("missing secret type (PSK, RSA, ECDSA or XAUTH) before the secret")
         kind = kind_token.text.upper()
         if kind == "PSK":
             value: SecretValue = self._psk(rest, location)
@@ -400,25 +426,26 @@ class _Parser:
             value = self._ecdsa(rest, filename)
         else:
             shown = f" {kind_token.text!r}" if _showable_type(kind_token.text) else ""
-            raise _EntryError(f"unknown secret type{shown}; expected PSK, RSA or ECDSA")
+            raise _EntryError(f"unknown secret type{shown}; expected PSK, RSA, ECDSA or XAUTH")
         self.entries.append(Secret(kind, ids, location, value))
 
-    def _psk(self, rest: list[_Token], location: Location) -> bytes:
+    def _psk(self, rest: list[_Token], location: Location, kind: str = "PSK") -> bytes:
+        """A PSK's (or an XAUTH password's) bytes: quoted text or 0x/0s/0t data."""
         if not rest:
-            raise _EntryError("PSK entry has no secret")
+            raise _EntryError(f"{kind} entry has no secret")
         if len(rest) > 1:
-            raise _EntryError("unexpected text after the PSK secret")
+            raise _EntryError(f"unexpected text after the {kind} secret")
         token = rest[0]
         if token.quoted:
             if not token.text:
-                self.warnings.append(ConfigError("PSK secret is empty", location))
+                self.warnings.append(ConfigError(f"{kind} secret is empty", location))
             return token.text.encode("utf-8", errors="surrogatepass")
         if token.text[:2].lower() in _DATA_PREFIXES:
             try:
                 return decode_data(token.text)
             except EncodingError as exc:
-                raise _EntryError(f"bad PSK secret: {exc}") from None
-        raise _EntryError('PSK secret must be a "quoted string" or 0x/0s/0t data')
+                raise _EntryError(f"bad {kind} secret: {exc}") from None
+        raise _EntryError(f'{kind} secret must be a "quoted string" or 0x/0s/0t data')
 
     def _rsa(self, rest: list[_Token], filename: str) -> rsa.RSAPrivateKey:
         if not rest:
@@ -523,6 +550,16 @@ class _Parser:
 def _showable_type(text: str) -> bool:
     """Echo a bad type token only if it is short or a known type (a long word may be the secret)."""
     return text.upper() in _OTHER_TYPES or bool(_SHORT_WORD.fullmatch(text))
+
+
+def _user(token: _Token) -> str:
+    """An XAUTH selector: a user name, ``@`` dropped (Libreswan writes ``@alice``)."""
+    if token.text in ("{", "}"):
+        raise _EntryError(f"unexpected '{token.text}' before ':'")
+    name = token.text[1:] if token.text.startswith("@") and not token.quoted else token.text
+    if not name:
+        raise _EntryError("empty XAUTH user name")
+    return name
 
 
 def _selector(token: _Token) -> Identity:

@@ -214,7 +214,7 @@ class TestInclude:
     def test_errors_point_into_the_included_file(self) -> None:
         loader = MemoryLoader({"inc.secrets": '\n\n: PKS "x"\n'})
         assert errors_of("include inc.secrets\n", loader) == [
-            "inc.secrets:3: unknown secret type 'PKS'; expected PSK, RSA or ECDSA"
+            "inc.secrets:3: unknown secret type 'PKS'; expected PSK, RSA, ECDSA or XAUTH"
         ]
 
     def test_depth_ten_is_allowed(self) -> None:
@@ -247,9 +247,13 @@ class TestInclude:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('\n\n\n\n: PKS "x"\n', "ipsec.secrets:5: unknown secret type 'PKS'; expected PSK, RSA or ECDSA"),
-        (': XAUTH "x"\n', "ipsec.secrets:1: unknown secret type 'XAUTH'; expected PSK, RSA or ECDSA"),
-        (": notakeyword\n", "ipsec.secrets:1: unknown secret type; expected PSK, RSA or ECDSA"),
+        ('\n\n\n\n: PKS "x"\n', "ipsec.secrets:5: unknown secret type 'PKS'; expected PSK, RSA, ECDSA or XAUTH"),
+        (': XAUTH "x"\n', "ipsec.secrets:1: XAUTH entry needs a user name before ':' (@alice or alice)"),
+        ('@alice : XAUTH\n', "ipsec.secrets:1: XAUTH entry has no secret"),
+        ('@alice : XAUTH pw\n', 'ipsec.secrets:1: XAUTH secret must be a "quoted string" or 0x/0s/0t data'),
+        ('@ : XAUTH "pw"\n', "ipsec.secrets:1: empty XAUTH user name"),
+        (': EAP "x"\n', "ipsec.secrets:1: unknown secret type 'EAP'; expected PSK, RSA, ECDSA or XAUTH"),
+        (": notakeyword\n", "ipsec.secrets:1: unknown secret type; expected PSK, RSA, ECDSA or XAUTH"),
         (': PSK "unterminated\n', 'ipsec.secrets:1: unterminated quote: a "quoted string" must end on its line'),
         ('@a\n  @b : PSK "x\n', "ipsec.secrets:1: unterminated quote"),
         (": RSA {\n\tModulus: 0x01\n@b : PSK 0x01\n", "ipsec.secrets:1: unterminated '{' block: no closing '}'"),
@@ -257,8 +261,8 @@ class TestInclude:
         ('@a bad..id : PSK "x"\n', "ipsec.secrets:1: bad selector: bad ID 'bad..id': expected an IP address"),
         ('@a @b PSK "x"\n', "ipsec.secrets:1: missing ':' between the selectors and the secret type"),
         ('@a @b: PSK "x"\n', "ipsec.secrets:1: missing ':' (it must be separated from the selectors by a space)"),
-        ("@a @b :\n", "ipsec.secrets:1: missing secret type after ':'; expected PSK, RSA or ECDSA"),
-        ('@a @b : "x"\n', "ipsec.secrets:1: missing secret type (PSK, RSA or ECDSA) before the secret"),
+        ("@a @b :\n", "ipsec.secrets:1: missing secret type after ':'; expected PSK, RSA, ECDSA or XAUTH"),
+        ('@a @b : "x"\n', "ipsec.secrets:1: missing secret type (PSK, RSA, ECDSA or XAUTH) before the secret"),
         ("\n: PSK 0x123\n", "ipsec.secrets:2: bad PSK secret: odd number of hex digits (3) after 0x"),
         (": PSK 0sQ*==\n", "ipsec.secrets:1: bad PSK secret: invalid base64"),
         (": PSK\n", "ipsec.secrets:1: PSK entry has no secret"),
@@ -297,7 +301,7 @@ def test_key_file_not_a_key() -> None:
 def test_all_errors_are_collected_and_good_entries_survive_in_order() -> None:
     text = ': PKS "x"\n@a @b : PSK "ok"\n@c PSK "y"\n: PSK 0x1\n'
     assert errors_of(text) == [
-        "ipsec.secrets:1: unknown secret type 'PKS'; expected PSK, RSA or ECDSA",
+        "ipsec.secrets:1: unknown secret type 'PKS'; expected PSK, RSA, ECDSA or XAUTH",
         "ipsec.secrets:3: missing ':' between the selectors and the secret type",
         "ipsec.secrets:4: bad PSK secret: odd number of hex digits (1) after 0x",
     ]
@@ -539,3 +543,36 @@ def test_myid_selector_is_replaced_by_the_configured_myid():
     found = resolved.find_psk(parse_id("@gw.example"), parse_id("@peer"))
     assert found is not None and bytes(found.value) == b"myid-test-secret"
     assert secrets.with_myid(None) is secrets
+
+
+# --------------------------------------------------------------------------
+# XAUTH passwords (issue 13)
+
+
+def test_xauth_entries_by_user_name() -> None:
+    secrets = parse_secrets(
+        '@alice : XAUTH "wonderland"\n'
+        'bob carol : XAUTH 0x70617373\n'
+        '192.0.2.1 203.0.113.7 : PSK "group secret"\n'
+        '@alice : XAUTH "second entry loses"\n'
+        '"dave smith" : XAUTH "quoted name"\n',
+        "/etc/ipsec.secrets",
+    )
+    assert secrets.find_xauth("alice") == b"wonderland"
+    assert secrets.find_xauth("bob") == secrets.find_xauth("carol") == b"pass"
+    assert secrets.find_xauth("dave smith") == b"quoted name"
+    assert secrets.find_xauth("Alice") is None and secrets.find_xauth("@alice") is None
+    assert secrets.find_xauth("192.0.2.1") is None
+    # XAUTH entries are never a PSK, whatever the names look like
+    assert secrets.find_psk(parse_id("192.0.2.1"), parse_id("203.0.113.7")).kind == "PSK"
+    xauth = secrets.entries[0]
+    assert (xauth.kind, xauth.users, xauth.ids) == ("XAUTH", ("alice",), ())
+    for shown in (repr(xauth), str(xauth), "\n".join(secrets.describe())):
+        assert "wonderland" not in shown and "pass" not in shown.replace("/etc/ipsec.secrets", "")
+    assert str(xauth) == "/etc/ipsec.secrets:1: XAUTH alice"
+
+
+def test_xauth_empty_password_warns() -> None:
+    secrets = parse_secrets('@alice : XAUTH ""\n', "s")
+    assert secrets.find_xauth("alice") == b""
+    assert [str(w) for w in secrets.warnings] == ["s:1: XAUTH secret is empty"]
