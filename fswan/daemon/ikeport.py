@@ -43,6 +43,7 @@ from fswan.daemon.interfaces import Clock
 from fswan.daemon.logging import PlutoLog, Reply
 from fswan.daemon.metrics import IkeStats
 from fswan.daemon.peerkeys import PeerKeys
+from fswan.daemon.xauth import XauthChecks
 from fswan.daemon.pump import UdpSocket, enlarge_buffers
 from fswan.ike import events as ev
 from fswan.ike.engine import IkeEngine
@@ -224,9 +225,10 @@ class IkeDriver(service.Service):
     A child service of the daemon: the UDP sockets are bound when it starts
     (``open_ports`` before that only says which) and closed when it stops.
     The driver answers ``PeerKeyNeeded`` itself through its :class:`PeerKeys`
-    (given a fetcher); everything else it does not handle goes to the callbacks
-    it is constructed with: SA events and the after-step check to the data
-    plane's ``Tunnels``, ``ClientCheckNeeded`` to ``Opportunism``.
+    (given a fetcher) and ``XauthCheckNeeded`` through its :class:`XauthChecks`;
+    everything else it does not handle goes to the callbacks it is constructed
+    with: SA events and the after-step check to the data plane's ``Tunnels``,
+    ``ClientCheckNeeded`` to ``Opportunism``.
     """
 
     def __init__(
@@ -256,6 +258,8 @@ class IkeDriver(service.Service):
         self.peer_keys = PeerKeys(fetcher, self) if fetcher is not None else None
         #: answers ClientCheckNeeded (``daemon.oe.Opportunism``); None: refuse at once
         self.on_client_check = on_client_check
+        #: answers XauthCheckNeeded through the conn's ``xauthby=`` verifier
+        self.xauth = XauthChecks(self, log)
         self.ike_port = ike_port
         self.natt_port = natt_port
         #: the interfaces to listen on (``open_ports``), bound while the service runs
@@ -544,6 +548,8 @@ class IkeDriver(service.Service):
                 self.peer_keys.needed(event)
             else:
                 self.engine.set_peer_keys(event.identity, [], self.now())
+        elif isinstance(event, ev.XauthCheckNeeded):
+            self.xauth.needed(event)
         else:
             self.on_child_sa(event)
 
@@ -609,6 +615,9 @@ class IkeDriver(service.Service):
                            f"IPsec SAs {list(event.child_serials)} follow", event.conn, event.serial)
         elif isinstance(event, ev.PeerKeyNeeded):
             log.debug_line("dns", f"fetching the public key of '{event.identity}'",
+                           event.conn, event.serial)
+        elif isinstance(event, ev.XauthCheckNeeded):  # the password stays out
+            log.debug_line("control", f"checking XAUTH user '{event.user}' from {event.peer}",
                            event.conn, event.serial)
         elif isinstance(event, ev.ClientCheckNeeded):
             check = event.check
