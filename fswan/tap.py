@@ -23,6 +23,7 @@ from fswan.config.ipsecconf import load_config
 from fswan.config.model import Config
 from fswan.config.orient import IpsecInterface, ipsec_interfaces
 from fswan.config.secrets import Secrets
+from fswan.daemon.crls import CrlFetcher, CrlReactor
 from fswan.daemon.dns import DnsClock, DnsKeyFetcher
 from fswan.daemon.ikeport import IkeDriver, IkeReactor
 from fswan.daemon.kernel import link_mtu, open_tun, read_host_network, release_tun, tunnel_mtu
@@ -40,7 +41,8 @@ from fswan.updown.runner import UpdownRunner
 from fswan.whackproto import CTL_SUFFIX, DEFAULT_CTLBASE, RC
 
 
-class DaemonReactor(IkeReactor, PumpReactor, DnsClock, ControlReactor, TcpReactor, Protocol):
+class DaemonReactor(IkeReactor, PumpReactor, DnsClock, ControlReactor, TcpReactor, CrlReactor,
+                    Protocol):
     """Everything the daemon's parts use of the reactor (``from twisted.internet import reactor``)."""
 
 
@@ -263,6 +265,7 @@ def makeService(options: Options) -> FswanService:
         dataplane=dataplane,
         fetcher=fetcher,
         stats=stats,
+        crl_fetcher=CrlFetcher(reactor),
     )
     try:
         pluto.start(config)

@@ -30,6 +30,12 @@ Commands and their arguments:
 ``trafficstatus``   ``json`` (bool): per IPsec SA, Libreswan's ``006`` lines
 ``globalstatus``    ``json`` (bool): counters, states by kind, drops
 ``listpubkeys``     ``utc`` (bool): the RSA public keys loaded
+``listcerts``       ``json`` (bool): our end certificates (``leftcert=``)
+``listcacerts``     ``json`` (bool): the trust anchors
+``listcrls``        ``json`` (bool): the CRLs (``ipsec.d/crls``, ``crluri=``)
+``rereadcacerts``   (none) ``ipsec.d/cacerts`` and the ``ca`` sections' ``cacert=``
+``rereadcrls``      (none) ``ipsec.d/crls`` and the ``ca`` sections' ``crluri=``
+``rereadall``       (none) secrets, CA certificates, CRLs, conns' certificates
 ``deletestate``     ``serial`` (int): delete one state ``#N``
 ``debug``           ``debug`` (``none``, ``all`` or categories, ``+``/space separated)
 ==================  ==============================================
@@ -105,6 +111,12 @@ COMMANDS = {
     "trafficstatus": (),
     "globalstatus": (),
     "listpubkeys": (),
+    "listcerts": (),
+    "listcacerts": (),
+    "listcrls": (),
+    "rereadcacerts": (),
+    "rereadcrls": (),
+    "rereadall": (),
     "deletestate": (),
     "debug": (),
 }

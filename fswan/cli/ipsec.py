@@ -26,6 +26,8 @@ Usage: ipsec COMMAND [ARGS]
   ipsec auto [--config F] [--ctlbase P] [--verbose] [--asynchronous] [--showonly]
              --add | --delete | --replace | --up | --down | --route | --unroute  CONN
   ipsec auto --status [--json] | --ready | --rereadsecrets | --rereadgroups
+             | --rereadcacerts | --rereadcrls | --rereadall
+  ipsec auto [--utc] [--json] --listpubkeys | --listcerts | --listcacerts | --listcrls | --listall
   ipsec manual [--config F] [--ctlbase P] --up | --down  CONN   (manual keying, no IKE)
   ipsec eroute [--ctlbase P]   the eroute table (KLIPS /proc/net/ipsec_eroute layout)
   ipsec look [--ctlbase P]     eroutes, SAs and data-plane counters
@@ -46,6 +48,9 @@ USAGE = {
 Usage: ipsec auto [--config F] [--ctlbase P] [--verbose] [--asynchronous] [--show] [--showonly]
                   --add | --delete | --replace | --up | --down | --route | --unroute  CONN
        ipsec auto [--ctlbase P] --status [--json] | --ready | --rereadsecrets | --rereadgroups
+                  | --rereadcacerts | --rereadcrls | --rereadall
+       ipsec auto [--ctlbase P] [--utc] [--json]
+                  --listpubkeys | --listcerts | --listcacerts | --listcrls | --listall
 """,
     "manual": "Usage: ipsec manual [--config F] [--ctlbase P] [--verbose] --up | --down  CONN\n",
     "eroute": "Usage: ipsec eroute [--ctlbase P]\n",
@@ -74,6 +79,14 @@ AUTO_VERBS = {
     "ready": ("ready", False),
     "rereadsecrets": ("rereadsecrets", False),
     "rereadgroups": ("rereadgroups", False),
+    "rereadcacerts": ("rereadcacerts", False),
+    "rereadcrls": ("rereadcrls", False),
+    "rereadall": ("rereadall", False),
+    "listpubkeys": ("listpubkeys", False),
+    "listcerts": ("listcerts", False),
+    "listcacerts": ("listcacerts", False),
+    "listcrls": ("listcrls", False),
+    "listall": ("listall", False),
 }
 
 
@@ -148,6 +161,7 @@ def auto(argv: list[str]) -> int:
     parser.add_argument("--show", action="store_true")
     parser.add_argument("--showonly", action="store_true")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--utc", action="store_true")
     parser.add_argument("--help", action="store_true")
     for verb in AUTO_VERBS:
         parser.add_argument(f"--{verb}", action="store_true")
@@ -171,17 +185,24 @@ def auto(argv: list[str]) -> int:
     args: dict = {}
     if command in ("add", "replace") and options.config:
         args["config"] = os.path.abspath(options.config)
-    if command == "status" and options.json:
-        args["json"] = True
     if command == "initiate" and options.asynchronous:
         args["asynchronous"] = True
-    request = Request(command, options.conn if needs_name else None, args)
+    commands = list(whack.LISTALL) if command == "listall" else [command]
+    requests = []
+    for one in commands:
+        extra = dict(args)
+        if one in whack.JSON_COMMANDS and options.json:
+            extra["json"] = True
+        if one == "listpubkeys" and options.utc:
+            extra["utc"] = True
+        requests.append(Request(one, options.conn if needs_name else None, extra))
     if options.show or options.showonly:
-        sys.stdout.write(request.encode().decode())
+        for request in requests:
+            sys.stdout.write(request.encode().decode())
         if options.showonly:
             return 0
     hide = frozenset() if options.verbose else frozenset({RC.LOG})
-    return whack.run([request], options.ctlbase, options.json, hide)
+    return whack.run(requests, options.ctlbase, options.json, hide)
 
 
 def manual(argv: list[str]) -> int:

@@ -2,7 +2,7 @@
 
 Options follow FreeS/WAN's whack; several may be given at once and run in
 pluto's order (delete, listen/unlisten, route/unroute, initiate/terminate,
-rereadsecrets, status, shutdown).
+rereadsecrets/cacerts/crls/all, listings, status, shutdown).
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ Usage: whack [--ctlbase PATH] [--optionsfrom FILE] COMMAND...
 
 status:     whack --status [--json]
 listings:   whack (--trafficstatus | --globalstatus) [--json]
-            whack (--listpubkeys | --listall) [--utc] [--json]
+            whack (--listpubkeys | --listcerts | --listcacerts | --listcrls | --listall)
+                  [--utc] [--json]
 deletestate: whack --deletestate N
 debug:      whack --debug-none | --debug-all | --debug-CATEGORY ...
             (categories: {" ".join(DEBUG_CATEGORIES)})
 listen:     whack (--listen | --unlisten)
-reread:     whack --rereadsecrets
+reread:     whack --rereadsecrets | --rereadcacerts | --rereadcrls | --rereadall
 delete:     whack --name NAME --delete
 initiation: whack --name NAME (--initiate [--asynchronous] | --terminate)
 routing:    whack --name NAME (--route | --unroute)
@@ -49,10 +50,14 @@ Exit status: 0 on success, 1 if the daemon cannot be reached, else pluto's rc co
 
 #: pluto's order of operations within one whack message (``--debug-*`` come first)
 ORDER = ("deletestate", "delete", "listen", "unlisten", "route", "unroute", "initiate",
-         "terminate", "rereadsecrets", "listpubkeys", "trafficstatus", "globalstatus", "status",
+         "terminate", "rereadsecrets", "rereadcacerts", "rereadcrls", "rereadall", "listpubkeys",
+         "listcerts", "listcacerts", "listcrls", "trafficstatus", "globalstatus", "status",
          "shutdown")
 #: operations whose reply can be one JSON document
-JSON_COMMANDS = ("status", "trafficstatus", "globalstatus", "listpubkeys")
+JSON_COMMANDS = ("status", "trafficstatus", "globalstatus", "listpubkeys", "listcerts",
+                 "listcacerts", "listcrls")
+#: what ``--listall`` lists (pluto's order; no smart cards)
+LISTALL = ("listpubkeys", "listcerts", "listcacerts", "listcrls")
 
 
 class WhackUsage(Exception):
@@ -119,8 +124,8 @@ def requests_from(options: argparse.Namespace) -> list[Request]:
         requests.append(Request("debug", None, {"debug": " ".join(options.debug)}))
     for op in ORDER:
         value = getattr(options, op)
-        if op == "listpubkeys" and options.listall:
-            value = True  # no certificates yet: --listall lists the public keys
+        if op in LISTALL and options.listall:
+            value = True
         if value is None or value is False:
             continue
         args: dict = {}

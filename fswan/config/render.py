@@ -270,9 +270,14 @@ def format_checkconfig(config: Config) -> list[str]:
     for name, ca in config.cas.items():
         lines += ["", f"ca {name}"]
         if ca.location is not None:
-            lines.append(f"\t# defined at {ca.location}; not yet supported (certificates come later)")
+            lines.append(f"\t# defined at {ca.location}"
+                         + ("" if ca.auto == "add" else "; not loaded (auto=add loads it)"))
         lines.append(f"\tauto={ca.auto}")
-        lines += [f"\t{key}={_quote(raw)}" for key, (raw, _) in ca.settings.items()]
+        for key, (raw, location) in ca.settings.items():
+            keyword = kw_table.KEYWORDS.get((Section.CA, key))
+            later = keyword is not None and not keyword.supported
+            lines.append(f"\t{key}={_quote(raw)}"
+                         + (f"\t# not yet supported ({location})" if later else ""))
     if config.refused:
         lines += ["", "# not loaded (fswan cannot run these conns; the rest of the file loads):"]
         for refusal in config.refused.values():

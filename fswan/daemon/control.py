@@ -111,6 +111,10 @@ class ControlProtocol(LineOnlyReceiver):
             return pluto.unroute(name, self)
         if command == "manual":
             return pluto.manual_command(name, bool(args.get("up")), args.get("config"), self)
+        if command == "rereadcrls":
+            return pluto.reread_crls(self)
+        if command == "rereadall":
+            return pluto.reread_all(self)
         if command == "status":
             pluto.status(bool(args.get("json")), self)
         elif command == "add":
@@ -142,6 +146,10 @@ class ControlProtocol(LineOnlyReceiver):
             pluto.global_status(bool(args.get("json")), self)
         elif command == "listpubkeys":
             pluto.list_pubkeys(bool(args.get("json")), bool(args.get("utc")), self)
+        elif command in ("listcerts", "listcacerts", "listcrls"):
+            pluto.list_certificates(command, bool(args.get("json")), self)
+        elif command == "rereadcacerts":
+            pluto.reread_cacerts(self)
         elif command == "deletestate":
             serial = args.get("serial")
             if not isinstance(serial, int) or isinstance(serial, bool) or serial <= 0:

@@ -34,6 +34,8 @@ from fswan.config.secrets import Secrets, load_secrets, permission_warning
 from fswan.pki.store import CertStore
 from fswan.daemon.dns import DnsKeyFetcher, check_config_names, resolve_names
 from fswan.daemon import credentials
+from fswan.daemon.certificates import Certificates
+from fswan.daemon.crls import CrlFetcher
 from fswan.daemon.interfaces import IkeControl
 from fswan.config.keys import AnyRSAKey, KeyFormatError, format_rsasigkey, key_id, parse_rsasigkey
 from fswan.daemon.logging import (
@@ -94,6 +96,7 @@ class Pluto:
         dataplane: KernelSide | None = None,
         fetcher: DnsKeyFetcher | None = None,
         stats: IkeStats | None = None,
+        crl_fetcher: CrlFetcher | None = None,
     ) -> None:
         self.ike = ike
         #: handshakes, rekeys, DPD timeouts (fed by the IKE driver and the log)
@@ -113,8 +116,9 @@ class Pluto:
         self.setup = SetupConfig()
         self.connections: dict[str, LoadedConnection] = {}
         self.secrets = Secrets(entries=(), files=(), warnings=())
-        #: trust anchors, CRLs and our certificates (``pki.store``); loaded by ``start``
-        self.pki: CertStore | None = None
+        #: trust anchors, CRLs and our certificates (``pki``); loaded by ``start``
+        self.certificates = Certificates(config_path, log, self._now, self._read_config,
+                                         crl_fetcher)
         self.interfaces: list[IpsecInterface] = []
         self.host = HostNetwork()
         self.listening = False
@@ -177,22 +181,16 @@ class Pluto:
         self.oe.load(config)
 
     def _load_certificates(self, config: Config) -> None:
-        """The trust anchors and CRLs (``ipsec.d`` beside ipsec.conf and the ``cacert=``
-        of ``ca`` sections with ``auto=add``); unreadable files are logged, not fatal."""
-        ca_files = [
-            (section.settings["cacert"][0], str(section.settings["cacert"][1]))
-            for section in config.cas.values()
-            if section.auto == "add" and "cacert" in section.settings
-        ]
-        directory = credentials.ipsec_d(self.config_path)
-        ca_files = [(p if os.path.isabs(p) else os.path.join(directory, "cacerts", p), where)
-                    for p, where in ca_files]
-        self.pki, warnings = CertStore.load(directory, ca_files)
-        for warning in warnings:
-            self.log.log(f"warning: {warning}", RC.LOG_SERIOUS)
+        """The trust anchors and CRLs (``daemon.certificates``), given to the engine."""
+        store = self.certificates.load(config)
         if self.ike is not None:
-            self.ike.engine.set_trust(self.pki, strict_crl=config.setup.strictcrlpolicy == "yes",
+            self.ike.engine.set_trust(store, strict_crl=config.setup.strictcrlpolicy == "yes",
                                       nocrsend=config.setup.nocrsend)
+
+    @property
+    def pki(self) -> CertStore | None:
+        """The certificate store (None before ``start``); the engine holds the same object."""
+        return self.certificates.store
 
     def start_auto(self) -> None:
         """Once the reactor runs, as ``ipsec setup`` did after loading: ``auto=route``
@@ -436,6 +434,8 @@ class Pluto:
         conn = self._conn_from_file(name, config_path, reply)
         if conn is None:
             return None
+        if name not in self.connections:
+            self.certificates.forget_cert_files(conn)
         return self._add_resolving(conn, reply)
 
     def replace(self, name: str, config_path: str | None,
@@ -445,6 +445,7 @@ class Pluto:
             return None
         if name in self.connections:
             self._delete(name, reply)
+        self.certificates.forget_cert_files(conn)
         return self._add_resolving(conn, reply)
 
     def _conn_from_file(self, name: str, config_path: str | None, reply: Reply) -> Connection | None:
@@ -787,6 +788,65 @@ class Pluto:
             return
         for line in pubkey_lines(keys, utc):
             reply.line(RC.COMMENT, line)
+
+    # -- certificates: the X.509 patch's listings and rereads ------------------------
+
+    def list_certificates(self, command: str, as_json: bool, reply: Reply) -> None:
+        """``--listcerts`` (ours), ``--listcacerts`` (anchors), ``--listcrls``."""
+        self.certificates.list(command, as_json, reply)
+
+    def reread_cacerts(self, reply: Reply | None) -> None:
+        """``--rereadcacerts``: ``ipsec.d/cacerts`` and the ``cacert=`` of the ``ca`` sections
+        (read again from ipsec.conf).  The engine holds the same store: the next certificate
+        it checks, and the next CR it sends, use the new anchors."""
+        self.certificates.reread_ca_sections(reply)
+        self.certificates.reread_cacerts(reply)
+
+    def reread_crls(self, reply: Reply | None) -> defer.Deferred[bool] | None:
+        """``--rereadcrls``: ``ipsec.d/crls`` again, then every ``crluri=`` fetched again; the
+        whack's reply ends once the last fetch has answered or given up."""
+        self.certificates.reread_ca_sections(reply)
+        self.certificates.reread_crl_files(reply)
+        return self.certificates.fetch_crls(reply)
+
+    def reread_all(self, reply: Reply | None) -> defer.Deferred[bool] | None:
+        """``--rereadall``: secrets, CA certificates, CRLs, and each conn's own certificate
+        files (``leftcert=``/``rightcert=``: read again, the conn's credentials replaced in
+        the engine; its SAs stay up and use them from their next negotiation)."""
+        self.reread_secrets(None, reply)
+        self.certificates.reread_ca_sections(reply)
+        self.certificates.reread_cacerts(reply)
+        self.certificates.reread_crl_files(reply)
+        self._refresh_credentials(reply)
+        return self.certificates.fetch_crls(reply)
+
+    def _refresh_credentials(self, reply: Reply | None) -> None:
+        """Each conn with certificates oriented again with its files read again; a conn whose
+        files are now unusable keeps what it had (said, with the reason)."""
+        store = self.pki
+        if store is None:
+            return
+        before = dict(store.end_certs)
+        store.forget_end_certs()
+        for name, loaded in list(self.connections.items()):
+            if loaded.oriented is None or not credentials.needs_certificates(loaded.conn):
+                continue
+            fresh = self._orient(loaded.conn, None, quiet=True)
+            if fresh.oriented is None:
+                self.log.log(f"keeping the certificates loaded before: {fresh.orientation_error}",
+                             RC.LOG_SERIOUS, conn=name, reply=reply)
+                for end in (loaded.conn.left, loaded.conn.right):
+                    old = before.get(store.resolve_cert_path(end.cert)) if end.cert else None
+                    if old is not None:
+                        store.keep_end_cert(old)
+                continue
+            if fresh.creds == loaded.creds and fresh.oriented == loaded.oriented:
+                continue
+            oriented = fresh.oriented
+            self.connections[name] = dataclasses.replace(loaded, oriented=oriented, creds=fresh.creds)
+            if self.ike is not None and loaded.conn.auto is not Auto.MANUAL:
+                self.ike.engine.add_connection(oriented, fresh.creds)
+            self.log.log("certificates reloaded", conn=name, reply=reply)
 
     def delete_state(self, serial: int, reply: Reply) -> None:
         """``whack --deletestate N``: that one state goes (the peer is told)."""

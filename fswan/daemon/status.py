@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from fswan.config.model import AuthBy, Auto, Connection, ConnType, FailureShunt
 from fswan.config.orient import IpsecInterface, OrientedConnection, OrientedEnd
 from fswan.ike.certauth import NO_CREDENTIALS, Credentials
-from fswan.ike.status import StateSnapshot, state_dicts, state_line
+from fswan.pki.dn import format_dn
+from fswan.ike.status import StateSnapshot, peer_cert_line, state_dicts, state_line
 
 
 class _ConnText:
@@ -30,11 +31,11 @@ class _ConnText:
 
     def get(self, loaded: LoadedConnection) -> _ConnText:
         source = self.source
-        if (len(source) != 3 or source[0] is not loaded.conn or source[1] is not loaded.oriented
-                or source[2] is not loaded.orientation_error):
+        if (len(source) != 4 or source[0] is not loaded.conn or source[1] is not loaded.oriented
+                or source[2] is not loaded.orientation_error or source[3] is not loaded.creds):
             self.topology = topology(loaded)
             self.lines = _middle_lines(loaded)
-            self.source = (loaded.conn, loaded.oriented, loaded.orientation_error)
+            self.source = (loaded.conn, loaded.oriented, loaded.orientation_error, loaded.creds)
         return self
 
 
@@ -216,12 +217,33 @@ def connection_lines(loaded: LoadedConnection, newest: tuple[int, int] = (0, 0))
             f"{label}   newest ISAKMP SA: #{newest[0]}; newest IPsec SA: #{newest[1]};"]
 
 
+def conn_cas(loaded: LoadedConnection) -> tuple[str, str] | None:
+    """(our CA, the peer's CA) as the X.509 patch's ``CAs:`` line shows them, for a conn with
+    certificates: ours is our certificate's issuer (or ``leftca=``), the peer's ``rightca=``
+    (``%same`` resolved) or its configured certificate's issuer; ``%any`` when unknown."""
+    creds = loaded.creds
+    if not creds.uses_certificates:
+        return None
+    this_ca, that_ca = "%any", "%any"
+    if creds.cert is not None:
+        this_ca = format_dn(creds.cert.issuer)
+    elif loaded.oriented is not None and loaded.oriented.this.end.ca not in (None, "", "%same"):
+        this_ca = str(loaded.oriented.this.end.ca)
+    if creds.peer_ca is not None:
+        that_ca = format_dn(creds.peer_ca)
+    elif creds.peer_cert is not None:
+        that_ca = format_dn(creds.peer_cert.issuer)
+    return this_ca, that_ca
+
+
 def _middle_lines(loaded: LoadedConnection) -> list[str]:
     """A conn's status lines between the topology and the newest SAs: the conn's alone."""
     conn = loaded.conn
     label = f'"{conn.name}":'
     interface = loaded.oriented.interface.physical if loaded.oriented else "none"
-    lines = [
+    cas = conn_cas(loaded)
+    lines = [] if cas is None else [f"{label}   CAs: '{cas[0]}'...'{cas[1]}'"]
+    lines += [
         f"{label}   ike_life: {_seconds(conn.ikelifetime)}; ipsec_life: {_seconds(conn.keylife)};"
         f" rekey_margin: {_seconds(conn.rekeymargin)}; rekey_fuzz: {conn.rekeyfuzz}%;"
         f" keyingtries: {conn.keyingtries}",
@@ -272,6 +294,8 @@ def state_status_lines(snapshot: StatusSnapshot) -> list[str]:
     lines = []
     for state in snapshot.states:
         lines.append(state_line(state))
+        if state.peer_cert is not None:
+            lines.append(peer_cert_line(state, state.peer_cert))
         if state.isakmp or state.spis_line is None:
             continue
         used = traffic.get(state.serial)
@@ -327,6 +351,22 @@ def connection_dict(loaded: LoadedConnection, newest: tuple[int, int] = (0, 0)) 
         ),
         "newest_isakmp_sa": newest[0],
         "newest_ipsec_sa": newest[1],
+        "certificates": _creds_dict(loaded),
+    }
+
+
+def _creds_dict(loaded: LoadedConnection) -> dict[str, object] | None:
+    """The conn's certificates in the JSON status (None without any): ours, the peer's
+    configured one, and the CAs of the ``CAs:`` line."""
+    cas = conn_cas(loaded)
+    if cas is None:
+        return None
+    creds = loaded.creds
+    return {
+        "cert": format_dn(creds.cert.subject) if creds.cert is not None else None,
+        "peer_cert": format_dn(creds.peer_cert.subject) if creds.peer_cert is not None else None,
+        "this_ca": cas[0],
+        "that_ca": cas[1],
     }
 
 

@@ -9,15 +9,20 @@ the two views cannot disagree and the daemon never parses text back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
+
+from cryptography import x509
 
 from fswan.ike.select import ConnEntry, Connections
 from fswan.ike.state import Phase1State, Phase2State
 from fswan.ike.table import StateTable
 from fswan.isakmp.constants import OakleyAuth
+from fswan.pki.certs import pluto_time, serial_text
+from fswan.pki.dn import format_dn
 
-__all__ = ["StateSnapshot", "snapshot", "state_dicts", "state_line", "state_lines"]
+__all__ = ["StateSnapshot", "peer_cert_line", "snapshot", "state_dicts", "state_line",
+           "state_lines"]
 
 #: pluto's policy words for the phase-1 authentication methods (status, log lines)
 AUTH_POLICY: dict[int, str] = {
@@ -47,6 +52,8 @@ class StateSnapshot:
     newest: bool
     #: IPsec SA installed: ``esp.SPI@peer esp.SPI@us``
     spis_line: str | None = None
+    #: ISAKMP SA whose peer authenticated with a certificate: that (verified) certificate
+    peer_cert: x509.Certificate | None = field(default=None, compare=False, repr=False)
     #: the state and its conn's entry, read by :attr:`details`
     source: Phase1State | Phase2State | None = field(default=None, compare=False, repr=False)
     entry: ConnEntry | None = field(default=None, compare=False, repr=False)
@@ -67,11 +74,13 @@ def snapshot(table: StateTable, conns: Connections, now: float) -> list[StateSna
         name = st.connection.name
         entry = conns.get(name)
         spis_line = None
+        peer_cert = None
         # str() of an address, not f"{addr}": ipaddress's __format__ is several times slower
         local, remote = str(st.local_addr), str(st.remote_addr)
         if isinstance(st, Phase1State):
             isakmp = True
             newest = entry is not None and entry.newest_isakmp == st.serial
+            peer_cert = st.peer_cert
         else:
             assert isinstance(st, Phase2State)
             isakmp = False
@@ -95,6 +104,7 @@ def snapshot(table: StateTable, conns: Connections, now: float) -> list[StateSna
                 peer_id=str(st.peer_id) if st.peer_id is not None else None,
                 newest=newest,
                 spis_line=spis_line,
+                peer_cert=peer_cert,
                 source=st,
                 entry=entry,
             )
@@ -118,6 +128,7 @@ def _details(st: Phase1State | Phase2State, newest: bool,
             nat_local=st.nat_us,
             nat_remote=st.nat_peer,
             dpd=bool(st.peer_dpd and entry is not None and entry.conn.dpddelay),
+            peer_certificate=cert_dict(st.peer_cert) if st.peer_cert is not None else None,
         )
     return dict(
         kind="IPSEC",
@@ -144,11 +155,38 @@ def state_line(s: StateSnapshot) -> str:
     return line + "; newest IPSEC;" if s.newest else line + ";"
 
 
+@lru_cache(maxsize=4096)
+def _cert_text(cert: x509.Certificate) -> str:
+    """Made once per certificate: 10,000 SAs with a handful of peers' certificates
+    format a handful of DNs, not 10,000 per status."""
+    return (f"peer certificate '{format_dn(cert.subject)}' (issuer '{format_dn(cert.issuer)}', "
+            f"valid until {pluto_time(cert.not_valid_after_utc)})")
+
+
+def peer_cert_line(s: StateSnapshot, cert: x509.Certificate) -> str:
+    """``#3: "net" peer certificate 'C=CH, ..., CN=east' (issuer '...', valid until ...)``
+    for an ISAKMP SA whose peer authenticated with ``cert`` (its ``peer_cert``)."""
+    return f'#{s.serial}: "{s.connection}" {_cert_text(cert)}'
+
+
+def cert_dict(cert: x509.Certificate) -> dict[str, str]:
+    """The peer certificate's facts in the JSON status."""
+    return {
+        "subject": format_dn(cert.subject),
+        "issuer": format_dn(cert.issuer),
+        "serial": serial_text(cert.serial_number),
+        "not_before": cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
 def state_lines(states: list[StateSnapshot]) -> list[str]:
     """pluto's ``--status`` state lines (without the ``000 `` prefix)."""
     lines = []
     for s in states:
         lines.append(state_line(s))
+        if s.peer_cert is not None:
+            lines.append(peer_cert_line(s, s.peer_cert))
         if not s.isakmp and s.spis_line is not None:
             lines.append(f'#{s.serial}: "{s.connection}" {s.spis_line}')
     return lines

@@ -48,7 +48,11 @@ def _is_pem(data: bytes) -> bool:
 
 def load_certificates(path: str) -> list[x509.Certificate]:
     """Every certificate in a PEM file (one or more), or the one in a DER file."""
-    data = _read(path)
+    return parse_certificates(_read(path), path)
+
+
+def parse_certificates(data: bytes, path: str) -> list[x509.Certificate]:
+    """``load_certificates`` of bytes read elsewhere (a loader, a download); ``path`` names them."""
     try:
         if _is_pem(data):
             return x509.load_pem_x509_certificates(data)
@@ -59,13 +63,19 @@ def load_certificates(path: str) -> list[x509.Certificate]:
 
 def load_crl(path: str) -> x509.CertificateRevocationList:
     """A CRL from a PEM or DER file."""
-    data = _read(path)
+    return parse_crl(_read(path), path)
+
+
+def parse_crl(data: bytes, source: str) -> x509.CertificateRevocationList:
+    """A PEM or DER CRL from bytes read elsewhere (``crluri=``); ``source`` names them."""
+    if len(data) > MAX_FILE_BYTES:
+        raise PkiError(source, f"larger than {MAX_FILE_BYTES} bytes")
     try:
         if _is_pem(data):
             return x509.load_pem_x509_crl(data)
         return x509.load_der_x509_crl(data)
     except ValueError:
-        raise PkiError(path, "not a PEM or DER CRL") from None
+        raise PkiError(source, "not a PEM or DER CRL") from None
 
 
 def load_private_key(path: str, passphrase: bytes | None) -> PrivateKey:

@@ -139,3 +139,68 @@ def list_crls(store: CertStore, now: datetime) -> list[str]:
         if akid:
             lines.append(f"{_INDENT}authkey:  {hex_colons(akid)}")
     return lines
+
+
+# -- the same facts as JSON (``--json``) ------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cert_dict(stored: StoredCert, now: datetime) -> dict[str, object]:
+    """One certificate of ``--listcerts``/``--listcacerts --json``."""
+    cert = stored.cert
+    stop = cert.not_valid_after_utc
+    skid, akid = subject_key_id(cert), authority_key_id(cert)
+    return {
+        "subject": format_dn(cert.subject),
+        "issuer": format_dn(cert.issuer),
+        "alt_names": _alt_names(cert),
+        "serial": serial_text(cert.serial_number),
+        "not_before": _iso(cert.not_valid_before_utc),
+        "not_after": _iso(stop),
+        "validity": _expiry(stop, utc(now), CERT_WARNING) if cert.not_valid_before_utc <= utc(now)
+        else "fatal (not valid yet)",
+        "pubkey": describe_public_key(cert),
+        "subjkey": hex_colons(skid) if skid else None,
+        "authkey": hex_colons(akid) if akid else None,
+        "file": stored.path,
+        "origin": stored.origin or None,
+        "loaded": _iso(stored.loaded),
+    }
+
+
+def certs_dict(store: CertStore, now: datetime) -> dict[str, object]:
+    return {"certs": [cert_dict(s, now) for s in store.end_certs.values()]}
+
+
+def cacerts_dict(store: CertStore, now: datetime) -> dict[str, object]:
+    return {"cacerts": [cert_dict(s, now) for s in store.anchors]}
+
+
+def crls_dict(store: CertStore, now: datetime) -> dict[str, object]:
+    """``--listcrls --json``: each CRL with its revoked serials."""
+    out = []
+    for stored in store.crls:
+        crl = stored.crl
+        try:
+            number: str | None = serial_text(
+                crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+        except x509.ExtensionNotFound:
+            number = None
+        next_update = crl.next_update_utc
+        out.append({
+            "issuer": format_dn(crl.issuer),
+            "crlnumber": number,
+            "revoked": [{"serial": serial_text(e.serial_number),
+                         "date": _iso(e.revocation_date_utc), "reason": revocation_reason(e)}
+                        for e in crl],
+            "this_update": _iso(crl.last_update_utc),
+            "next_update": _iso(next_update),
+            "validity": _expiry(next_update, utc(now), CRL_WARNING),
+            "source": stored.path,
+            "from_crls_dir": stored.from_dir,
+            "loaded": _iso(stored.loaded),
+        })
+    return {"crls": out}

@@ -225,7 +225,9 @@ class CertStore:
         return warnings
 
     def add_crl(self, crl: x509.CertificateRevocationList, path: str, now: datetime) -> None:
-        """A CRL obtained otherwise (a file named by the daemon); it survives ``reread_crls``."""
+        """A CRL obtained otherwise (``crluri=``); it survives ``reread_crls``, and replaces the
+        one added before from the same ``path`` (a fetch again is an update, not a second CRL)."""
+        self.crls = [c for c in self.crls if c.from_dir or c.path != path]
         self.crls.append(StoredCrl(crl, path, utc(now), from_dir=False))
 
     def resolve_cert_path(self, name: str) -> str:
@@ -245,6 +247,18 @@ class CertStore:
     def forget_end_certs(self) -> None:
         """Drop the cache, so that the next ``load_end_cert`` reads the files again."""
         self.end_certs.clear()
+
+    def forget_end_cert(self, name: str) -> StoredCert | None:
+        """Drop one ``leftcert=`` from the cache (a conn added again reads its file again);
+        what was cached, to put back with ``keep_end_cert`` if the file is now unusable."""
+        return self.end_certs.pop(self.resolve_cert_path(name), None)
+
+    def keep_end_cert(self, stored: StoredCert) -> None:
+        self.end_certs.setdefault(stored.path, stored)
+
+    def set_ca_files(self, ca_files: Sequence[tuple[str, str]]) -> None:
+        """The ``cacert=`` files for the next ``reread_cacerts`` (the ca sections read again)."""
+        self.ca_files = tuple(ca_files)
 
     def ca_names(self) -> list[x509.Name]:
         """The subjects of the trust anchors, for CERTREQ payloads."""

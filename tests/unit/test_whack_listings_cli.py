@@ -16,7 +16,14 @@ def requests(*argv: str) -> list[Request]:
 def test_listings_and_json():
     assert requests("--trafficstatus", "--json") == [Request("trafficstatus", None, {"json": True})]
     assert requests("--globalstatus") == [Request("globalstatus", None, {})]
-    assert requests("--listall", "--utc") == [Request("listpubkeys", None, {"utc": True})]
+    assert requests("--listall", "--utc") == [Request("listpubkeys", None, {"utc": True}),
+                                              Request("listcerts", None, {}),
+                                              Request("listcacerts", None, {}),
+                                              Request("listcrls", None, {})]
+    assert requests("--listcrls", "--json", "--rereadcrls") == [
+        Request("rereadcrls", None, {}), Request("listcrls", None, {"json": True})]
+    assert requests("--rereadall", "--rereadsecrets") == [Request("rereadsecrets", None, {}),
+                                                         Request("rereadall", None, {})]
     assert requests("--listpubkeys", "--status") == [Request("listpubkeys", None, {}),
                                                      Request("status", None, {})]
 
