@@ -128,6 +128,9 @@ class ChildSAInstalled:
     replaces_serial: int | None
     #: the XAUTH user of the ISAKMP SA under which it was negotiated (``PLUTO_XAUTH_USERNAME``)
     xauth_user: str | None = None
+    #: RFC 3947 NAT-OA of a UDP-encapsulated transport-mode pair: (the peer's own address,
+    #: ours) as the peer sees them, for the RFC 3948 section 3.1.2 checksum fix; else None
+    nat_oa: tuple[IPAddress, IPAddress] | None = None
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,7 @@ def ipsec_established(eng: SaLifecycle, st: Phase2State) -> None:
             remote_client=st.peer_client,
             lifetime_seconds=st.lifetime,
             replaces_serial=previous if previous != st.serial else None,
+            nat_oa=st.nat_oa,
         )
     )
     if st.whack is not None:

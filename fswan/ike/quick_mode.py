@@ -18,6 +18,13 @@
   (4) when NAT-T is on and a NAT was seen (or ``encapsulation=yes``); the
   draft numbers 61443/61444 are proposed only when just a draft NAT-T VID
   was negotiated, and accepted from anyone.
+* NAT-OA (RFC 3947 section 5.2) in UDP-encapsulated transport mode (L2TP/IPsec
+  behind NAT): both ends send two, the initiator's address then the
+  responder's, each as the sender sees them; what the peer sent is kept on the
+  state (``nat_oa``: its own address, ours) so that the data plane can fix the
+  TCP/UDP checksums it computed over those addresses (RFC 3948 section 3.1.2).
+  The responder takes the peer's public address as its client for the SA, so
+  that the eroute leads to where the peer really is.
 * The commit bit is neither set nor required; a peer that sets it is
   tolerated (we do not send CONNECTED).
 * The initiator has both directions after QR1 and installs on QUICK_I2; the
@@ -31,11 +38,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import replace
 
-from fswan.config.model import ConnType, Encapsulation, IPNetwork
+from fswan.config.model import ConnType, Encapsulation, IPAddress, IPNetwork
 from fswan.ike import crypto
 from fswan.ike.dh import DHError, DHKeyPair, get_group
 from fswan.ike.main_mode import NONCE_SIZE, check_nonce
-from fswan.ike.natt import acceptable_modes, encapsulation_mode, read_encapsulation
+from fswan.ike.natt import NATT_DRAFT, acceptable_modes, encapsulation_mode, read_encapsulation
 from fswan.ike.proposals import (
     NoAcceptableProposal,
     accept_esp_reply,
@@ -55,7 +62,14 @@ from fswan.ike.context import QuickContext
 from fswan.ike.select import ConnEntry
 from fswan.isakmp.constants import ExchangeType, Flags, IdType, NotifyType, PayloadType
 from fswan.isakmp.message import Header, Message, encode_payloads
-from fswan.isakmp.payloads import HashPayload, IDPayload, KEPayload, NoncePayload, SAPayload
+from fswan.isakmp.payloads import (
+    HashPayload,
+    IDPayload,
+    KEPayload,
+    NATOAPayload,
+    NoncePayload,
+    SAPayload,
+)
 from fswan.suites import format_proposal
 
 
@@ -105,6 +119,33 @@ def wants_udp(conn: ConnEntry, p1: Phase1State) -> bool:
     if p1.natt is None or conn.conn.encapsulation is Encapsulation.NO:
         return False
     return p1.nat_us or p1.nat_peer or conn.conn.encapsulation is Encapsulation.YES
+
+
+def nat_oa_payloads(initiator: IPAddress, responder: IPAddress, p1: Phase1State) -> list:
+    """NAT-OAi and NAT-OAr as we see the two ends (type 21, or 131 under a draft NAT-T)."""
+    draft = p1.natt == NATT_DRAFT
+    return [NATOAPayload(initiator, draft), NATOAPayload(responder, draft)]
+
+
+def read_nat_oa(
+    eng: QuickContext, st: Phase2State, md: MessageDigest, p1: Phase1State, initiator: bool
+) -> None:
+    """Keep the peer's NAT-OA as (its own address, ours); without it the data plane
+    recomputes the checksums instead (what Linux's "checksum unnecessary" amounts to)."""
+    found = md.all(NATOAPayload)
+    if len(found) < 2:
+        eng.log_state(st, f"NAT-Traversal: received {len(found)} NAT-OA payloads in transport "
+                          "mode; checksums will be recomputed")
+        return
+    first, second = found[0].address, found[1].address
+    # the order is always (initiator, responder); the peer is the other one
+    peer_self, peer_sees_us = (second, first) if initiator else (first, second)
+    if peer_self.version != p1.remote_addr.version or peer_sees_us.version != p1.local_addr.version:
+        eng.log_state(st, "NAT-Traversal: NAT-OA of another address family ignored")
+        return
+    st.nat_oa = (peer_self, peer_sees_us)
+    eng.log_state(st, f"NAT-Traversal: NAT-OA: the peer's original address is {peer_self} "
+                      f"(we see {p1.remote_addr}), ours as it sees it {peer_sees_us}")
 
 
 def _hash_payload_first(md: MessageDigest, label: str) -> HashPayload:
@@ -211,6 +252,8 @@ def initiate(eng: QuickContext, st: Phase2State, p1: Phase1State) -> None:
         st.id_ci = client_id(st.our_client, this.end.protoport)
         st.id_cr = client_id(st.peer_client, that.end.protoport)
         payloads += [st.id_ci, st.id_cr]
+    if st.udp and not tunnel:
+        payloads += nat_oa_payloads(p1.local_addr, p1.remote_addr, p1)
     h, skeyid_a, _ = _skeyid(p1)
     hash1 = crypto.qm_hash1(h, skeyid_a, st.message_id, encode_payloads(payloads))
     eng.send(st, _encrypt(p1, st.message_id, [HashPayload(hash1)] + payloads))
@@ -255,6 +298,8 @@ def in_r1_out_i2(eng: QuickContext, st: Phase2State, md: MessageDigest) -> None:
     st.peer_spi = choice.spi
     st.proposal = replace(choice.esp, pfs_group=st.pfs_group)
     st.lifetime = choice.lifetime
+    if st.udp and not st.tunnel:
+        read_nat_oa(eng, st, md, p1, initiator=True)
     _derive(st, p1)
     hash3 = crypto.qm_hash3(h, skeyid_a, st.message_id, st.ni_b, st.nr_b)
     eng.send_reply(st, md, _encrypt(p1, st.message_id, [HashPayload(hash3)]))
@@ -327,6 +372,14 @@ def in_i1_out_r1(eng: QuickContext, st: Phase2State, md: MessageDigest) -> None:
     st.encapsulation = choice.encapsulation
     st.tunnel, st.udp = read_encapsulation(choice.encapsulation) or (tunnel, False)
     st.peer_spi = choice.spi
+    if st.udp and not st.tunnel:
+        read_nat_oa(eng, st, md, p1, initiator=False)
+        public = ipaddress.ip_network(p1.remote_addr)
+        if st.peer_client != public:
+            # the peer's packets reach us from its public address, and ours must go there
+            eng.log_state(st, f"NAT-Traversal: transport mode: the peer's client {st.peer_client} "
+                              f"is reached at its public address {p1.remote_addr}")
+            st.peer_client = public
     st.our_spi = eng.table.new_spi()
     st.nr_b = eng.random(NONCE_SIZE)
     if st.pfs_group is not None:
@@ -338,6 +391,8 @@ def in_i1_out_r1(eng: QuickContext, st: Phase2State, md: MessageDigest) -> None:
         payloads.append(KEPayload(st.dh.public_bytes()))
     if ids:
         payloads += [IDPayload(i.id_type, i.data, i.protocol, i.port) for i in ids]
+    if st.udp and not st.tunnel:
+        payloads += nat_oa_payloads(p1.remote_addr, p1.local_addr, p1)
     hash2 = crypto.qm_hash2(h, skeyid_a, st.message_id, st.ni_b, encode_payloads(payloads))
     eng.send_reply(st, md, _encrypt(p1, st.message_id, [HashPayload(hash2)] + payloads))
 

@@ -349,6 +349,9 @@ class Phase2State(State):
     #: the ID payloads sent/received (None for host-to-host without IDs)
     id_ci: Any = None
     id_cr: Any = None
+    #: RFC 3947 NAT-OA of a UDP-encapsulated transport SA: the peer's own address and
+    #: ours as the peer sees them (what its TCP/UDP checksums were computed over)
+    nat_oa: tuple[IPAddress, IPAddress] | None = None
     inbound_keys: EspKeys | None = field(default=None, repr=False)
     outbound_keys: EspKeys | None = field(default=None, repr=False)
     installed: bool = False

@@ -78,7 +78,10 @@ Paths (``docs/ARCHITECTURE.md``):
   as :class:`UnknownSPI`, rate limited) -> replay check -> ICV -> decrypt ->
   replay window update -> tunnel mode: the inner packet's addresses must lie
   in the SA's selectors (KLIPS's arrival check) unless the SA has
-  ``disablearrivalcheck`` -> ``dp.tun``.  Next header 59 (RFC 4303 dummy
+  ``disablearrivalcheck``; transport mode: a fresh IP header from the SA's
+  addresses, and for ESP-in-UDP the TCP/UDP checksum moved from the peer's
+  NAT-OA addresses to ours (computed afresh without NAT-OA; RFC 3948 section
+  3.1.2) -> ``dp.tun``.  Next header 59 (RFC 4303 dummy
   packets) is discarded silently (counted).
 """
 
@@ -106,8 +109,10 @@ from fswan.ipsec.packet import (
     IPPROTO_IPIP,
     IPPROTO_IPV6,
     IPPROTO_NONE,
+    IPPROTO_TCP,
     IPPROTO_UDP,
     PacketError,
+    adjust_l4_checksum,
     fragment_ipv4,
     icmp_frag_needed,
     icmp_unreachable,
@@ -116,6 +121,7 @@ from fswan.ipsec.packet import (
     ip_addresses,
     ipv4_header,
     ipv6_header,
+    recompute_l4_checksum,
 )
 from fswan.ipsec.sa import (
     DROP_EXPIRED,
@@ -124,6 +130,7 @@ from fswan.ipsec.sa import (
     KIND_ESP,
     KIND_ESP_UDP,
     KIND_IP,
+    RECOMPUTE,
     HardExpire,
     SADatabase,
     Said,
@@ -192,12 +199,14 @@ COUNT_FRAGMENTED = "fragmented"
 COUNT_ACQUIRE = "acquire"
 COUNT_HOLD = "%hold"
 COUNT_PASS = "%pass"
+COUNT_CSUM_FIXED = "NAT-T checksum fixed"
 
 _COUNTERS = (
     DROP_NO_EROUTE, DROP_SHUNT, DROP_REJECT, DROP_NO_SA, DROP_EXPIRED, DROP_FRAG_NEEDED,
     DROP_TOO_BIG, DROP_BAD_PACKET, DROP_UNKNOWN_SPI, DROP_MALFORMED, DROP_ICV, DROP_PADDING,
     DROP_REPLAY, DROP_TOO_OLD, DROP_ARRIVAL, DROP_NEXT_HEADER, DROP_INNER, DROP_DUMMY,
     DROP_HELD_DISCARDED, COUNT_FRAGMENTED, COUNT_ACQUIRE, COUNT_HOLD, COUNT_PASS, NOT_ESP,
+    COUNT_CSUM_FIXED,
 )
 
 
@@ -568,9 +577,20 @@ class DataPlane:
         return OK
 
     def _deliver_transport(self, sa: SecurityAssociation, next_header: int, payload: bytes) -> str:
-        """Transport mode: a fresh IP header from the SA's addresses in front of the payload."""
+        """Transport mode: a fresh IP header from the SA's addresses in front of the payload.
+
+        Behind a NAT the peer's TCP/UDP checksum covers its private address: moved by
+        the NAT-OA delta, or computed afresh without NAT-OA (RFC 3948 section 3.1.2)."""
         if next_header == IPPROTO_NONE:
             return self._drop(DROP_DUMMY)
+        fix = sa.csum_fix
+        if fix is not None and (next_header == IPPROTO_UDP or next_header == IPPROTO_TCP):
+            if fix == RECOMPUTE:
+                payload = recompute_l4_checksum(
+                    sa.remote.packed, sa.local.packed, next_header, payload)
+            else:
+                payload = adjust_l4_checksum(payload, next_header, fix)
+            self.counters[COUNT_CSUM_FIXED] += 1
         if sa.version == 4:
             hdr = ipv4_header(sa.remote.packed, sa.local.packed, next_header, len(payload))
         else:

@@ -31,7 +31,9 @@ __all__ = [
     "Ipv4Outer",
     "Ipv6Outer",
     "PacketError",
+    "adjust_l4_checksum",
     "checksum",
+    "checksum_delta",
     "fragment_ipv4",
     "icmp_frag_needed",
     "icmp_unreachable",
@@ -40,7 +42,10 @@ __all__ = [
     "ip_addresses",
     "ipv4_header",
     "ipv6_header",
+    "l4_checksum",
+    "recompute_l4_checksum",
     "transport_ports",
+    "word_sum",
 ]
 
 IPPROTO_ICMP = 1
@@ -97,6 +102,68 @@ def _fold(total: int) -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
+
+
+def word_sum(data: bytes) -> int:
+    """The folded one's-complement sum of ``data``'s 16-bit words (not complemented)."""
+    total = int.from_bytes(data, "big") % 0xFFFF if data else 0  # 2**16 == 1 (mod 0xFFFF)
+    return total or (0xFFFF if any(data) else 0)
+
+
+def checksum_delta(old: bytes, new: bytes) -> int:
+    """What to add to a checksum's complement when the summed bytes ``old`` become
+    ``new`` (RFC 1624's HC' = ~(~HC + ~m + m')); 0 when nothing changes."""
+    return _fold_sum(word_sum(new) + (~word_sum(old) & 0xFFFF)) % 0xFFFF
+
+
+def _fold_sum(total: int) -> int:
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+#: where the checksum of a TCP or UDP header is
+L4_CHECKSUM_OFFSET = {IPPROTO_TCP: 16, IPPROTO_UDP: 6}
+
+
+def adjust_l4_checksum(segment: bytes, proto: int, delta: int) -> bytes:
+    """A TCP/UDP segment with its checksum moved by ``delta`` (from :func:`checksum_delta`).
+
+    A UDP checksum of zero (none sent, IPv4) stays zero; one that comes out as
+    zero is sent as 0xFFFF (RFC 768).  Other protocols and short segments are
+    returned as they are."""
+    offset = L4_CHECKSUM_OFFSET.get(proto)
+    if offset is None or len(segment) < offset + 2:
+        return segment
+    old = (segment[offset] << 8) | segment[offset + 1]
+    if proto == IPPROTO_UDP and old == 0:
+        return segment
+    new = ~_fold_sum((~old & 0xFFFF) + delta) & 0xFFFF
+    if proto == IPPROTO_UDP and new == 0:
+        new = 0xFFFF
+    return segment[:offset] + bytes((new >> 8, new & 0xFF)) + segment[offset + 2:]
+
+
+def l4_checksum(src: bytes, dst: bytes, proto: int, segment: bytes) -> int:
+    """The TCP/UDP checksum of ``segment`` (its checksum field taken as zero) between
+    the packed addresses ``src`` and ``dst`` (IPv4 or IPv6 pseudo-header)."""
+    offset = L4_CHECKSUM_OFFSET[proto]
+    zeroed = segment[:offset] + b"\x00\x00" + segment[offset + 2:]
+    if len(src) == 4:
+        pseudo = src + dst + bytes((0, proto)) + len(segment).to_bytes(2, "big")
+    else:
+        pseudo = src + dst + len(segment).to_bytes(4, "big") + bytes((0, 0, 0, proto))
+    value = checksum(pseudo + zeroed)
+    return (value or 0xFFFF) if proto == IPPROTO_UDP else value
+
+
+def recompute_l4_checksum(src: bytes, dst: bytes, proto: int, segment: bytes) -> bytes:
+    """A TCP/UDP segment with a checksum computed afresh (others unchanged)."""
+    offset = L4_CHECKSUM_OFFSET.get(proto)
+    if offset is None or len(segment) < offset + 2:
+        return segment
+    value = l4_checksum(src, dst, proto, segment)
+    return segment[:offset] + value.to_bytes(2, "big") + segment[offset + 2:]
 
 
 def ipv4_header(

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Literal, Union
 
 from fswan.ipsec.esp import EspError, EspTransform, make_transform
-from fswan.ipsec.packet import Ipv4Outer, Ipv6Outer
+from fswan.ipsec.packet import Ipv4Outer, Ipv6Outer, checksum_delta
 from fswan.ipsec.replay import DUPLICATE, ReplayWindow
 from fswan.suites import EspKeys, EspProposal
 
@@ -63,6 +63,8 @@ OUT = "out"
 KIND_ESP = 0  #: an ESP packet for a raw IPPROTO_ESP socket, to (peer, 0)
 KIND_ESP_UDP = 1  #: an ESP packet for the UDP 4500 socket, to (peer, port) (RFC 3948)
 KIND_IP = 2  #: a complete IP packet for an IP_HDRINCL raw socket, to (dst, 0)
+#: ``csum_fix`` of an SA whose peer sent no NAT-OA: inbound checksums are computed afresh
+RECOMPUTE = -1
 
 DROP_EXPIRED = "SA expired"
 DROP_REPLAY = "replayed"
@@ -171,7 +173,7 @@ class SecurityAssociation:
         "added", "last_used", "bytes", "packets", "drops", "seq", "seq_max",
         "soft_expired", "dead", "expired_reason", "events",
         "kind", "sendto", "outer", "inner_mtu", "path_mtu", "version",
-        "sel_version", "lnet", "lmask", "rnet", "rmask",
+        "sel_version", "lnet", "lmask", "rnet", "rmask", "nat_oa", "csum_fix",
         "_soft", "_hard", "_check_time", "_check_bytes", "_check_packets", "_check_seq",
     )
 
@@ -200,6 +202,7 @@ class SecurityAssociation:
         now: float = 0.0,
         conn: str | None = None,
         serial: int | None = None,
+        nat_oa: tuple[IPAddress, IPAddress] | None = None,
     ) -> None:
         if direction not in (IN, OUT):
             raise ValueError(f"direction must be {IN!r} or {OUT!r}")
@@ -240,6 +243,12 @@ class SecurityAssociation:
         self.rmask = int(self.remote_client.netmask)
         self.conn = conn
         self.serial = serial
+        #: the peer's NAT-OA (its own address, ours as it sees them), RFC 3947
+        self.nat_oa = nat_oa
+        #: inbound UDP-encapsulated transport mode (RFC 3948 section 3.1.2): the
+        #: checksum delta from the NAT-OA addresses to ours, RECOMPUTE without
+        #: NAT-OA, None when the checksums need nothing
+        self.csum_fix = self._checksum_fix() if direction == IN else None
         dst = self.remote if direction == OUT else self.local
         self.said = Said("tun" if self.tunnel else "esp", spi, dst)
 
@@ -279,6 +288,19 @@ class SecurityAssociation:
 
     # ------------------------------------------------------------------
     # configuration
+
+    def _checksum_fix(self) -> int | None:
+        """The peer computed its TCP/UDP checksums over the addresses it knows (its
+        private one, ours as it sees us); we rebuild the IP header from the ones we see."""
+        if self.tunnel or not self.udp_encap:
+            return None
+        if self.nat_oa is None:
+            return RECOMPUTE
+        theirs = b"".join(ipaddress.ip_address(a).packed for a in self.nat_oa)
+        if len(theirs) != 2 * len(self.local.packed):
+            return RECOMPUTE
+        delta = checksum_delta(theirs, self.remote.packed + self.local.packed)
+        return delta or None
 
     def set_path_mtu(self, mtu: int) -> None:
         """Recompute the largest inner packet that fits one outer packet of ``mtu`` bytes."""
@@ -504,6 +526,7 @@ def sa_pair_from_child(
         now=now,
         conn=child.conn,
         serial=child.serial,
+        nat_oa=getattr(child, "nat_oa", None),
     )
     inbound = SecurityAssociation(
         direction=IN, spi=child.inbound_spi, keys=child.inbound_keys, **common
