@@ -99,11 +99,19 @@ class CrlFetcher:
             b"GET", uri.encode("ascii", "replace"), Headers({b"User-Agent": [b"fswan"]}))
         result = request.addCallback(self._body)
         # addTimeout wants all of IReactorTime; one callLater does the same here
-        timer = reactor.callLater(self.timeout, result.cancel)
+        expired: list[bool] = []
+
+        def give_up() -> None:
+            expired.append(True)
+            result.cancel()
+
+        timer = reactor.callLater(self.timeout, give_up)
 
         def stop_timer(passed: object) -> object:
             if timer.active():
                 timer.cancel()
+            if expired and isinstance(passed, Failure):  # cancelled while connecting or reading
+                raise CrlFetchError(f"no answer within {self.timeout:g}s")
             return passed
 
         result.addBoth(stop_timer)
