@@ -21,6 +21,12 @@ class FileLoader:
         with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
 
+    def read_bytes(self, path: str) -> bytes:
+        """A certificate or CRL file (DER is binary); at most 1 MiB + 1 is read, which
+        ``pki.certs`` refuses as too big."""
+        with open(path, "rb") as handle:
+            return handle.read((1 << 20) + 1)
+
 
 def file_mode(path: str) -> int | None:
     """The permission bits of ``path``, or None when it cannot be stat'ed."""

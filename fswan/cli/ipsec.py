@@ -61,7 +61,9 @@ Usage: ipsec checkconfig [--config F] [--secrets F] [--json]
 Parses ipsec.conf (default {DEFAULT_CONFIG}) and ipsec.secrets (beside it) as the daemon
 would and prints the effective configuration: defaults applied, secrets redacted, what
 is not yet supported with file:line, conns that cannot run (and why), the host names
-the daemon would resolve.  Exit status 0 when the files load, 1 with file:line errors.
+the daemon would resolve.  The certificate files named (leftcert=, rightcert=, cacert=,
+file crluri=) must exist and parse.  Exit status 0 when the files load, 1 with
+file:line errors.
 """,
 }
 HELP_FLAGS = ("-h", "--help")
@@ -100,6 +102,8 @@ class CheckedFiles:
     secrets: Secrets | None = None
     config_errors: list[ConfigError] = field(default_factory=list)
     secrets_errors: list[ConfigError] = field(default_factory=list)
+    #: certificate, CA and CRL files named that are missing or do not parse (file:line)
+    cert_errors: list[ConfigError] = field(default_factory=list)
     #: what is worth saying but loads (no secrets file, its permissions)
     notes: list[str] = field(default_factory=list)
     #: the secrets file is readable by group or others
@@ -107,7 +111,7 @@ class CheckedFiles:
 
     @property
     def errors(self) -> list[ConfigError]:
-        return self.config_errors + self.secrets_errors
+        return self.config_errors + self.secrets_errors + self.cert_errors
 
 
 def default_secrets_path(config_path: str) -> str:
@@ -135,16 +139,28 @@ def check_files(config_path: str, secrets_path: str | None = None) -> CheckedFil
             checked.secrets_errors.append(ConfigError(f"cannot read {checked.secrets_path}"))
         else:
             checked.notes.append(f"no secrets file at {checked.secrets_path}")
-        return checked
-    warning = permission_warning(checked.secrets_path, mode)
-    if warning:
-        checked.secrets_exposed = True
-        checked.notes.append(f"warning: {warning}")
-    try:
-        checked.secrets = load_secrets(checked.secrets_path, loader)
-    except ConfigError as error:
-        checked.secrets_errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+    else:
+        warning = permission_warning(checked.secrets_path, mode)
+        if warning:
+            checked.secrets_exposed = True
+            checked.notes.append(f"warning: {warning}")
+        try:
+            checked.secrets = load_secrets(checked.secrets_path, loader)
+        except ConfigError as error:
+            checked.secrets_errors.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+    if checked.config is not None and _names_cert_files(checked.config):
+        from fswan.config.certfiles import check_certificate_files
+
+        report = check_certificate_files(checked.config, config_path, loader, checked.secrets,
+                                         checked.secrets_path)
+        checked.cert_errors.extend(report.errors)
+        checked.notes.extend(f"warning: {w}" for w in report.warnings)
     return checked
+
+
+def _names_cert_files(config: Config) -> bool:
+    """Whether there is anything for ``config.certfiles`` to read (it imports cryptography)."""
+    return bool(config.cas) or any(c.left.cert or c.right.cert for c in config.conns.values())
 
 
 class _Parser(argparse.ArgumentParser):
