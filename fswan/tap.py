@@ -26,7 +26,14 @@ from fswan.config.secrets import Secrets
 from fswan.daemon.crls import CrlFetcher, CrlReactor
 from fswan.daemon.dns import DnsClock, DnsKeyFetcher
 from fswan.daemon.ikeport import IkeDriver, IkeReactor
-from fswan.daemon.kernel import link_mtu, open_tun, read_host_network, release_tun, tunnel_mtu
+from fswan.daemon.kernel import (
+    TunAddresses,
+    link_mtu,
+    open_tun,
+    read_host_network,
+    release_tun,
+    tunnel_mtu,
+)
 from fswan.daemon.logging import PlutoLog
 from fswan.daemon.metrics import IkeStats, MetricsService, TcpReactor, parse_metrics_address
 from fswan.daemon.pluto import Pluto, default_secrets_path
@@ -253,7 +260,7 @@ def makeService(options: Options) -> FswanService:
     )
     dataplane = None
     if kernel is not None and pump is not None:
-        dataplane = KernelSide(kernel, UpdownRunner(log, reactor), reactor, pump)
+        dataplane = KernelSide(kernel, UpdownRunner(log, reactor), reactor, pump, TunAddresses())
     pluto = Pluto(
         config_path,
         secrets_path,

@@ -1,13 +1,16 @@
 """What the daemon reads from the kernel: interface addresses and the default route.
 
 The only place pyroute2 is used for reading the host; the results go to the
-pure orientation code as a ``HostNetwork``.
+pure orientation code as a ``HostNetwork``.  Also the TUN device ``ipsec0``: its
+creation, the policy groups' routes, and a Mode Config client's virtual IP on it
+(:class:`TunAddresses`).
 """
 
 from __future__ import annotations
 
+import errno
 import socket
-from ipaddress import ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from pyroute2 import IPRoute
 
@@ -180,3 +183,30 @@ def remove_source_rules(sources: list, table: int = GROUP_TABLE) -> list[str]:
                 if "No such file" not in str(error):
                     problems.append(f"ip rule del from {source} lookup {table}: {error}")
     return problems
+
+
+class TunAddresses:
+    """Addresses on the TUN device (a Mode Config client's virtual IP, as /32 or /128):
+    ``daemon.tunnels.VirtualAddresses`` over netlink.  Adding one already there, or
+    removing one gone, is not an error; anything else raises (``OSError``-like)."""
+
+    def add(self, interface: str, address: IPv4Address | IPv6Address) -> None:
+        self._change("add", interface, address)
+
+    def remove(self, interface: str, address: IPv4Address | IPv6Address) -> None:
+        self._change("del", interface, address)
+
+    @staticmethod
+    def _change(command: str, interface: str, address: IPv4Address | IPv6Address) -> None:
+        with IPRoute() as ipr:
+            indexes = ipr.link_lookup(ifname=interface)
+            if not indexes:
+                raise OSError(errno.ENODEV, f"no device {interface}")
+            try:
+                ipr.addr(command, index=indexes[0], address=str(address),
+                         prefixlen=address.max_prefixlen)
+            except Exception as error:  # netlink errors carry the errno as .code
+                code = getattr(error, "code", None)
+                if (command, code) in (("add", errno.EEXIST), ("del", errno.EADDRNOTAVAIL)):
+                    return
+                raise

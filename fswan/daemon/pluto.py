@@ -136,7 +136,7 @@ class Pluto:
         if dataplane is not None:
             self.tunnels = Tunnels(
                 dataplane.kernel, dataplane.runner, log, dataplane.clock, self.connections.get,
-                lambda: self.setup, dataplane.pump, ike, self.oe,
+                lambda: self.setup, dataplane.pump, ike, self.oe, dataplane.addresses,
             )
             self.manual = ManualKeying(self.tunnels, log)
 

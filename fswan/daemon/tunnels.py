@@ -31,11 +31,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from twisted.internet import defer
 
-from fswan.config.model import ConnType, SetupConfig
+from fswan.config.model import ConnType, IPAddress, SetupConfig
 from fswan.config.orient import OrientedConnection
 from fswan.daemon.interfaces import Clock, IkeControl
 from fswan.daemon.logging import PlutoLog, Reply
@@ -76,15 +76,25 @@ class GroupAcquire(Protocol):
     def acquire(self, event: Acquire) -> bool: ...
 
 
+class VirtualAddresses(Protocol):
+    """Addresses on the TUN device: a Mode Config client's virtual IP
+    (``daemon.kernel.TunAddresses``).  Both raise on a real failure."""
+
+    def add(self, interface: str, address: IPAddress) -> None: ...
+    def remove(self, interface: str, address: IPAddress) -> None: ...
+
+
 @dataclass(frozen=True)
 class KernelSide:
     """The data plane as Pluto is given it (None without one): the kernel, the updown
-    runner, the clock, and the pump (None in tests without packets)."""
+    runner, the clock, the pump (None in tests without packets), and the TUN
+    device's addresses (None: a virtual IP is only logged)."""
 
     kernel: IKernel
     runner: UpdownRunner
     clock: Clock
     pump: PumpView | None = None
+    addresses: VirtualAddresses | None = None
 
 
 class EspArrivals:
@@ -116,6 +126,7 @@ class Tunnels:
         pump: PumpView | None = None,
         ike: IkeControl | None = None,
         opportunism: GroupAcquire | None = None,
+        addresses: VirtualAddresses | None = None,
     ) -> None:
         self.kernel = kernel
         self.runner = runner
@@ -134,6 +145,12 @@ class Tunnels:
         self.opportunism = opportunism
         self.path_mtu: int = kernel.dataplane.path_mtu
         self._arrivals = EspArrivals(kernel)
+        #: where a Mode Config client's virtual IP goes (None: nowhere)
+        self.addresses = addresses
+        #: Mode Config client: each conn's virtual IP and what came with it
+        self.leases: dict[str, ev.VirtualIpAssigned] = {}
+        #: installed SA pairs' XAUTH users (serial -> user), for their down verbs
+        self._xauth_users: dict[int, str] = {}
 
     # -- helpers ----------------------------------------------------------------
 
@@ -168,6 +185,82 @@ class Tunnels:
             self.child_deleted(event)
         elif isinstance(event, ev.PeerAddressChanged):
             self.peer_moved(event)
+        elif isinstance(event, ev.VirtualIpAssigned):
+            self.virtual_ip_assigned(event)
+        elif isinstance(event, ev.VirtualIpReleased):
+            self.virtual_ip_released(event)
+
+    # -- Mode Config ----------------------------------------------------------------
+
+    def virtual_ip_assigned(self, event: ev.VirtualIpAssigned) -> None:
+        """As client: our virtual IP goes on ``ipsec0`` (/32 or /128), where the routing
+        plugin's routes take it as their source (``PLUTO_MY_SOURCEIP``); DNS, domains
+        and banner are logged and handed to updown.  As server the engine logs the lease."""
+        if not event.ours:
+            return
+        oriented = self._oriented(event.conn)
+        if oriented is None:
+            return
+        device = oriented.interface.virtual
+        old = self.leases.get(event.conn)
+        if old is not None and old.address != event.address:
+            self._remove_address(device, old)
+        self.leases[event.conn] = event
+        text = f"modecfg: virtual IP {event.address}/{event.address.max_prefixlen}"
+        if self.addresses is not None:
+            try:
+                self.addresses.add(device, event.address)
+            except Exception as error:  # netlink: errno and text; keying goes on
+                self.log.log(f"{text}: cannot add it to {device}: {error}", RC.LOG_SERIOUS,
+                             event.conn, event.serial)
+            else:
+                self.log.log(f"{text} added to {device}", RC.LOG, event.conn, event.serial)
+        else:
+            self.log.log(text, RC.LOG, event.conn, event.serial)
+        parts = []
+        if event.dns:
+            parts.append("DNS " + " ".join(str(a) for a in event.dns))
+        if event.domains:
+            parts.append(("domain " if len(event.domains) == 1 else "domains ") + " ".join(event.domains))
+        if parts:
+            self.log.log("modecfg: " + ", ".join(parts), RC.LOG, event.conn, event.serial)
+        if event.banner:
+            shown = "".join(c if c.isprintable() else " " for c in event.banner).strip()
+            self.log.log(f"modecfg: banner: {shown}", RC.LOG, event.conn, event.serial)
+
+    def virtual_ip_released(self, event: ev.VirtualIpReleased) -> None:
+        if not event.ours:
+            return
+        lease = self.leases.get(event.conn)
+        if lease is None or lease.address != event.address:
+            return
+        del self.leases[event.conn]
+        oriented = self._oriented(event.conn)
+        if oriented is not None:
+            self._remove_address(oriented.interface.virtual, lease)
+
+    def _remove_address(self, device: str, lease: ev.VirtualIpAssigned) -> None:
+        if self.addresses is None:
+            return
+        try:
+            self.addresses.remove(device, lease.address)
+        except Exception as error:
+            self.log.log(f"modecfg: cannot remove virtual IP {lease.address} from {device}: {error}",
+                         RC.LOG_SERIOUS, lease.conn, lease.serial)
+        else:
+            self.log.log(f"modecfg: virtual IP {lease.address} removed from {device}", RC.LOG,
+                         lease.conn, lease.serial)
+
+    def _lease_facts(self, name: str) -> dict[str, Any]:
+        lease = self.leases.get(name)
+        if lease is None:
+            return {}
+        return {"virtual_ip": lease.address, "peer_dns": lease.dns,
+                "peer_domains": lease.domains, "peer_banner": lease.banner}
+
+    def _facts(self, event: ev.ChildSAInstalled) -> SAFacts:
+        """The SA's updown facts, with our Mode Config lease and what came with it."""
+        return SAFacts.from_event(event, **self._lease_facts(event.conn))
 
     def child_installed(self, event: ev.ChildSAInstalled) -> None:
         name = event.conn
@@ -195,13 +288,15 @@ class Tunnels:
             self._refuse(name, event.serial, str(error))
             return
         self._steer(event, oriented)
+        if event.xauth_user is not None:
+            self._xauth_users[event.serial] = event.xauth_user
         if routed:
             self.keying.pop(name, None)
             if not rekey:
                 self._up(oriented, event)
             return
         self._routing[event.serial] = name
-        d = self._route_verbs(oriented, SAFacts.from_event(event), None)
+        d = self._route_verbs(oriented, self._facts(event), None)
         d.addCallback(self._routed_for_sa, oriented, event)
 
     def _steer(self, event: ev.ChildSAInstalled, oriented: OrientedConnection) -> None:
@@ -237,7 +332,7 @@ class Tunnels:
     def _up(self, oriented: OrientedConnection, event: ev.ChildSAInstalled) -> None:
         plugins = self._plugins(oriented, None)
         if plugins is not None:
-            self.runner.run("up", oriented, SAFacts.from_event(event), plugins)
+            self.runner.run("up", oriented, self._facts(event), plugins)
 
     def _refuse(self, name: str, serial: int, text: str) -> None:
         self.log.log(text, RC.LOG_SERIOUS, name, serial)
@@ -247,6 +342,7 @@ class Tunnels:
     def child_deleted(self, event: ev.ChildSADeleted) -> None:
         name = event.conn
         inbound, outbound = self.kernel.delete(name, event.serial, self.now())
+        xauth_user = self._xauth_users.pop(event.serial, None)
         if inbound is None or outbound is None:
             return
         if self.kernel.pairs_of(name):
@@ -262,6 +358,8 @@ class Tunnels:
             out_bytes=outbound.bytes,
             in_packets=inbound.packets,
             out_packets=outbound.packets,
+            xauth_user=xauth_user,
+            **self._lease_facts(name),
         )
         self._teardown(oriented, facts, keep_route=self.kernel.routing(name) != "unrouted")
 

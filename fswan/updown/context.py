@@ -18,6 +18,7 @@ from ipaddress import ip_network
 from types import MappingProxyType
 from typing import Any
 
+from fswan.config import roadwarrior
 from fswan.config.model import IPAddress, IPNetwork
 from fswan.config.orient import OrientedConnection
 from fswan.updown.interface import VERB_FAMILIES, UpdownFailure
@@ -55,7 +56,13 @@ V11_NAMES = (
 )
 #: later daemons' variables fswan adds, each only when its fact is known
 ADDITION_NAMES = (
-    "PLUTO_MY_SOURCEIP",  # Libreswan/strongSwan: leftsourceip=
+    "PLUTO_MY_SOURCEIP",  # Libreswan/strongSwan: leftsourceip=, or our Mode Config virtual IP
+    "PLUTO_XAUTH_USERNAME",  # Libreswan: the XAUTH user of the ISAKMP SA
+    "PLUTO_PEER_DNS_INFO",  # Libreswan, with Mode Config: DNS servers the gateway gave us
+    "PLUTO_PEER_DOMAIN_INFO",  # Libreswan, with Mode Config: its DNS domains
+    "PLUTO_PEER_BANNER",  # Libreswan, with Mode Config: its banner
+    "PLUTO_CFG_SERVER",  # Libreswan, with Mode Config: 1 when we are the server
+    "PLUTO_CFG_CLIENT",  # Libreswan, with Mode Config: 1 when we are the client
     "PLUTO_REQID",  # strongSwan: the kernel policy/SA reqid
     "PLUTO_UDP_ENC",  # strongSwan: set (to the peer's UDP port) only for ESP-in-UDP
     "PLUTO_INBYTES",  # Libreswan: on down-* only, bytes received on the SA
@@ -97,6 +104,14 @@ class SAFacts:
     out_bytes: int | None = None
     in_packets: int | None = None
     out_packets: int | None = None
+    #: the XAUTH user of the ISAKMP SA (``ChildSAInstalled.xauth_user``)
+    xauth_user: str | None = None
+    #: Mode Config client: the virtual IP we were given (our source address), and the
+    #: gateway's DNS servers, domains and banner
+    virtual_ip: IPAddress | None = None
+    peer_dns: tuple[IPAddress, ...] = ()
+    peer_domains: tuple[str, ...] = ()
+    peer_banner: str | None = None
 
     @classmethod
     def from_event(cls, event: Any, **more: Any) -> SAFacts:
@@ -116,6 +131,7 @@ class SAFacts:
             "my_addr": getattr(event, "local_addr", None),
             "my_client": getattr(event, "local_client", None),
             "peer_client": getattr(event, "remote_client", None),
+            "xauth_user": getattr(event, "xauth_user", None),
         }
         peer_id = getattr(event, "peer_id", None)
         if peer_id is not None:
@@ -149,8 +165,17 @@ class UpdownContext:
     peer_port: int
     #: the peer's CA (X.509 patch): empty until certificates exist
     peer_ca: str = ""
-    #: leftsourceip=: the source for routed traffic to the peer client
+    #: leftsourceip=, or our Mode Config virtual IP: the source for routed traffic to
+    #: the peer client
     my_sourceip: IPAddress | None = None
+    #: the XAUTH user name of the ISAKMP SA, when XAUTH ran
+    xauth_user: str | None = None
+    #: Mode Config: our role (None: the conn has no Mode Config) and what the gateway
+    #: gave us besides the address
+    modecfg: str | None = None
+    peer_dns: tuple[IPAddress, ...] = ()
+    peer_domains: tuple[str, ...] = ()
+    peer_banner: str | None = None
     serial: int | None = None
     reqid: int | None = None
     spi_in: int | None = None
@@ -210,6 +235,15 @@ class UpdownContext:
         }
         if self.my_sourceip is not None:
             env["PLUTO_MY_SOURCEIP"] = str(self.my_sourceip)
+        if self.xauth_user is not None:
+            env["PLUTO_XAUTH_USERNAME"] = self.xauth_user
+        if self.modecfg is not None:
+            # Libreswan's names and forms: space-separated lists, empty when not given
+            env["PLUTO_PEER_DNS_INFO"] = " ".join(str(a) for a in self.peer_dns)
+            env["PLUTO_PEER_DOMAIN_INFO"] = " ".join(self.peer_domains)
+            env["PLUTO_PEER_BANNER"] = self.peer_banner or ""
+            env["PLUTO_CFG_SERVER"] = "1" if self.modecfg == "server" else "0"
+            env["PLUTO_CFG_CLIENT"] = "1" if self.modecfg == "client" else "0"
         if self.reqid is not None:
             env["PLUTO_REQID"] = str(self.reqid)
         if self.udp_encapsulated:
@@ -290,7 +324,13 @@ def build_context(
         peer_client=peer_client,
         peer_protocol=peer_proto,
         peer_port=peer_port,
-        my_sourceip=this.end.sourceip,
+        my_sourceip=facts.virtual_ip or this.end.sourceip,
+        xauth_user=facts.xauth_user,
+        modecfg=("client" if roadwarrior.modecfg_client(oriented)
+                 else "server" if roadwarrior.modecfg_server(oriented) else None),
+        peer_dns=facts.peer_dns,
+        peer_domains=facts.peer_domains,
+        peer_banner=facts.peer_banner,
         serial=facts.serial,
         reqid=facts.reqid,
         spi_in=facts.spi_in,

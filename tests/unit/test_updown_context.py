@@ -248,3 +248,47 @@ def test_route_table_from_user_key():
     assert build_context("route", subnet_conn(user_keys={"x-fswan-table": "100"})).route_table == 100
     with pytest.raises(UpdownFailure, match="x-fswan-table=nowhere: not a routing table"):
         build_context("route", subnet_conn(user_keys={"x-fswan-table": "nowhere"}))
+
+
+def test_xauth_user_and_mode_config_client():
+    """Libreswan's names: PLUTO_XAUTH_USERNAME, the lease as PLUTO_MY_SOURCEIP (the routing
+    plugin's source address), PLUTO_PEER_DNS_INFO/DOMAIN_INFO/BANNER, PLUTO_CFG_*."""
+    conn = oriented({"modecfgclient": True, "xauthclient": True},
+                    {"subnet": ip_network("203.0.113.0/25")}, name="rw")
+    facts = SAFacts(serial=3, xauth_user="alice", virtual_ip=ip_address("198.51.100.200"),
+                    my_client=ip_network("198.51.100.200/32"),
+                    peer_dns=(ip_address("198.51.100.53"), ip_address("198.51.100.54")),
+                    peer_domains=("example.net", "corp.example.net"), peer_banner="Hello")
+    ctx = build_context("up", conn, facts)
+    assert ctx.my_sourceip == ip_address("198.51.100.200")
+    env = ctx.environment()
+    assert {k: env[k] for k in ADDITION_NAMES if k in env} == {
+        "PLUTO_MY_SOURCEIP": "198.51.100.200",
+        "PLUTO_XAUTH_USERNAME": "alice",
+        "PLUTO_PEER_DNS_INFO": "198.51.100.53 198.51.100.54",
+        "PLUTO_PEER_DOMAIN_INFO": "example.net corp.example.net",
+        "PLUTO_PEER_BANNER": "Hello",
+        "PLUTO_CFG_SERVER": "0",
+        "PLUTO_CFG_CLIENT": "1",
+    }
+    assert env["PLUTO_MY_CLIENT"] == "198.51.100.200/32"
+
+
+def test_mode_config_server_and_xauth_user_from_the_event():
+    conn = oriented({"subnet": ip_network("0.0.0.0/0"), "modecfgserver": True},
+                    {"host": "%any"}, name="rw")
+    event = FakeChildSA("rw", 4, 0x1000, 0x2000, False, ip_address("192.0.2.1"), 500,
+                        ip_address("203.0.113.9"), 500, ip_network("0.0.0.0/0"),
+                        ip_network("198.51.100.201/32"))
+    assert SAFacts.from_event(event).xauth_user is None  # an event without the field
+    facts = SAFacts.from_event(event, xauth_user="bob")
+    env = build_context("up", conn, facts).environment()
+    assert env["PLUTO_XAUTH_USERNAME"] == "bob"
+    assert env["PLUTO_PEER_CLIENT"] == "198.51.100.201/32"
+    assert (env["PLUTO_CFG_SERVER"], env["PLUTO_CFG_CLIENT"], env["PLUTO_PEER_DNS_INFO"]) == ("1", "0", "")
+    assert "PLUTO_MY_SOURCEIP" not in env
+
+
+def test_no_mode_config_no_new_variables():
+    env = build_context("up", subnet_conn()).environment()
+    assert not any(k.startswith(("PLUTO_CFG_", "PLUTO_PEER_DNS", "PLUTO_XAUTH")) for k in env)
