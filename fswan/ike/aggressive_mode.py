@@ -52,7 +52,7 @@ from fswan.ike.proposals import (
 )
 from fswan.ike.state import ExchangeError, MessageDigest, Phase1State, StateKind, Transition
 from fswan.ike.context import Phase1Context
-from fswan.ike.select import ids_match
+from fswan.ike.select import base_auth, ids_match, wire_auths
 from fswan.isakmp.constants import ExchangeType, NotifyType, PayloadType
 from fswan.isakmp.message import Header, Message
 from fswan.isakmp.payloads import IDPayload, KEPayload, NoncePayload, Payload, SAPayload
@@ -64,7 +64,7 @@ def initiate(eng: Phase1Context, st: Phase1State) -> None:
     conn = eng.select[st.conn_name]
     group = conn.ike[0].group
     st.offered = tuple(p for p in conn.ike if p.group == group)
-    sa = ike_sa_payload(st.offered, conn.auths, conn.conn.ikelifetime)
+    sa = ike_sa_payload(st.offered, wire_auths(conn, True), conn.conn.ikelifetime)
     st.sa_i_b = sa.encode()
     st.dh = DHKeyPair.generate(st.offered[0].dh_group, eng.random_bytes)
     st.g_xi = st.dh.public_bytes()
@@ -84,7 +84,7 @@ def in_r1_out_i2(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
     """AR1: check choice and HASH_R, detect NAT, send HASH_I (encrypted)."""
     conn = eng.select[st.conn_name]
     try:
-        choice = accept_ike_reply(md.get(SAPayload), st.offered, conn.auths, conn.conn.ikelifetime)
+        choice = accept_ike_reply(md.get(SAPayload), st.offered, wire_auths(conn, True), conn.conn.ikelifetime)
     except NoAcceptableProposal as error:
         raise ExchangeError(*error.notes, *error.lines) from None
     ident = md.get(IDPayload)
@@ -96,7 +96,7 @@ def in_r1_out_i2(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
             notify=NotifyType.INVALID_ID_INFORMATION,
         )
     eng.table.set_rcookie(st, md.header.rcookie)
-    st.proposal, st.auth, st.lifetime = choice.ike, choice.auth, choice.lifetime
+    st.proposal, st.auth, st.lifetime = choice.ike, base_auth(choice.auth), choice.lifetime
     read_vendor_ids(st, md, eng.nat_traversal)
     st.g_xr = md.get(KEPayload).data
     st.nr_b = check_nonce(md.get(NoncePayload))
@@ -137,7 +137,7 @@ def in_i1_out_r1(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
     conn, choice = choose_connection_and_transform(eng, st, sa, candidates)
     st.sa_i_b = sa.wire_body
     st.offered = conn.ike
-    st.proposal, st.auth, st.lifetime = choice.ike, choice.auth, choice.lifetime
+    st.proposal, st.auth, st.lifetime = choice.ike, base_auth(choice.auth), choice.lifetime
     st.peer_id = peer
     st.peer_id_b = ident.wire_body
     st.g_xi = md.get(KEPayload).data

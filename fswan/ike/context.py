@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
+from fswan.ike.addresspool import AddressPool
 from fswan.ike.events import ClientCheck
 from fswan.ike.fragments import Reassembler
 from fswan.ike.halfopen import HalfOpenPolicy
@@ -118,6 +119,8 @@ class SaLifecycle(InfoContext, Protocol):
     uniqueids: bool
     keep_alive: float
     now: float
+    #: Mode Config address pools by conn name (``ike/transaction.py``)
+    pools: dict[str, AddressPool]
 
     def fraction(self) -> float: ...
 

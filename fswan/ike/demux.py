@@ -28,7 +28,7 @@ import traceback
 from typing import Any, Hashable
 
 from fswan.config.model import IPAddress
-from fswan.ike import fragments, informational
+from fswan.ike import fragments, informational, lifecycle, transaction
 from fswan.ike.context import EngineParts
 from fswan.ike.proposals import auth_methods_of
 from fswan.ike.state import MessageDigest, Phase1State, StateKind
@@ -172,6 +172,11 @@ def _receive(
         _phase1_message(eng, message, md)
     elif exchange == ExchangeType.QUICK_MODE:
         _quick_message(eng, message, md)
+    elif exchange == ExchangeType.TRANSACTION:
+        p1 = eng.table.by_cookies.get(md.header.cookies)
+        transaction.receive(eng, p1, message, md)
+        if p1 is not None:
+            lifecycle.after_transaction(eng, p1)
     elif exchange == ExchangeType.INFORMATIONAL:
         header = md.header
         p1 = eng.table.isakmp_for_cookies(header.cookies, header.rcookie == ZERO_COOKIE)
@@ -335,6 +340,11 @@ def _quick_message(eng: EngineParts, message: Message, md: MessageDigest) -> Non
         )
         return
     st = eng.table.by_msgid.get((header.cookies, header.message_id))
+    if st is None and not p1.ready:
+        eng.out.count("unexpected")
+        eng.out.log_state(p1, f"packet from {md.peer}: Quick Mode refused: XAUTH / Mode Config "
+                              "has not finished on this ISAKMP SA")
+        return
     if st is None:
         if header.message_id in p1.message_ids:
             eng.out.count("unexpected")

@@ -59,7 +59,8 @@ from fswan.config.orient import OrientedConnection
 from fswan.config.secrets import Secrets
 from fswan.config.virtual import VirtualPrivate
 from fswan.ike import aggressive_mode, demux, fragments, informational, lifecycle, main_mode
-from fswan.ike import quick_mode, status, timers
+from fswan.ike import quick_mode, status, timers, transaction
+from fswan.ike.addresspool import AddressPool
 from fswan.ike.certauth import NO_CREDENTIALS, Credentials, TrustStore
 from fswan.ike.crypto import DecryptError
 from fswan.ike.events import (
@@ -156,6 +157,7 @@ class IkeEngine:
         self._waiting: dict[str, tuple[object | None, list[PendingQuick], int, int | None]] = {}
         #: the ``now`` of the input being handled
         self.now = 0.0
+        self.pools: dict[str, AddressPool] = {}  # Mode Config's, by conn (ike/transaction.py)
 
     @property
     def counters(self) -> dict[str, int]:
@@ -257,6 +259,14 @@ class IkeEngine:
             self._replay(("check", check), now)
         finally:
             self.select.checks_answered.discard(check)
+
+    def xauth_checked(self, serial: int, ok: bool, now: float) -> None:
+        """The shell's verdict on an ``XauthCheckNeeded`` password (maybe much later)."""
+        self.now = now
+        p1 = self.table.isakmp(serial)
+        if p1 is not None:
+            transaction.checked(self, p1, ok)
+            lifecycle.after_transaction(self, p1)
 
     def _replay(self, key: tuple, now: float) -> None:
         for data, local_addr, local_port, remote_addr, remote_port in self.held.release(key):
@@ -503,8 +513,11 @@ class IkeEngine:
     ) -> None:
         """Quick Mode over a usable ISAKMP SA, after the one being negotiated, or after a new one."""
         p1 = self._usable_isakmp(entry)
-        if p1 is not None:
-            self.start_quick(entry, p1, now, whack, attempt, replaces)
+        if p1 is not None:  # (after XAUTH / Mode Config if those have not finished)
+            if p1.ready:
+                self.start_quick(entry, p1, now, whack, attempt, replaces)
+            else:
+                p1.pending.append(PendingQuick(whack, replaces, entry.name))
             return
         if entry.oriented.that.host is None:
             self.out.event(
@@ -721,24 +734,11 @@ class IkeEngine:
         if isinstance(st, Phase2State):
             where = self.table.isakmp(st.isakmp_serial) or st
         natt = where.local_port == self.natt_port
-        for piece in self._fragments(where, message, natt):
+        for piece in fragments.for_wire(where, message, self.fragment_size, natt, self.out):
             data = add_non_esp_marker(piece) if natt else piece
             self.out.datagram(
                 Datagram(data, where.local_port, where.remote_addr, where.remote_port, where.local_addr)
             )
-
-    def _fragments(self, where: State, message: bytes, natt: bool) -> list[bytes]:
-        """``message`` whole or as IKE fragments (the same every time: retransmissions)."""
-        if not isinstance(where, Phase1State):
-            return [message]
-        pieces = fragments.outgoing(where, message, self.fragment_size, natt)
-        if len(pieces) > 1:
-            self.out.counters["fragments_sent"] = self.out.counters.get("fragments_sent", 0) + len(pieces)
-            if not where.sent_fragments:
-                where.sent_fragments = True
-                self.log_state(where, f"sending IKE fragments: a {len(message)}-byte message in "
-                               f"{len(pieces)} fragments")
-        return pieces
 
     def replaced_clients(self, st: Phase2State) -> tuple[IPNetwork, IPNetwork] | None:
         """(our client, peer client) of the IPsec SA ``st`` replaces, if it is still here:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Hashable, Iterable, NamedTuple
 
 from fswan.config.model import Fragmentation
+from fswan.ike.outbox import Outbox
 from fswan.ike.state import Phase1State, State
 from fswan.isakmp.constants import HEADER_SIZE, ExchangeType, Flags, KnownVendor, PayloadType
 from fswan.isakmp.errors import MalformedPacket
@@ -207,6 +208,21 @@ def announce(st: State, message: bytes) -> bytes:
     ):
         return with_vendor_id(message)
     return message
+
+
+def for_wire(where: State, message: bytes, fragment_size: int, natt: bool, out: Outbox) -> list[bytes]:
+    """``message`` whole or as IKE fragments (the same every time: retransmissions), counted
+    and, the first time for an ISAKMP SA, logged."""
+    if not isinstance(where, Phase1State):
+        return [message]
+    pieces = outgoing(where, message, fragment_size, natt)
+    if len(pieces) > 1:
+        out.counters["fragments_sent"] = out.counters.get("fragments_sent", 0) + len(pieces)
+        if not where.sent_fragments:
+            where.sent_fragments = True
+            out.log_state(where, f"sending IKE fragments: a {len(message)}-byte message in "
+                          f"{len(pieces)} fragments")
+    return pieces
 
 
 def outgoing(p1: Phase1State, message: bytes, fragment_size: int, natt: bool) -> list[bytes]:

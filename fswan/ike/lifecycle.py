@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from fswan.ike import informational
+from fswan.ike import informational, transaction
 from fswan.ike.context import SaLifecycle
 from fswan.ike.events import (
     ChildSADeleted,
@@ -63,6 +63,30 @@ def isakmp_established(eng: SaLifecycle, st: Phase1State, md: MessageDigest | No
         st.dpd_next = now + entry.conn.dpddelay
     if st.nat_us and st.natt is not None and eng.keep_alive > 0:
         st.keepalive_next = now + eng.keep_alive
+    if transaction.begin(eng, st):
+        after_transaction(eng, st)  # Quick Modes wait for XAUTH / Mode Config
+        return
+    start_pending(eng, st)
+
+
+def after_transaction(eng: SaLifecycle, st: Phase1State) -> None:
+    """XAUTH / Mode Config moved: on success the waiting Quick Modes start, on failure
+    the ISAKMP SA goes (the peer told), its whacks released as failed."""
+    tx = st.transaction
+    if tx is None or tx.settled:
+        return
+    if tx.failed is not None:
+        tx.settled = True
+        eng.out.log_state(st, tx.failed, RC.LOG_SERIOUS)
+        delete_state(eng, st, tx.failed, notify_peer=True)
+    elif tx.done:
+        tx.settled = True
+        start_pending(eng, st)
+
+
+def start_pending(eng: SaLifecycle, st: Phase1State) -> None:
+    """The Quick Modes that waited for this ISAKMP SA, and the whack that started it."""
+    now = eng.now
     pending, st.pending = st.pending, []
     whack, st.whack = st.whack, None
     for quick in pending:
@@ -111,6 +135,7 @@ def ipsec_established(eng: SaLifecycle, st: Phase2State) -> None:
             remote_client=st.peer_client,
             lifetime_seconds=st.lifetime,
             replaces_serial=previous if previous != st.serial else None,
+            xauth_user=p1.xauth_user if isinstance(p1, Phase1State) else None,
             nat_oa=st.nat_oa,
         )
     )
@@ -238,6 +263,7 @@ def delete_state(eng: SaLifecycle, st: State, reason: str, notify_peer: bool) ->
             delete_state(eng, child, reason, notify_peer=False)
         if notify_peer and st.kind.is_isakmp_established:
             informational.delete_isakmp(eng, st)
+        transaction.released(eng, st)
         eng.table.forget(st)
         if st.kind not in (StateKind.MAIN_R0, StateKind.AGGR_R0):
             eng.out.event(IsakmpSADeleted(st.conn_name, st.serial, reason))

@@ -57,7 +57,7 @@ from fswan.ike.state import (
     Transition,
 )
 from fswan.ike.context import Phase1Context
-from fswan.ike.select import ids_match
+from fswan.ike.select import base_auth, ids_match, wire_auths
 from fswan.isakmp.constants import (
     ExchangeType,
     Flags,
@@ -444,7 +444,7 @@ def initiate(eng: Phase1Context, st: Phase1State) -> None:
     """Send MI1: our SA (every ike= transform, each auth method of the policy) and VIDs."""
     conn = eng.select[st.conn_name]
     st.offered = conn.ike
-    sa = ike_sa_payload(conn.ike, conn.auths, conn.conn.ikelifetime)
+    sa = ike_sa_payload(conn.ike, wire_auths(conn, True), conn.conn.ikelifetime)
     st.sa_i_b = sa.encode()
     header = Header(st.icookie, st.rcookie, ExchangeType.MAIN_MODE)
     message = Message(header, (sa, *our_vendor_ids(eng.nat_traversal)))
@@ -455,11 +455,11 @@ def in_r1_out_i2(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
     """MR1: check the responder's choice, then send KE, Ni (and NAT-D)."""
     conn = eng.select[st.conn_name]
     try:
-        choice = accept_ike_reply(md.get(SAPayload), st.offered, conn.auths, conn.conn.ikelifetime)
+        choice = accept_ike_reply(md.get(SAPayload), st.offered, wire_auths(conn, True), conn.conn.ikelifetime)
     except NoAcceptableProposal as error:
         raise ExchangeError(*error.notes, *error.lines, notify=None) from None
     eng.table.set_rcookie(st, md.header.rcookie)
-    st.proposal, st.auth, st.lifetime = choice.ike, choice.auth, choice.lifetime
+    st.proposal, st.auth, st.lifetime = choice.ike, base_auth(choice.auth), choice.lifetime
     read_vendor_ids(st, md, eng.nat_traversal)
     make_dh(eng, st)
     assert st.dh is not None
@@ -519,7 +519,7 @@ def choose_connection_and_transform(
     first_error: NoAcceptableProposal | None = None
     for conn in candidates:
         try:
-            choice = choose_ike(sa, conn.ike, conn.auths, conn.conn.ikelifetime)
+            choice = choose_ike(sa, conn.ike, wire_auths(conn, False), conn.conn.ikelifetime)
         except NoAcceptableProposal as error:
             first_error = first_error or error
             continue
@@ -540,7 +540,7 @@ def in_i1_out_r1(eng: Phase1Context, st: Phase1State, md: MessageDigest) -> None
     eng.table.set_rcookie(st, eng.table.new_cookie())
     st.sa_i_b = sa.wire_body
     st.offered = conn.ike
-    st.proposal, st.auth, st.lifetime = choice.ike, choice.auth, choice.lifetime
+    st.proposal, st.auth, st.lifetime = choice.ike, base_auth(choice.auth), choice.lifetime
     known = read_vendor_ids(st, md, eng.nat_traversal)
     header = Header(st.icookie, st.rcookie, ExchangeType.MAIN_MODE)
     message = Message(header, (ike_reply_sa(choice), *reply_vendor_ids(known, eng.nat_traversal)))

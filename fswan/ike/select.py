@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from fswan.config import roadwarrior
 from fswan.config.ids import ANY_ID, IdKind, Identity
 from fswan.config.keys import KeyFormatError, load_public_key
 from fswan.config.model import AuthBy, Connection, ConnType, IPAddress, IPNetwork
@@ -126,6 +127,35 @@ class ConnEntry:
         if by is AuthBy.ECDSA:
             return signature_methods(True, self.creds)
         return ()
+
+
+#: XAUTH auth methods on the wire -> the base method whose keys and HASH/SIG they use;
+#: "Init" means the IKE initiator is the XAUTH client (draft-ietf-ipsec-isakmp-xauth-06)
+XAUTH_METHODS: dict[int, int] = {
+    int(OakleyAuth.XAUTH_INIT_PRESHARED): int(_PSK),
+    int(OakleyAuth.XAUTH_RESP_PRESHARED): int(_PSK),
+    int(OakleyAuth.XAUTH_INIT_RSA): int(_RSA),
+    int(OakleyAuth.XAUTH_RESP_RSA): int(_RSA),
+}
+_XAUTH_INIT = {int(_PSK): int(OakleyAuth.XAUTH_INIT_PRESHARED), int(_RSA): int(OakleyAuth.XAUTH_INIT_RSA)}
+_XAUTH_RESP = {int(_PSK): int(OakleyAuth.XAUTH_RESP_PRESHARED), int(_RSA): int(OakleyAuth.XAUTH_RESP_RSA)}
+
+
+def wire_auths(entry: ConnEntry, initiator: bool) -> tuple[int, ...]:
+    """The auth methods a conn proposes (``initiator``) or accepts: with XAUTH, the
+    XAUTHInit*/XAUTHResp* twins of its methods, by who is the XAUTH client."""
+    o = entry.oriented
+    client, server = roadwarrior.xauth_client(o), roadwarrior.xauth_server(o)
+    if not (client or server):
+        return entry.auths
+    # XAUTHInit* when the IKE initiator is the XAUTH client, XAUTHResp* when the responder is
+    table = _XAUTH_INIT if (client if initiator else server) else _XAUTH_RESP
+    return tuple(table.get(int(a), int(a)) for a in entry.auths)
+
+
+def base_auth(method: int) -> int:
+    """The method whose keys and HASH/SIG an XAUTH method uses (others: itself)."""
+    return XAUTH_METHODS.get(int(method), int(method))
 
 
 class Connections:
@@ -332,7 +362,7 @@ class Connections:
                     this = entry.oriented.this.host
                     if this is None or (not unspecified and this != local):
                         continue
-                    if not wanted.intersection(entry.auths):
+                    if not wanted.intersection(wire_auths(entry, False)):
                         continue
                     if unspecified and this.version != remote.version:
                         continue
@@ -375,10 +405,16 @@ class Connections:
         return best
 
     def clients(self, entry: ConnEntry, p1: Phase1State) -> tuple[IPNetwork, IPNetwork]:
-        """(our client, peer client): subnets, or the phase-1 hosts."""
+        """(our client, peer client): subnets, or the phase-1 hosts; a Mode Config address
+        stands for the client's host (ours as client, the peer's as server)."""
         o = entry.oriented
         ours = o.this.end.subnet or ipaddress.ip_network(p1.local_addr)
         peers = o.that.end.subnet or ipaddress.ip_network(p1.remote_addr)
+        if p1.virtual_ip is not None:
+            if p1.virtual_ip_ours:
+                ours = ipaddress.ip_network(p1.virtual_ip)
+            else:
+                peers = ipaddress.ip_network(p1.virtual_ip)
         return ours, peers
 
     def find_client_connection(

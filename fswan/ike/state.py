@@ -311,9 +311,20 @@ class Phase1State(State):
     #: certificates: the peer sent a CR (``leftsendcert=ifasked``); its verified certificate
     peer_asked_cert: bool = False
     peer_cert: Any = field(default=None, repr=False)
+    #: XAUTH and Mode Config after phase 1 (``ike/transaction.py``): progress, the user
+    #: the server accepted, the inner address (``virtual_ip_ours``: we are the client)
+    transaction: Any = field(default=None, repr=False)
+    xauth_user: str | None = None
+    virtual_ip: Any = None
+    virtual_ip_ours: bool = False
     #: informational refusals already logged for this SA (each is logged once)
     refusals: set[str] = field(default_factory=set, repr=False)
 
+
+    @property
+    def ready(self) -> bool:
+        """Quick Modes may run: no XAUTH/Mode Config, or it has finished."""
+        return self.transaction is None or self.transaction.done
 
     def dpd_deadline(self, timeout: float) -> float | None:
         """The next DPD moment: a probe, or the verdict on an unanswered one."""

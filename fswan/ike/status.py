@@ -28,6 +28,7 @@ __all__ = ["StateSnapshot", "peer_cert_line", "snapshot", "state_dicts", "state_
 AUTH_POLICY: dict[int, str] = {
     OakleyAuth.OAKLEY_PRESHARED_KEY: "PSK",
     OakleyAuth.OAKLEY_RSA_SIG: "RSASIG",
+    9: "ECDSA", 10: "ECDSA", 11: "ECDSA",  # RFC 4754 methods (ike/certauth.py)
 }
 
 
