@@ -15,7 +15,13 @@ from fswan.config.model import AuthBy, Auto, Connection, ConnType, FailureShunt
 from fswan.config.orient import IpsecInterface, OrientedConnection, OrientedEnd
 from fswan.ike.certauth import NO_CREDENTIALS, Credentials
 from fswan.pki.dn import format_dn
-from fswan.ike.status import StateSnapshot, peer_cert_line, state_dicts, state_line
+from fswan.ike.status import (
+    StateSnapshot,
+    peer_cert_line,
+    roadwarrior_line,
+    state_dicts,
+    state_line,
+)
 
 
 class _ConnText:
@@ -296,7 +302,11 @@ def state_status_lines(snapshot: StatusSnapshot) -> list[str]:
         lines.append(state_line(state))
         if state.peer_cert is not None:
             lines.append(peer_cert_line(state, state.peer_cert))
-        if state.isakmp or state.spis_line is None:
+        if state.isakmp:
+            if (rw := roadwarrior_line(state)) is not None:
+                lines.append(rw)
+            continue
+        if state.spis_line is None:
             continue
         used = traffic.get(state.serial)
         if used is None:

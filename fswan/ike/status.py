@@ -14,6 +14,7 @@ from typing import Any
 
 from cryptography import x509
 
+from fswan.config.model import IPAddress
 from fswan.ike.select import ConnEntry, Connections
 from fswan.ike.state import Phase1State, Phase2State
 from fswan.ike.table import StateTable
@@ -21,8 +22,8 @@ from fswan.isakmp.constants import OakleyAuth
 from fswan.pki.certs import pluto_time, serial_text
 from fswan.pki.dn import format_dn
 
-__all__ = ["StateSnapshot", "peer_cert_line", "snapshot", "state_dicts", "state_line",
-           "state_lines"]
+__all__ = ["StateSnapshot", "peer_cert_line", "roadwarrior_line", "snapshot", "state_dicts",
+           "state_line", "state_lines"]
 
 #: pluto's policy words for the phase-1 authentication methods (status, log lines)
 AUTH_POLICY: dict[int, str] = {
@@ -55,6 +56,10 @@ class StateSnapshot:
     spis_line: str | None = None
     #: ISAKMP SA whose peer authenticated with a certificate: that (verified) certificate
     peer_cert: x509.Certificate | None = field(default=None, compare=False, repr=False)
+    #: ISAKMP SA: the XAUTH user that logged in, and the Mode Config address (leased to
+    #: the peer, or given to us)
+    xauth_user: str | None = None
+    virtual_ip: IPAddress | None = None
     #: the state and its conn's entry, read by :attr:`details`
     source: Phase1State | Phase2State | None = field(default=None, compare=False, repr=False)
     entry: ConnEntry | None = field(default=None, compare=False, repr=False)
@@ -76,12 +81,15 @@ def snapshot(table: StateTable, conns: Connections, now: float) -> list[StateSna
         entry = conns.get(name)
         spis_line = None
         peer_cert = None
+        xauth_user = virtual_ip = None
         # str() of an address, not f"{addr}": ipaddress's __format__ is several times slower
         local, remote = str(st.local_addr), str(st.remote_addr)
         if isinstance(st, Phase1State):
             isakmp = True
             newest = entry is not None and entry.newest_isakmp == st.serial
             peer_cert = st.peer_cert
+            xauth_user = getattr(st, "xauth_user", None)
+            virtual_ip = getattr(st, "virtual_ip", None)
         else:
             assert isinstance(st, Phase2State)
             isakmp = False
@@ -106,6 +114,8 @@ def snapshot(table: StateTable, conns: Connections, now: float) -> list[StateSna
                 newest=newest,
                 spis_line=spis_line,
                 peer_cert=peer_cert,
+                xauth_user=xauth_user,
+                virtual_ip=virtual_ip,
                 source=st,
                 entry=entry,
             )
@@ -181,6 +191,20 @@ def cert_dict(cert: x509.Certificate) -> dict[str, str]:
     }
 
 
+def roadwarrior_line(s: StateSnapshot) -> str | None:
+    """``#3: "rw" XAUTHuser=alice, lease=198.51.100.200/32`` (Libreswan's words, from its
+    traffic status) for an ISAKMP SA with an XAUTH user or a Mode Config address; None
+    for every other state, whose lines stay as they were."""
+    if s.xauth_user is None and s.virtual_ip is None:
+        return None
+    facts = []
+    if s.xauth_user is not None:
+        facts.append(f"XAUTHuser={s.xauth_user}")
+    if s.virtual_ip is not None:
+        facts.append(f"lease={s.virtual_ip}/{s.virtual_ip.max_prefixlen}")
+    return f'#{s.serial}: "{s.connection}" ' + ", ".join(facts)
+
+
 def state_lines(states: list[StateSnapshot]) -> list[str]:
     """pluto's ``--status`` state lines (without the ``000 `` prefix)."""
     lines = []
@@ -188,6 +212,8 @@ def state_lines(states: list[StateSnapshot]) -> list[str]:
         lines.append(state_line(s))
         if s.peer_cert is not None:
             lines.append(peer_cert_line(s, s.peer_cert))
+        if s.isakmp and (rw := roadwarrior_line(s)) is not None:
+            lines.append(rw)
         if not s.isakmp and s.spis_line is not None:
             lines.append(f'#{s.serial}: "{s.connection}" {s.spis_line}')
     return lines
@@ -210,6 +236,9 @@ def state_dicts(states: list[StateSnapshot]) -> list[dict]:
             "remote": s.remote,
             "peer_id": s.peer_id,
         }
+        if s.isakmp:
+            item["xauth_user"] = s.xauth_user
+            item["virtual_ip"] = str(s.virtual_ip) if s.virtual_ip is not None else None
         item.update(s.details)
         out.append(item)
     return out
