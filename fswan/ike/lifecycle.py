@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from fswan.config import roadwarrior
 from fswan.ike import informational, transaction
 from fswan.ike.context import SaLifecycle
 from fswan.ike.events import (
@@ -51,13 +52,16 @@ def isakmp_established(eng: SaLifecycle, st: Phase1State, md: MessageDigest | No
     eng.out.event(
         IsakmpSAEstablished(st.conn_name, st.serial, st.remote_addr, st.remote_port, st.peer_id)
     )
+    # road warriors of an XAUTH server share one group ID: who they are is the XAUTH user,
+    # so uniqueness (and INITIAL_CONTACT) is by user once XAUTH has said it (unique_user)
+    shared_id = roadwarrior.xauth_server(st.connection)
     if md is not None:
         for n in md.all(NotificationPayload):
-            if n.type == NotifyType.INITIAL_CONTACT:
+            if n.type == NotifyType.INITIAL_CONTACT and not shared_id:
                 initial_contact(eng, st)
-            else:
+            elif n.type != NotifyType.INITIAL_CONTACT:
                 eng.out.log_state(st, f"ignoring informational payload, type {name_of(n.type)}")
-    if eng.uniqueids:
+    if eng.uniqueids and not shared_id:
         unique(eng, st)
     if entry.conn.dpddelay and st.peer_dpd:
         st.dpd_next = now + entry.conn.dpddelay
@@ -81,7 +85,22 @@ def after_transaction(eng: SaLifecycle, st: Phase1State) -> None:
         delete_state(eng, st, tx.failed, notify_peer=True)
     elif tx.done:
         tx.settled = True
+        if eng.uniqueids and st.xauth_user is not None and tx.xauth == "server":
+            unique_user(eng, st)
         start_pending(eng, st)
+
+
+def unique_user(eng: SaLifecycle, st: Phase1State) -> None:
+    """uniqueids for an XAUTH server: an older ISAKMP SA of the same conn and user goes
+    (the road warrior is back; its group ID says nothing about who it is)."""
+    for other in eng.table.of_conn(st.conn_name):
+        if (isinstance(other, Phase1State) and other is not st
+                and other.xauth_user == st.xauth_user and other.kind.is_isakmp_established):
+            eng.out.log_state(other, f"deleting state: user '{st.xauth_user}' has a newer "
+                                     f"ISAKMP SA #{st.serial} (uniqueids)")
+            for child in eng.table.children(other):
+                delete_state(eng, child, "replaced (uniqueids)", notify_peer=True)
+            delete_state(eng, other, "replaced (uniqueids)", notify_peer=True)
 
 
 def start_pending(eng: SaLifecycle, st: Phase1State) -> None:
