@@ -290,3 +290,72 @@ def test_two_road_warriors_get_two_addresses_and_a_reconnect_the_same(lab, tmp_p
     assert result.returncode == 0, result.stdout + west.log()[-3000:]
     assert virtual_ip(lab, "lab-east") == alice
     assert east_ping(alice).returncode == 0
+
+
+CHARON_CERT_CLIENT = """\
+connections {{
+    lab {{
+        version = 1
+        aggressive = no
+        local_addrs = 192.0.2.2
+        remote_addrs = 192.0.2.1
+        proposals = aes128-sha1-modp2048
+        vips = 0.0.0.0
+        local {{
+            auth = pubkey
+            certs = east.pem
+            id = "{east_dn}"
+        }}
+        local-2 {{
+            auth = xauth
+            xauth_id = alice
+        }}
+        remote {{
+            auth = pubkey
+            id = "{west_dn}"
+        }}
+        children {{
+            net {{
+                remote_ts = 198.51.100.0/25
+                esp_proposals = aes128-sha1
+                mode = tunnel
+            }}
+        }}
+    }}
+}}
+secrets {{
+    xauth-alice {{
+        id = alice
+        secret = "{password}"
+    }}
+}}
+"""
+
+
+def test_xauth_after_certificates(lab, tmp_path):
+    """XAUTHInitRSA: the road warrior proves its certificate, then its password."""
+    import shutil
+
+    from tests.pki_fixtures import make_pki
+
+    pki = make_pki(lab.workdir / "fswan-lab-west" / "ipsec.d")
+    conf = FSWAN_SERVER.format(aggrmode="no").replace("\trightid=keyid:vpngroup\n", "\trightid=%fromcert\n\trightca=%same\n").replace(
+        "\tauthby=secret\n", "\tauthby=rsasig\n\tleftcert=west.pem\n")
+    west = lab.fswan("lab-west", conf, f': RSA west.key\n@alice : XAUTH "{PASSWORD}"\n')
+    confdir = tmp_path / "east"
+    for sub in ("x509ca", "x509", "private", "strongswan.d"):
+        (confdir / sub).mkdir(parents=True)
+    shutil.copy(pki.root_path, confdir / "x509ca" / "root.pem")
+    shutil.copy(pki["east"].cert_path, confdir / "x509" / "east.pem")
+    shutil.copy(pki["east"].key_path, confdir / "private" / "east.key")
+    (confdir / "strongswan.d" / "xauth.conf").write_text(CHARON_EXTRA)
+    (confdir / "swanctl.conf").write_text(CHARON_CERT_CLIENT.format(
+        east_dn=pki["east"].dn, west_dn=pki["west"].dn, password=PASSWORD))
+    lab.script("start-peer", "lab-east", str(confdir))
+    result = lab.script("initiate", "lab-east", "net", "lab", check=False)
+    assert result.returncode == 0, result.stdout + west.log()[-6000:] + lab.charon_log("lab-east")[-6000:]
+    log = west.log()
+    assert "certificate of 'C=CH, O=fswan lab, CN=east' verified" in log
+    assert "XAUTH: User alice: Authentication Successful" in log
+    assert POOL_FIRST in lab.swanctl("lab-east", "--list-sas")
+    assert east_ping(POOL_FIRST).returncode == 0
