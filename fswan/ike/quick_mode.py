@@ -121,6 +121,19 @@ def wants_udp(conn: ConnEntry, p1: Phase1State) -> bool:
     return p1.nat_us or p1.nat_peer or conn.conn.encapsulation is Encapsulation.YES
 
 
+def _same_id(got: IDPayload, sent: IDPayload, nat: set) -> bool:
+    """``got`` is the ID we sent, or (``nat``: NAT-OA addresses) that ID with the address
+    the peer sees in place of ours: same type, protocol and port."""
+    if got.encode() == sent.encode():
+        return True
+    if not nat or got.id_type != sent.id_type or (got.protocol, got.port) != (sent.protocol, sent.port):
+        return False
+    try:
+        return got.address in nat
+    except (ValueError, TypeError):
+        return False
+
+
 def nat_oa_payloads(initiator: IPAddress, responder: IPAddress, p1: Phase1State) -> list:
     """NAT-OAi and NAT-OAr as we see the two ends (type 21, or 131 under a draft NAT-T)."""
     draft = p1.natt == NATT_DRAFT
@@ -283,13 +296,18 @@ def in_r1_out_i2(eng: QuickContext, st: Phase2State, md: MessageDigest) -> None:
         raise ExchangeError(*error.notes, *error.lines, delete=True) from None
     ids = md.all(IDPayload)
     if st.id_ci is not None:
+        # in UDP-encapsulated transport mode a peer may answer with the addresses it sees
+        # (strongSwan does: our private address becomes the NAT's), given in its NAT-OA
+        nat = {p.address for p in md.all(NATOAPayload)} if st.udp and not st.tunnel else set()
         if (
             len(ids) != 2
-            or ids[0].encode() != st.id_ci.encode()
-            or ids[1].encode() != st.id_cr.encode()
+            or not _same_id(ids[0], st.id_ci, nat)
+            or not _same_id(ids[1], st.id_cr, nat)
         ):
+            answer = " and ".join(str(client_of(i)) for i in ids) if len(ids) == 2 else f"{len(ids)} IDs"
             raise ExchangeError(
-                "IDci/IDcr in QR1 differ from what we proposed",
+                f"IDci/IDcr in QR1 differ from what we proposed ({answer} for "
+                f"{client_of(st.id_ci)} and {client_of(st.id_cr)})",
                 notify=NotifyType.INVALID_ID_INFORMATION,
                 delete=True,
             )
