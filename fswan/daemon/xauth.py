@@ -26,6 +26,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface, implementer
 
+from fswan.discovery import named_plugins
 from fswan.config.secrets import Secrets
 from fswan.ike.events import XauthCheckNeeded
 from fswan.ike.select import Connections
@@ -94,16 +95,7 @@ class AlwaysOkVerifier:
 
 def plugin_verifiers() -> dict[str, Verifier]:
     """Every ``IXauthVerifier`` plugin in ``fswan.plugins`` by name (the first found wins)."""
-    from twisted.plugin import getPlugins
-
-    import fswan.plugins
-
-    found: dict[str, Verifier] = {}
-    for plugin in getPlugins(IXauthVerifier, fswan.plugins):
-        name = getattr(plugin, "name", None)
-        if isinstance(name, str) and name:
-            found.setdefault(name, plugin)
-    return found
+    return named_plugins(IXauthVerifier)
 
 
 class XauthEngine(Protocol):

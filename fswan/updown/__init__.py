@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fswan.discovery import named_plugins
 from fswan.config.errors import ConfigError
 from fswan.config.model import updown_is_command
 from fswan.config.orient import OrientedConnection
@@ -47,16 +48,7 @@ class UnknownPluginError(ConfigError):
 
 def known_plugins() -> dict[str, IUpdown]:
     """Every discoverable plugin by name; the first found wins (built-ins come first)."""
-    from twisted.plugin import getPlugins
-
-    import fswan.plugins
-
-    found: dict[str, IUpdown] = {}
-    for plugin in getPlugins(IUpdown, fswan.plugins):
-        name = getattr(plugin, "name", None)
-        if isinstance(name, str) and name:
-            found.setdefault(name, plugin)
-    return found
+    return named_plugins(IUpdown)
 
 
 def find_plugin(name: str) -> IUpdown | None:
