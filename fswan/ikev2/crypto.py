@@ -300,7 +300,8 @@ def _open(suite: IkeSuite, keys: SkKeys, head: bytes, body: bytes) -> bytes:
     """The inner payload bytes of a sealed body, padding removed."""
     size = len(body) - suite.iv_size - suite.icv_size
     if size < 1 or size % suite.block_size:
-        raise IntegrityError(f"encrypted body of {len(body)} bytes cannot be {suite.iv_size}+n*{suite.block_size}+{suite.icv_size}")
+        shape = f"{suite.iv_size}+n*{suite.block_size}+{suite.icv_size}"
+        raise IntegrityError(f"encrypted body of {len(body)} bytes is not {shape}")
     iv = body[: suite.iv_size]
     icv = body[len(body) - suite.icv_size :]
     cipher_text = body[suite.iv_size : len(body) - suite.icv_size]
