@@ -190,6 +190,9 @@ class UpdownContext:
     out_packets: int | None = None
     #: the kernel routing table routes go to (``x-fswan-table=``; main by default)
     route_table: int = MAIN_TABLE
+    #: a %any conn's instance for this peer client (``rw[198.51.100.200/32]``, set by the
+    #: runner; None: the conn itself): what per-peer state such as firewall rules is keyed by
+    instance: str | None = None
     #: the conn's ``x-``/``X_`` keys, read-only
     user_keys: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
     #: log one line with the conn's pluto prefix (``"net" #2: ...``)

@@ -8,7 +8,8 @@ ruleset:
 * chain ``forward``: ``type filter hook forward priority 0; policy accept;``
 * per conn two rules, ``our client -> peer client`` out through ``ipsec0`` and
   ``peer client -> our client`` in from ``ipsec0``, each with a counter and the
-  comment ``fswan:<conn>`` so ``down`` deletes exactly that conn's rules;
+  comment ``fswan:<conn>`` (a road warrior's peer: ``fswan:<conn>[<peer client>]``)
+  so ``down`` deletes exactly that conn's (that peer's) rules;
 * the table is deleted when its last rule goes.
 
 nftables evaluates every base chain on a hook: an ``accept`` here does not
@@ -74,7 +75,7 @@ def _l4(protocol: int, sport: int, dport: int) -> str:
 
 def up_rules(ctx: UpdownContext) -> list[str]:
     """The two ``add rule`` commands for ``ctx``'s clients."""
-    tag = rule_tag(ctx.connection)
+    tag = rule_tag(ctx.instance or ctx.connection)
     family = "ip6" if ctx.peer_client.version == 6 else "ip"
     protocol = ctx.my_protocol or ctx.peer_protocol
     device = _UNSAFE.sub("_", ctx.interface)
@@ -185,7 +186,7 @@ class FirewallPlugin(UpdownPlugin):
         return self._lock.run(lambda: Deferred.fromCoroutine(self._down(ctx)))
 
     async def _up(self, ctx: UpdownContext) -> None:
-        tag = rule_tag(ctx.connection)
+        tag = rule_tag(ctx.instance or ctx.connection)
         listing = await self._list()
         stale = table_rules(listing, tag)[0] if listing is not None else []
         script = [ADD_TABLE, ADD_CHAIN]
@@ -198,7 +199,7 @@ class FirewallPlugin(UpdownPlugin):
         await self._apply(script, attempted)
 
     async def _down(self, ctx: UpdownContext) -> None:
-        tag = rule_tag(ctx.connection)
+        tag = rule_tag(ctx.instance or ctx.connection)
         listing = await self._list()
         if listing is None:
             return

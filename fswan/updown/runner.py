@@ -5,7 +5,9 @@ decides which verb that means (see docs/updown.md) and calls
 :meth:`UpdownRunner.run`.  The runner
 
 * serialises verbs per connection (a ``DeferredLock`` per conn name), so a
-  slow ``up`` script is never overtaken by that conn's ``down``;
+  slow ``up`` script is never overtaken by that conn's ``down``.  A road
+  warrior's peers are each an ``instance`` (``kernel.instance_name``): their
+  own lock, route and ``up``, so one peer's ``down`` leaves the others';
 * keeps pluto's route sharing: ``route`` runs only for the first conn routing
   a peer client (per routing table), ``unroute`` only when the last one goes
   (with the plugins that did the ``route``, whichever conn is last), and
@@ -87,20 +89,24 @@ class UpdownRunner:
         facts: SAFacts | None = None,
         plugins: Sequence[IUpdown] = (),
         reply: Reply | None = None,
+        *,
+        instance: str | None = None,
     ) -> Deferred:
-        """Run verb ``family`` (``prepare``/``route``/``unroute``/``up``/``down``) for a conn.
+        """Run verb ``family`` (``prepare``/``route``/``unroute``/``up``/``down``) for a conn
+        (``instance``: for that instance of it; the plugins still see the conn's name).
 
         Fires True when every plugin did its part (or nothing needed doing),
         False after logging why not.  Never errbacks.
         """
         if family not in VERB_FAMILIES:
             raise ValueError(f"unknown updown verb {family!r}")
-        name = oriented.name
+        name = instance or oriented.name
         lock = self._conn_locks.setdefault(name, DeferredLock())
         done = lock.run(
-            lambda: Deferred.fromCoroutine(self._run(family, oriented, facts, list(plugins), reply))
+            lambda: Deferred.fromCoroutine(
+                self._run(family, oriented, facts, list(plugins), reply, name))
         )
-        done.addErrback(self._internal_error, family, name, reply)
+        done.addErrback(self._internal_error, family, oriented.name, reply)
         done.addBoth(self._forget_lock, self._conn_locks, name, lock)
         return done
 
@@ -113,18 +119,22 @@ class UpdownRunner:
         facts: SAFacts | None,
         plugins: list[IUpdown],
         reply: Reply | None,
+        name: str,
     ) -> bool:
+        """``name``: the conn's or the instance's, what the bookkeeping is keyed by."""
         serial = facts.serial if facts is not None else None
-        name = oriented.name
+        conn = oriented.name
 
         def say(text: str) -> None:
-            self.log.log(text, RC.LOG, name, serial, reply)
+            self.log.log(text, RC.LOG, conn, serial, reply)
 
         try:
             ctx = build_context(family, oriented, facts, say)
         except UpdownFailure as failure:
-            self._serious(failure.describe(verb_for(family, oriented)), name, serial, reply)
+            self._serious(failure.describe(verb_for(family, oriented)), conn, serial, reply)
             return False
+        if name != conn:
+            ctx = replace(ctx, instance=name)
         if family in ("prepare", "route", "unroute"):
             key = self._routed.get(name) if family == "unroute" else None
             key = key or (ctx.route_table, ctx.peer_client)
@@ -132,28 +142,27 @@ class UpdownRunner:
             await lock.acquire()
             try:
                 verb = getattr(self, f"_{family}")
-                return await verb(ctx, key, plugins, reply)
+                return await verb(ctx, key, plugins, reply, name)
             finally:
                 lock.release()
                 self._forget_lock(None, self._route_locks, key, lock)
         if family == "up":
-            return await self._bring_up(ctx, plugins, reply)
-        return await self._take_down(ctx, plugins, reply)
+            return await self._bring_up(ctx, plugins, reply, name)
+        return await self._take_down(ctx, plugins, reply, name)
 
     async def _prepare(self, ctx: UpdownContext, key: RouteKey, plugins: list[IUpdown],
-                       reply: Reply | None) -> bool:
+                       reply: Reply | None, name: str) -> bool:
         if self._holders.get(key):
             return True  # routed by a conn: nothing stale to clear
         return await self._forward(ctx, plugins, reply, undo=None)
 
     async def _route(self, ctx: UpdownContext, key: RouteKey, plugins: list[IUpdown],
-                     reply: Reply | None) -> bool:
-        name = ctx.connection
+                     reply: Reply | None, name: str) -> bool:
         elsewhere = self._routed.get(name)
         if elsewhere is not None and elsewhere != key:
             self._serious(
                 f"{ctx.verb} failed: route {key[1]}: \"{name}\" already routes {elsewhere[1]}; "
-                "unroute it first", name, ctx.serial, reply)
+                "unroute it first", ctx.connection, ctx.serial, reply)
             return False
         holders = self._holders.setdefault(key, {})
         if name in holders:
@@ -163,7 +172,7 @@ class UpdownRunner:
             owner, owner_route = next(iter(holders.items()))
             if owner_route != route:
                 self._serious(f'cannot route -- route already in use for "{owner}"',
-                              name, ctx.serial, reply)
+                              ctx.connection, ctx.serial, reply)
                 self._drop_empty(key)
                 return False
             holders[name] = route  # shared: the route is already there
@@ -178,8 +187,7 @@ class UpdownRunner:
         return True
 
     async def _unroute(self, ctx: UpdownContext, key: RouteKey, plugins: list[IUpdown],
-                       reply: Reply | None) -> bool:
-        name = ctx.connection
+                       reply: Reply | None, name: str) -> bool:
         if self._routed.get(name) != key:
             return True  # not routed: nothing to undo
         del self._routed[name]
@@ -191,19 +199,19 @@ class UpdownRunner:
         return await self._backward(ctx, self._route_plugins.pop(key, plugins), reply)
 
     async def _bring_up(self, ctx: UpdownContext, plugins: list[IUpdown],
-                        reply: Reply | None) -> bool:
-        if ctx.connection in self._up:
+                        reply: Reply | None, name: str) -> bool:
+        if name in self._up:
             return True  # a rekey: the eroute was replaced, not added
         if not await self._forward(ctx, plugins, reply, undo="down"):
             return False
-        self._up.add(ctx.connection)
+        self._up.add(name)
         return True
 
     async def _take_down(self, ctx: UpdownContext, plugins: list[IUpdown],
-                         reply: Reply | None) -> bool:
-        if ctx.connection not in self._up:
+                         reply: Reply | None, name: str) -> bool:
+        if name not in self._up:
             return True
-        self._up.discard(ctx.connection)
+        self._up.discard(name)
         return await self._backward(ctx, plugins, reply)
 
     # -- calling plugins --------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from ipaddress import ip_network
 
 import pytest
@@ -92,6 +93,18 @@ def test_down_deletes_only_this_conns_rules_and_keeps_a_shared_table():
     result(FirewallPlugin(nft).down(build_context("down", subnet_conn())))
     assert nft.calls[1] == (["-f", "-"], "delete rule inet fswan forward handle 4\n"
                                           "delete rule inet fswan forward handle 5\n")
+
+
+def test_a_road_warriors_peers_have_rules_of_their_own():
+    """Each peer of a %any conn is an instance: one peer's up or down leaves the others' rules."""
+    ctx = replace(build_context("down", subnet_conn()), instance="net[203.0.113.0/25]")
+    ours, other = rule_tag("net[203.0.113.0/25]"), rule_tag("net[203.0.113.200/32]")
+    assert (ours, other) == ("fswan:net[203.0.113.0_25]", "fswan:net[203.0.113.200_32]")
+    nft = FakeNft(listing((4, ours), (5, ours), (6, other), (7, other)))
+    result(FirewallPlugin(nft).down(ctx))
+    assert nft.calls[1] == (["-f", "-"], "delete rule inet fswan forward handle 4\n"
+                                          "delete rule inet fswan forward handle 5\n")
+    assert f'comment "{ours}"' in up_rules(replace(ctx, verb="up-client"))[0]
 
 
 def test_down_of_the_last_conn_deletes_the_table():
