@@ -646,7 +646,8 @@ class Pluto:
             if 0 in entry.pairs  # manual keying: no IKE state
         )
         connections = tuple(
-            dataclasses.replace(c, routing=kernel.routing(c.name), eroute_owner=kernel.owner_of(c.name))
+            dataclasses.replace(c, routing=tunnels.routing(c.name),
+                                eroute_owner=tunnels.eroute_owner(c.name))
             for c in snapshot.connections
         )
         dp = kernel.dataplane

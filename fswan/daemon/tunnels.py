@@ -24,13 +24,19 @@ keying given up while holding               holds -> ``failureshunt=`` or ``%tra
                                             ``unroute``
 ==========================================  =====================================
 
+A conn whose peer is ``%any`` (a road warrior's server) serves many peers at
+once: each peer client is an instance (``kernel.instance_name``, pluto's
+``"rw"[1]``) with its own eroute, make-before-break and updown verbs, so the
+table above holds per peer.  Status, ``--delete`` and DPD still speak of the
+conn.
+
 Nothing here is on the packet path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from twisted.internet import defer
@@ -45,8 +51,8 @@ from fswan.ike import events as ev
 from fswan.ike.state import StateKind
 from fswan.ipsec.dataplane import Acquire, UnknownSPI
 from fswan.ipsec.eroute import DROP, PASS, REJECT, TRAP
-from fswan.ipsec.kernel import IKernel, IKernelStatus, KernelError
-from fswan.ipsec.sa import HardExpire, SoftExpire, sa_pair_from_child
+from fswan.ipsec.kernel import IKernel, IKernelStatus, KernelError, instance_name
+from fswan.ipsec.sa import HardExpire, SecurityAssociation, SoftExpire, sa_pair_from_child
 from fswan.suites import UnsupportedAlgorithm
 from fswan.updown import IUpdown, SAFacts, UnknownPluginError, plugins_for
 from fswan.updown.runner import UpdownRunner
@@ -107,7 +113,9 @@ class EspArrivals:
         self.kernel = kernel
 
     def last_esp_arrival(self, conn_name: str) -> float | None:
-        seen = [inbound.last_used for inbound, _ in self.kernel.pairs_of(conn_name).values()
+        seen = [inbound.last_used
+                for name in self.kernel.instances(conn_name)
+                for inbound, _ in self.kernel.pairs_of(name).values()
                 if inbound.last_used is not None]
         return max(seen, default=None)
 
@@ -141,6 +149,9 @@ class Tunnels:
         self.keying: dict[str, float] = {}
         #: SA pairs whose route is being put in place: serial -> conn
         self._routing: dict[int, str] = {}
+        #: installed IPsec SA serial -> its kernel name (the conn's, or its instance's for a
+        #: %any peer) and the facts its ``up`` was given (``down`` gets them too)
+        self._installed: dict[int, tuple[str, SAFacts]] = {}
         #: Acquires from policy-group traps (``daemon.oe.Opportunism``); None: no OE
         self.opportunism = opportunism
         self.path_mtu: int = kernel.dataplane.path_mtu
@@ -173,7 +184,32 @@ class Tunnels:
             return None
 
     def routing(self, name: str) -> str:
-        return self.kernel.routing(name)
+        """The conn line's routing words: "erouted" when any of its instances is."""
+        words = [self.kernel.routing(key) for key in self.kernel.instances(name)]
+        if "erouted" in words:
+            return "erouted"
+        return words[0] if words else "unrouted"
+
+    def eroute_owner(self, name: str) -> int | None:
+        """The conn line's eroute owner: the newest SA owning one of its instances' eroutes."""
+        owners = [self.kernel.owner_of(key) for key in self.kernel.instances(name)]
+        return max((o for o in owners if o is not None), default=None)
+
+    @staticmethod
+    def _kernel_name(oriented: OrientedConnection, event: ev.ChildSAInstalled) -> str:
+        """The conn's own eroute, or for a %any peer its instance for this peer client."""
+        if oriented.that.host is not None:
+            return oriented.name
+        return instance_name(oriented.name, event.remote_client)
+
+    def _kernel_name_of(self, serial: int, conn: str) -> str:
+        installed = self._installed.get(serial)
+        return installed[0] if installed is not None else conn
+
+    @staticmethod
+    def _instance(oriented: OrientedConnection, key: str) -> str | None:
+        """What the updown runner keys an instance by (None: the conn itself)."""
+        return key if key != oriented.name else None
 
     # -- engine events ------------------------------------------------------------
 
@@ -280,24 +316,27 @@ class Tunnels:
         except (ValueError, UnsupportedAlgorithm) as error:
             self._refuse(name, event.serial, f"cannot install IPsec SA: {error}")
             return
-        rekey = self.kernel.owner_of(name) is not None
-        routed = rekey or self.runner.is_routed(name) or self.kernel.routing(name) != "unrouted"
+        key = self._kernel_name(oriented, event)
+        rekey = self.kernel.owner_of(key) is not None
+        routed = rekey or self.runner.is_routed(key) or self.kernel.routing(key) != "unrouted"
         try:
-            self.kernel.install(name, event.serial, inbound, outbound, now, take_eroute=routed)
+            self.kernel.install(key, event.serial, inbound, outbound, now, take_eroute=routed,
+                                conn=name)
         except KernelError as error:
             self._refuse(name, event.serial, str(error))
             return
+        self._installed[event.serial] = (key, self._facts(event))
         self._steer(event, oriented)
         if event.xauth_user is not None:
             self._xauth_users[event.serial] = event.xauth_user
         if routed:
             self.keying.pop(name, None)
             if not rekey:
-                self._up(oriented, event)
+                self._up(oriented, event, key)
             return
-        self._routing[event.serial] = name
-        d = self._route_verbs(oriented, self._facts(event), None)
-        d.addCallback(self._routed_for_sa, oriented, event)
+        self._routing[event.serial] = key
+        d = self._route_verbs(oriented, self._facts(event), None, self._instance(oriented, key))
+        d.addCallback(self._routed_for_sa, oriented, event, key)
 
     def _steer(self, event: ev.ChildSAInstalled, oriented: OrientedConnection) -> None:
         """Tell the pump which of our sockets carries this peer's ESP."""
@@ -310,13 +349,14 @@ class Tunnels:
         self.pump.route_peer(str(event.remote_addr), udp, oriented.interface.physical)
 
     def _routed_for_sa(self, ok: bool, oriented: OrientedConnection,
-                       event: ev.ChildSAInstalled) -> None:
+                       event: ev.ChildSAInstalled, key: str) -> None:
         name = oriented.name
         self._routing.pop(event.serial, None)
-        if event.serial not in self.kernel.pairs_of(name):
+        if event.serial not in self.kernel.pairs_of(key):
             return  # deleted while the route went in
         if not ok:
-            self.kernel.delete(name, event.serial, self.now())
+            self.kernel.delete(key, event.serial, self.now())
+            self._installed.pop(event.serial, None)
             self.log.log(
                 "routing failed: the tunnel does not come up; terminating",
                 RC.LOG_SERIOUS, name, event.serial,
@@ -325,14 +365,15 @@ class Tunnels:
             if self.ike is not None:
                 self.ike.terminate(name, None)
             return
-        self.kernel.take_eroute(name, event.serial, self.now())
+        self.kernel.take_eroute(key, event.serial, self.now())
         self.keying.pop(name, None)
-        self._up(oriented, event)
+        self._up(oriented, event, key)
 
-    def _up(self, oriented: OrientedConnection, event: ev.ChildSAInstalled) -> None:
+    def _up(self, oriented: OrientedConnection, event: ev.ChildSAInstalled, key: str) -> None:
         plugins = self._plugins(oriented, None)
         if plugins is not None:
-            self.runner.run("up", oriented, self._facts(event), plugins)
+            self.runner.run("up", oriented, self._facts(event), plugins,
+                            instance=self._instance(oriented, key))
 
     def _refuse(self, name: str, serial: int, text: str) -> None:
         self.log.log(text, RC.LOG_SERIOUS, name, serial)
@@ -341,36 +382,42 @@ class Tunnels:
 
     def child_deleted(self, event: ev.ChildSADeleted) -> None:
         name = event.conn
-        inbound, outbound = self.kernel.delete(name, event.serial, self.now())
+        key, up_facts = self._installed.pop(event.serial, (name, None))
+        inbound, outbound = self.kernel.delete(key, event.serial, self.now())
         xauth_user = self._xauth_users.pop(event.serial, None)
         if inbound is None or outbound is None:
             return
-        if self.kernel.pairs_of(name):
+        if self.kernel.pairs_of(key):
             return  # a newer pair carries the tunnel
         oriented = self._oriented(name)
         if oriented is None:
             return
-        facts = SAFacts(
-            serial=event.serial,
-            spi_in=event.inbound_spi,
-            spi_out=event.outbound_spi,
-            in_bytes=inbound.bytes,
-            out_bytes=outbound.bytes,
-            in_packets=inbound.packets,
-            out_packets=outbound.packets,
-            xauth_user=xauth_user,
-            **self._lease_facts(name),
-        )
-        self._teardown(oriented, facts, keep_route=self.kernel.routing(name) != "unrouted")
+        facts = self._down_facts(event.serial, inbound, outbound, up_facts,
+                                 spi_in=event.inbound_spi, spi_out=event.outbound_spi,
+                                 xauth_user=xauth_user, **self._lease_facts(name))
+        self._teardown(oriented, facts, keep_route=self.kernel.routing(key) != "unrouted",
+                       instance=self._instance(oriented, key))
+
+    @staticmethod
+    def _down_facts(serial: int, inbound: SecurityAssociation, outbound: SecurityAssociation,
+                    up_facts: SAFacts | None, **more: Any) -> SAFacts:
+        """What ``down`` is told: what its ``up`` was (a road warrior's peer and client are
+        known only there) with the pair's counters."""
+        counters = dict(serial=serial, in_bytes=inbound.bytes, out_bytes=outbound.bytes,
+                        in_packets=inbound.packets, out_packets=outbound.packets, **more)
+        if up_facts is None:
+            return SAFacts(**counters)
+        return replace(up_facts, **counters)
 
     def _teardown(
         self, oriented: OrientedConnection, facts: SAFacts | None, keep_route: bool,
-        reply: Reply | None = None,
+        reply: Reply | None = None, instance: str | None = None,
     ) -> defer.Deferred:
         plugins = self._plugins(oriented, reply) or []
-        d = self.runner.run("down", oriented, facts, plugins, reply)
+        d = self.runner.run("down", oriented, facts, plugins, reply, instance=instance)
         if not keep_route:
-            d.addCallback(lambda _: self.runner.run("unroute", oriented, facts, plugins, reply))
+            d.addCallback(lambda _: self.runner.run("unroute", oriented, facts, plugins, reply,
+                                                    instance=instance))
         return d
 
     def peer_moved(self, event: ev.PeerAddressChanged) -> None:
@@ -380,7 +427,8 @@ class Tunnels:
         replaces them with a Quick Mode at once, and the eroute moves to the new pair
         as after any rekey."""
         for serial in event.child_serials:
-            self.kernel.peer_port_changed(event.conn, serial, event.remote_addr, event.remote_port)
+            self.kernel.peer_port_changed(self._kernel_name_of(serial, event.conn), serial,
+                                          event.remote_addr, event.remote_port)
 
     # -- data plane events ----------------------------------------------------------
 
@@ -452,7 +500,16 @@ class Tunnels:
         sa = self.kernel.dataplane.sad.get(event.said, event.direction)
         if sa is None or sa.conn is None:
             return
-        if self.kernel.owner_of(sa.conn) != sa.serial:
+        if self.kernel.owner_of(self._kernel_name_of(sa.serial, sa.conn)) != sa.serial:
+            return
+        oriented = self._oriented(sa.conn)
+        if oriented is not None and oriented.that.host is None:
+            # initiating a %any conn would key its newest ISAKMP SA's peer, perhaps another
+            self.log.log(
+                f"{event.direction}bound SA {event.said.dotted} reached its soft {event.reason} "
+                "limit: the peer rekeys it (a %any conn is not initiated)", RC.LOG, sa.conn,
+                sa.serial,
+            )
             return
         self.log.log(
             f"{event.direction}bound SA {event.said.dotted} reached its soft {event.reason} "
@@ -475,21 +532,22 @@ class Tunnels:
     # -- operator commands ------------------------------------------------------------
 
     def _route_verbs(
-        self, oriented: OrientedConnection, facts: SAFacts | None, reply: Reply | None
+        self, oriented: OrientedConnection, facts: SAFacts | None, reply: Reply | None,
+        instance: str | None = None,
     ) -> defer.Deferred:
         """``prepare`` then ``route``: fires True when the route is in place."""
         plugins = self._plugins(oriented, reply)
         if plugins is None:
             return defer.succeed(False)
-        if self.runner.is_routed(oriented.name):
+        if self.runner.is_routed(instance or oriented.name):
             return defer.succeed(True)
 
         def after_prepare(ok: bool) -> bool | defer.Deferred[bool]:
             if not ok:
                 return False
-            return self.runner.run("route", oriented, facts, plugins, reply)
+            return self.runner.run("route", oriented, facts, plugins, reply, instance=instance)
 
-        d = self.runner.run("prepare", oriented, facts, plugins, reply)
+        d = self.runner.run("prepare", oriented, facts, plugins, reply, instance=instance)
         d.addCallback(after_prepare)
         return d
 
@@ -535,20 +593,29 @@ class Tunnels:
         return self.runner.run("unroute", oriented, None, plugins, reply)
 
     def forget(self, name: str, reply: Reply | None = None) -> defer.Deferred:
-        """The conn goes (delete, replace, shutdown): ``down``, SAs and eroutes out, ``unroute``."""
+        """The conn goes (delete, replace, shutdown): ``down``, SAs and eroutes out, ``unroute``;
+        for a %any conn, of every instance (each peer's route)."""
         oriented = self._oriented(name)
-        pairs = self.kernel.pairs_of(name)
-        self.kernel.forget(name, self.now())
+        keys = self.kernel.instances(name)
+        if name not in keys and (oriented is None or oriented.that.host is not None):
+            keys.insert(0, name)  # a fixed peer's conn: its routes even with no SA
         self.keying.pop(name, None)
-        if oriented is None:
-            return defer.succeed(None)
-        facts = None
-        if pairs:
-            serial = max(pairs)
-            inbound, outbound = pairs[serial]
-            facts = SAFacts(serial=serial, in_bytes=inbound.bytes, out_bytes=outbound.bytes,
-                            in_packets=inbound.packets, out_packets=outbound.packets)
-        return self._teardown(oriented, facts, keep_route=False, reply=reply)
+        done = []
+        for key in keys:
+            pairs = self.kernel.pairs_of(key)
+            self.kernel.forget(key, self.now())
+            up_facts = {serial: self._installed.pop(serial, (key, None))[1] for serial in pairs}
+            if oriented is None:
+                continue
+            facts = None
+            if pairs:
+                serial = max(pairs)
+                facts = self._down_facts(serial, *pairs[serial], up_facts[serial])
+            done.append(self._teardown(oriented, facts, keep_route=False, reply=reply,
+                                       instance=self._instance(oriented, key)))
+        if len(done) == 1:
+            return done[0]
+        return defer.gatherResults(done).addCallback(lambda _: None)
 
     # -- status ---------------------------------------------------------------------
 

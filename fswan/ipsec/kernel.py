@@ -6,7 +6,10 @@ moved.  :class:`Klips` provides it over the user-space :class:`DataPlane`
 
 Rules of this module:
 
-* One eroute per connection, on the connection's client nets.  Its target
+* One eroute per connection, on the connection's client nets, or for a
+  connection whose peer is ``%any`` (road warriors) one per peer client: an
+  *instance*, keyed ``conn[client]`` (:func:`instance_name`), pluto's
+  ``"rw"[1]``.  Its target
   tells the routing story pluto printed: ``%trap`` ("prospective erouted"),
   an SA ("erouted"), a failure shunt ("fail erouted"), or none ("unrouted").
   Host-to-host ``%hold`` eroutes made by a ``%trap`` belong to the trap's
@@ -40,6 +43,7 @@ __all__ = [
     "KernelError",
     "Klips",
     "ConnEroute",
+    "instance_name",
 ]
 
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -47,6 +51,12 @@ IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 #: ``failureshunt=`` value -> the magic SAID it installs
 FAILURE_SHUNTS = {"passthrough": PASS, "drop": DROP, "reject": REJECT}
+
+
+def instance_name(conn: str, remote_client: IPNetwork) -> str:
+    """The kernel key of a road-warrior conn's instance for one peer client: each peer
+    has its own eroute, and its rekey is make-before-break on that eroute only."""
+    return f"{conn}[{remote_client}]"
 
 
 class KernelError(ValueError):
@@ -66,6 +76,9 @@ class IKernelStatus(Interface):
 
     def pairs_of(name: str) -> dict[int, tuple[SecurityAssociation, SecurityAssociation]]:
         """serial -> (inbound SA, outbound SA) of the connection, in installation order."""
+
+    def instances(conn: str) -> list[str]:
+        """The kernel names of ``conn``: its own (if held) and its instances' (``instance_name``)."""
 
 
 class IKernel(IKernelStatus):
@@ -88,9 +101,10 @@ class IKernel(IKernelStatus):
 
     def install(
         name: str, serial: int, inbound: SecurityAssociation, outbound: SecurityAssociation, now: float, *,
-        take_eroute: bool = True,
+        take_eroute: bool = True, conn: str | None = None,
     ) -> None:
-        """Add an SA pair and (``take_eroute``) point the connection's eroute at its outbound SA."""
+        """Add an SA pair and (``take_eroute``) point the connection's eroute at its outbound SA;
+        ``conn``: the connection ``name`` is an instance of (default: ``name`` itself)."""
 
     def take_eroute(name: str, serial: int, now: float) -> None:
         """Point the connection's eroute at ``serial``'s outbound SA (make before break)."""
@@ -121,6 +135,8 @@ class ConnEroute:
     """One connection's eroute and SA pairs as the kernel holds them."""
 
     name: str
+    #: the connection this is (``name``) or an instance of (``instance_name``)
+    conn: str = ""
     local: IPNetwork | None = None
     remote: IPNetwork | None = None
     #: routed with a %trap (auto=route / --route): the trap comes back after the SAs go
@@ -135,6 +151,10 @@ class ConnEroute:
     holds: set[tuple[IPNetwork, IPNetwork]] = field(default_factory=set)
     #: the failure shunt installed on those holds, if keying failed
     failed: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.conn:
+            self.conn = self.name
 
     def routing(self) -> str:
         """pluto's routing story word(s) for the conn line."""
@@ -160,14 +180,22 @@ class Klips:
         self.conns: dict[str, ConnEroute] = {}
         #: the trap eroute's (src, dst) nets -> conn name, for Acquire
         self._traps: dict[tuple[IPNetwork, IPNetwork], str] = {}
+        #: conn name -> the names of its instances held (status reads them per conn line)
+        self._instances: dict[str, set[str]] = {}
 
     # -- helpers ----------------------------------------------------------------
 
-    def conn(self, name: str) -> ConnEroute:
+    def conn(self, name: str, conn: str | None = None) -> ConnEroute:
         entry = self.conns.get(name)
         if entry is None:
-            entry = self.conns[name] = ConnEroute(name)
+            entry = self.conns[name] = ConnEroute(name, conn or name)
+            if entry.conn != name:
+                self._instances.setdefault(entry.conn, set()).add(name)
         return entry
+
+    def instances(self, conn: str) -> list[str]:
+        own = [conn] if conn in self.conns else []
+        return own + sorted(self._instances.get(conn, ()))
 
     def routing(self, name: str) -> str:
         entry = self.conns.get(name)
@@ -238,8 +266,9 @@ class Klips:
         now: float,
         *,
         take_eroute: bool = True,
+        conn: str | None = None,
     ) -> None:
-        entry = self.conn(name)
+        entry = self.conn(name, conn)
         local = inbound.local_client
         remote = inbound.remote_client
         if entry.owner is None and not entry.trap:
@@ -353,7 +382,7 @@ class Klips:
         if entry is not None:
             entry.owner = None
             self.unroute(name, now)
-        self.conns.pop(name, None)
+        self._drop(name)
         return removed
 
     # -- internals --------------------------------------------------------------
@@ -380,7 +409,17 @@ class Klips:
 
     def _maybe_drop(self, entry: ConnEroute) -> None:
         if not entry.pairs and not entry.trap and not entry.holds and entry.owner is None:
-            self.conns.pop(entry.name, None)
+            self._drop(entry.name)
+
+    def _drop(self, name: str) -> None:
+        entry = self.conns.pop(name, None)
+        if entry is None or entry.conn == name:
+            return
+        names = self._instances.get(entry.conn)
+        if names is not None:
+            names.discard(name)
+            if not names:
+                del self._instances[entry.conn]
 
     # -- listings ---------------------------------------------------------------
 
