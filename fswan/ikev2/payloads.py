@@ -305,6 +305,21 @@ class Authentication(Payload):
         return cls(body[0], body[4:])
 
 
+def split_digital_signature(data: bytes, where: str = "AUTH payload") -> tuple[bytes, bytes]:
+    """RFC 7427 AUTH data (method 14): the DER AlgorithmIdentifier and the
+    signature, from ``length (1 octet) | AlgorithmIdentifier | signature``."""
+    if not data or len(data) < 1 + data[0] or data[0] == 0:
+        raise MalformedMessage("digital signature AUTH data without its AlgorithmIdentifier", where)
+    return data[1 : 1 + data[0]], data[1 + data[0] :]
+
+
+def join_digital_signature(algorithm: bytes, signature: bytes) -> bytes:
+    """The inverse of :func:`split_digital_signature`."""
+    if not 0 < len(algorithm) < 256:
+        raise ValueError("an AlgorithmIdentifier of 1..255 bytes")
+    return bytes([len(algorithm)]) + algorithm + signature
+
+
 @dataclass(frozen=True)
 class Nonce(Payload):
     TYPE: ClassVar[int] = PayloadType.NONCE

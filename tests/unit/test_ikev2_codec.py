@@ -51,6 +51,8 @@ from fswan.ikev2.payloads import (
     TSr,
     UnknownPayload,
     VendorId,
+    join_digital_signature,
+    split_digital_signature,
 )
 from tests.pcap import read_pcap
 
@@ -176,6 +178,16 @@ def test_skf_vector() -> None:
     assert decode_message(wire).encrypted == EncryptedFragment(PayloadType.IDI, 1, 3, b"\x11" * 8)
     later = Message(header, (EncryptedFragment(0, 2, 3, b""),)).encode()
     assert decode_message(later).encrypted == EncryptedFragment(0, 2, 3, b"")
+
+
+def test_rfc7427_signature_data() -> None:
+    # sha256WithRSAEncryption AlgorithmIdentifier, as RFC 7427 appendix A lists it
+    algorithm = bytes.fromhex("300d06092a864886f70d01010b0500")
+    data = join_digital_signature(algorithm, b"SIG")
+    assert data[0] == 15 and split_digital_signature(data) == (algorithm, b"SIG")
+    for bad in (b"", b"\x00abc", b"\x10short"):
+        with pytest.raises(MalformedMessage):
+            split_digital_signature(bad)
 
 
 # ---------------------------------------------------------------------------
