@@ -11,7 +11,8 @@ keepalive moment besides; :func:`next_timer` is the earliest of them all and
   start the next keying attempt (``keyingtries``, 0 = forever), releasing
   the whack.
 * EVENT_SA_REPLACE: the newest SA of a conn is rekeyed (an ISAKMP SA only while
-  the conn has an IPsec SA); then EVENT_SA_EXPIRE deletes it (make before break).
+  the conn has an IPsec SA); a road-warrior conn's (``right=%any``) IPsec SAs each
+  over their own peer's ISAKMP SA; then EVENT_SA_EXPIRE deletes it (make before break).
 * DPD (RFC 3706, ``informational.dpd_tick``) and the one-byte NAT-T keepalive.
 """
 
@@ -166,7 +167,9 @@ def replace(eng: EngineParts, st: State, now: float) -> None:
     if entry is None or not entry.conn.rekey:
         return
     if isinstance(st, Phase2State):
-        if entry.newest_ipsec == st.serial:
+        if entry.oriented.that.host is None:
+            _replace_road_warrior(eng, entry, st, now)
+        elif entry.newest_ipsec == st.serial:
             eng.initiate_entry(entry, now, None, 1, st.serial)
         return
     assert isinstance(st, Phase1State)
@@ -185,9 +188,24 @@ def replace(eng: EngineParts, st: State, now: float) -> None:
             eng.start_phase1(entry, now, None, [], 1, st.serial)
 
 
+def _replace_road_warrior(eng: EngineParts, entry: ConnEntry, st: Phase2State, now: float) -> None:
+    """A ``right=%any`` conn serves many peers: each IPsec SA is rekeyed over its own
+    ISAKMP SA (the conn's newest may be another peer's), if that one is still usable
+    and no newer IPsec SA of it has replaced this one."""
+    p1 = eng.table.isakmp(st.isakmp_serial)
+    if p1 is None or not p1.kind.is_isakmp_established or not p1.ready:
+        return
+    if any(c.serial > st.serial and c.kind.established and c.replaces == st.serial
+           for c in eng.table.children(p1)):
+        return
+    eng.start_quick(entry, p1, now, None, 1, st.serial)
+
+
 def run_dpd(eng: EngineParts, p1: Phase1State, now: float) -> None:
     entry = eng.select.entries.get(p1.conn_name)
-    if entry is None or not entry.conn.dpddelay or entry.newest_isakmp != p1.serial:
+    # a fixed peer: its newest ISAKMP SA speaks for it; a road-warrior conn: every peer's
+    newest_only = entry is not None and entry.oriented.that.host is not None
+    if entry is None or not entry.conn.dpddelay or (newest_only and entry.newest_isakmp != p1.serial):
         p1.dpd_next = None
         p1.dpd_pending_since = None
         return
@@ -199,7 +217,10 @@ def dpd_dead(eng: EngineParts, entry: ConnEntry, p1: Phase1State, now: float) ->
     action = entry.conn.dpdaction
     eng.out.log_state(p1, "DPD: No response from peer - declaring peer dead", RC.LOG_SERIOUS)
     remote = p1.remote_addr
-    victims = [s for s in eng.table.of_conn(entry.name) if s.remote_addr == remote]
+    if entry.oriented.that.host is None:  # one of a road-warrior conn's peers: only its SAs
+        victims: list[State] = [p1, *eng.table.children(p1)]
+    else:
+        victims = [s for s in eng.table.of_conn(entry.name) if s.remote_addr == remote]
     for st in sorted(victims, key=lambda s: (isinstance(s, Phase1State), -s.serial)):
         delete_state(eng, st, "peer dead", notify_peer=False)
     if action is DpdAction.CLEAR:
@@ -210,6 +231,9 @@ def dpd_dead(eng: EngineParts, entry: ConnEntry, p1: Phase1State, now: float) ->
             "DPD: dpdaction=hold: connection put on %hold, "
             "waiting for traffic or an operator",
         )
+    elif entry.oriented.that.host is None:
+        eng.out.log_conn(entry.name, "DPD: dpdaction=restart: the peer is a road warrior; "
+                                     "cleared, it will come back")
     else:
         eng.out.log_conn(entry.name, "DPD: dpdaction=restart: restarting connection")
         eng.initiate_entry(entry, now, None, 1, None)

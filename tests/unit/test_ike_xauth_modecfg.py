@@ -15,12 +15,13 @@ from fswan.config.model import AddressRange, AuthBy
 from fswan.config.secrets import parse_secrets
 from fswan.ike.engine import IkeEngine
 from fswan.ike.events import (
+    ChildSADeleted,
     ChildSAInstalled,
     VirtualIpAssigned,
     VirtualIpReleased,
     XauthCheckNeeded,
 )
-from tests.ike_pair import EAST, EAST_NET, LAB_PSK, WEST, Pair, conn, oriented, seeded
+from tests.ike_pair import EAST, EAST_NET, LAB_PSK, WEST, Endpoint, Pair, conn, oriented, seeded
 
 POOL = AddressRange(ip_address("198.51.100.200"), ip_address("198.51.100.202"))
 SECRETS = f'{WEST} {EAST} : PSK "{LAB_PSK}"\n@alice : XAUTH "alice-password"\n'
@@ -121,3 +122,93 @@ def test_the_pool_hands_out_distinct_addresses_and_runs_out():
     assert str(pool.lease("d")) == "198.51.100.201"
     pool.release("a")
     assert str(pool.lease("a")) == "198.51.100.200"
+
+
+# --------------------------------------------------------------------------
+# one gateway, two road warriors on the same conn
+
+CAROL = "192.0.2.3"
+
+
+class ThreeWay(Pair):
+    """West and carol (road warriors) and east (the gateway) on one wire."""
+
+    def __init__(self, west: IkeEngine, carol: IkeEngine, east: IkeEngine) -> None:
+        super().__init__(west, east)
+        self.carol = Endpoint("carol", carol, CAROL)
+
+    @property
+    def endpoints(self):
+        return self.west, self.carol, self.east
+
+
+def gateway_and_two_road_warriors(clients_rekey: bool = True, **options) -> ThreeWay:
+    secrets = (f'%any {EAST} : PSK "{LAB_PSK}"\n@alice : XAUTH "alice-password"\n'
+               '@carol : XAUTH "carol-password"\n')
+    base = conn(authby=AuthBy.SECRET, leftsubnet=None, rightsubnet=EAST_NET, modecfgpull=True,
+                **options)
+    engines = {}
+    for who, address, user, seed in (("west", WEST, "alice", 1), ("carol", CAROL, "carol", 3)):
+        c = replace(base, rekey=clients_rekey,
+                    left=replace(base.left, host=address, xauthclient=True, modecfgclient=True,
+                                 xauthusername=user))
+        engines[who] = IkeEngine(parse_secrets(secrets, "/etc/ipsec.secrets"), random_bytes=seeded(seed))
+        engines[who].add_connection(oriented(c, address))
+    server = replace(base, left=replace(base.left, host="%any", addresspool=POOL, xauthclient=True,
+                                         modecfgclient=True))
+    east = IkeEngine(parse_secrets(secrets, "/etc/ipsec.secrets"), random_bytes=seeded(2))
+    east.add_connection(oriented(server, EAST))
+    net = ThreeWay(engines["west"], engines["carol"], east)
+    return net
+
+
+def answer_passwords(net: ThreeWay) -> None:
+    for event in net.east.of(XauthCheckNeeded):
+        secret = net.east.engine.select.secrets.find_xauth(event.user)
+        net.east.engine.xauth_checked(event.serial, secret == event.password, net.now)
+    net.east.events = [e for e in net.east.events if not isinstance(e, XauthCheckNeeded)]
+    net.transfer()
+
+
+def both_up(net: ThreeWay) -> None:
+    for who in (net.west, net.carol):
+        who.engine.initiate("net", net.now, who.name)
+        net.transfer()
+        for _ in range(3):
+            answer_passwords(net)
+
+
+def test_two_road_warriors_each_rekeyed_over_their_own_isakmp_sa():
+    """Only the gateway rekeys (the clients do not): each peer's IPsec SA is replaced over
+    that peer's ISAKMP SA, the older peer's too (not only the conn's newest)."""
+    net = gateway_and_two_road_warriors(clients_rekey=False, keylife=600.0, rekeymargin=60.0,
+                                        rekeyfuzz=0.0)
+    both_up(net)
+    leases = {e.user: e.address for e in net.east.of(VirtualIpAssigned)}
+    assert leases == {"alice": ip_address("198.51.100.200"), "carol": ip_address("198.51.100.201")}
+    net.run(590.0)  # past the gateway's SA_REPLACE (a responder's margin is halved), before expiry
+    for who, user in ((net.west, "alice"), (net.carol, "carol")):
+        installed = who.of(ChildSAInstalled)
+        assert len(installed) >= 2, who.text()
+        assert {i.local_client for i in installed} == {ip_network(f"{leases[user]}/32")}
+    east = net.east.of(ChildSAInstalled)
+    by_peer = {(e.remote_addr, e.remote_client) for e in east}
+    assert by_peer == {(ip_address(WEST), ip_network("198.51.100.200/32")),
+                       (ip_address(CAROL), ip_network("198.51.100.201/32"))}, net.east.text()
+
+
+def test_a_silent_road_warrior_is_cleared_alone_and_its_lease_freed():
+    """The first peer (not the conn's newest ISAKMP SA) goes silent: DPD finds it, clears
+    its SAs alone and gives its address back; the other peer keeps its tunnel."""
+    from fswan.config.model import DpdAction
+
+    net = gateway_and_two_road_warriors(dpddelay=10.0, dpdtimeout=30.0, dpdaction=DpdAction.CLEAR)
+    both_up(net)
+    net.silent.add("west")
+    net.run(60.0)
+    released = net.east.of(VirtualIpReleased)
+    assert [r.address for r in released] == [ip_address("198.51.100.200")], net.east.text()
+    assert "DPD: No response from peer - declaring peer dead" in net.east.text()
+    deleted = {e.serial for e in net.east.of(ChildSADeleted)}
+    carol = {e.serial for e in net.east.of(ChildSAInstalled) if e.remote_addr == ip_address(CAROL)}
+    assert carol and not deleted & carol
