@@ -362,8 +362,7 @@ class Tunnels:
                 RC.LOG_SERIOUS, name, event.serial,
             )
             self.keying.pop(name, None)
-            if self.ike is not None:
-                self.ike.terminate(name, None)
+            self._stop_keying(name, event.serial)
             return
         self.kernel.take_eroute(key, event.serial, self.now())
         self.keying.pop(name, None)
@@ -377,7 +376,18 @@ class Tunnels:
 
     def _refuse(self, name: str, serial: int, text: str) -> None:
         self.log.log(text, RC.LOG_SERIOUS, name, serial)
-        if self.ike is not None:
+        self._stop_keying(name, serial)
+
+    def _stop_keying(self, name: str, serial: int) -> None:
+        """An SA that cannot be used: the conn is terminated -- but for a road-warrior conn
+        (``right=%any``) only that peer's IPsec SA goes, the other peers keep theirs."""
+        if self.ike is None:
+            return
+        oriented = self._oriented(name)
+        if oriented is not None and oriented.that.host is None:
+            self.ike.engine.delete_state(serial, self.ike.now())
+            self.ike.pump()
+        else:
             self.ike.terminate(name, None)
 
     def child_deleted(self, event: ev.ChildSADeleted) -> None:

@@ -208,6 +208,13 @@ class FakeIke:
     def terminate(self, name, whack):
         self.terminated.append(name)
 
+    def delete_state(self, serial, now):
+        self.deleted_states = getattr(self, "deleted_states", []) + [serial]
+        return True
+
+    def pump(self):
+        pass
+
     def state_dicts(self, now):
         return self.states
 

@@ -241,3 +241,16 @@ def _status(pluto):
 
     pluto.status(False, Reply())
     return lines
+
+
+def test_an_sa_that_cannot_be_installed_ends_only_that_peer(world):
+    """A road warrior's SA the data plane refuses: that IPsec state is deleted, the conn
+    (and the other peer's tunnel) stays."""
+    pluto, kernel, verbs, ike, sink, runner = world
+    a = child(2, 0x100, ALICE, VIP_A)
+    pluto.tunnels.on_engine_event(a)
+    bad = child(4, 0x100, BOB, VIP_B)  # alice's inbound SPI again: the data plane refuses it
+    pluto.tunnels.on_engine_event(bad)
+    assert ike.terminated == []
+    assert getattr(ike, "deleted_states", []) == [4]
+    assert kernel.owner_of(RW_A) == 2 and kernel.owner_of(RW_B) is None
