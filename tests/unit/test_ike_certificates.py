@@ -203,3 +203,33 @@ def test_any_dn_id_or_cert_payload_is_accepted_or_refused_never_crashes(data):
         assert error.notify == NotifyType.INVALID_CERTIFICATE
     named = certauth.requested_cas([CRPayload(CertEncoding.CERT_X509_SIGNATURE, data)])
     assert len(named) <= 1 and all(isinstance(name, str) for name in named)
+
+
+def test_sendcert_never_needs_the_peer_to_hold_our_certificate(pki):
+    """leftsendcert=never: east sends no CERT, so west must have it as rightcert=."""
+    never = {"right": {"sendcert": "never"}}
+    pair = cert_pair(pki, "west", "east", east_ends=never)
+    pair.initiate()
+    assert not pair.west.of(ChildSAInstalled)
+    assert "no certificate received from peer 'C=CH, O=fswan lab, CN=east'" in pair.west.text()
+    pinned = {"right": {"cert": str(pki["east"].cert_path)}}
+    pair = cert_pair(pki, "west", "east", east_ends=never, west_ends=pinned)
+    pair.initiate()
+    assert up(pair), pair.west.text() + pair.east.text()
+
+
+def test_sendcert_always_sends_without_a_request(pki):
+    """nocrsend on both: no CR crosses; with leftsendcert=always the certificates still go."""
+    always = {"left": {"sendcert": "always"}}
+    pair = cert_pair(pki, "west", "east", west_ends=always,
+                     east_ends={"right": {"sendcert": "always"}})
+    for ep in pair.endpoints:
+        ep.engine.select.nocrsend = True
+    pair.initiate()
+    assert up(pair), pair.west.text() + pair.east.text()
+    assert PayloadType.CR not in payload_types(pair)
+    pair = cert_pair(pki, "west", "east")
+    for ep in pair.endpoints:
+        ep.engine.select.nocrsend = True
+    pair.initiate()
+    assert not pair.west.of(ChildSAInstalled) and not pair.east.of(ChildSAInstalled)
