@@ -2,7 +2,7 @@
 its ipsec.d (cacerts, certs, private, crls) made by ``tests/pki_fixtures.py``, charon in
 lab-east with the same PKI's files in its swanctl dirs (x509ca, x509, private).  Either
 one initiates; RSA and ECDSA certificates with DN IDs, a chain through an intermediate
-CA that fswan sends, ``rightca=%same``; a revoked and an expired charon certificate are
+CA that fswan sends and one that charon sends, ``rightca=%same``; a revoked and an expired charon certificate are
 refused by fswan with pluto's lines and no tunnel comes up.  A ping crosses each tunnel
 that does come up."""
 
@@ -130,12 +130,13 @@ CASES = [
     ("west-ecdsa", "east-ecdsa", "ecdsasig", "aes128-sha2_256-ecp256", "aes128-sha256-ecp256", ""),
     ("carol", "east", "rsasig", "aes128-sha1-modp2048", "aes128-sha1-modp2048", ""),
     ("west", "east", "rsasig", "aes128-sha1-modp2048", "aes128-sha1-modp2048", "rightca=%same"),
+    ("west", "carol", "rsasig", "aes128-sha1-modp2048", "aes128-sha1-modp2048", ""),
 ]
 
 
 @pytest.mark.parametrize("initiator", ["fswan", "charon"])
 @pytest.mark.parametrize("west, east, authby, ike, proposals, extra", CASES,
-                         ids=["rsa-dn", "ecdsa", "intermediate", "rightca-same"])
+                         ids=["rsa-dn", "ecdsa", "intermediate", "rightca-same", "peer-intermediate"])
 def test_certificates_interoperate_with_strongswan(lab, tmp_path, west, east, authby, ike,
                                                    proposals, extra, initiator):
     pki = fswan_pki(lab)
