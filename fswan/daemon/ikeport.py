@@ -259,7 +259,7 @@ class IkeDriver(service.Service):
         #: answers ClientCheckNeeded (``daemon.oe.Opportunism``); None: refuse at once
         self.on_client_check = on_client_check
         #: answers XauthCheckNeeded through the conn's ``xauthby=`` verifier
-        self.xauth = XauthChecks(self, log)
+        self.xauth = XauthChecks(self, log, clock=reactor)
         self.ike_port = ike_port
         self.natt_port = natt_port
         #: the interfaces to listen on (``open_ports``), bound while the service runs

@@ -26,6 +26,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface, implementer
 
+from fswan.daemon.interfaces import Clock
 from fswan.discovery import named_plugins
 from fswan.config.secrets import Secrets
 from fswan.ike.events import XauthCheckNeeded
@@ -117,13 +118,22 @@ class XauthAnswers(Protocol):
     def pump(self) -> None: ...
 
 
+#: seconds before a refused password is answered
+FAILURE_DELAY = 2.0
+
+
 class XauthChecks:
     """Answers the engine's ``XauthCheckNeeded`` through the conn's verifier."""
 
     def __init__(self, driver: XauthAnswers, log: PlutoLog,
-                 verifiers: dict[str, Verifier] | None = None) -> None:
+                 verifiers: dict[str, Verifier] | None = None,
+                 clock: Clock | None = None, failure_delay: float = FAILURE_DELAY) -> None:
         self.driver = driver
         self.log = log
+        #: a refusal is told the engine only after ``failure_delay`` (guessing costs time);
+        #: without a clock (tests) at once
+        self.clock = clock
+        self.failure_delay = failure_delay
         #: by name; None: the built-ins plus the plugins, found at the first check
         self._verifiers = verifiers
 
@@ -171,9 +181,14 @@ class XauthChecks:
                      RC.LOG_SERIOUS, event.conn, event.serial)
         self._answer(event, False, later=answering[0])
 
-    def _answer(self, event: XauthCheckNeeded, ok: bool, later: bool) -> None:
+    def _answer(self, event: XauthCheckNeeded, ok: bool, later: bool,
+                delayed: bool = False) -> None:
         """The verdict to the engine; pumped here only when it came later (from inside
-        the driver's pump the loop sends what the engine made)."""
+        the driver's pump the loop sends what the engine made).  A refusal waits
+        ``failure_delay`` first, as pluto did, so that guessing passwords is slow."""
+        if not ok and not delayed and self.clock is not None and self.failure_delay > 0:
+            self.clock.callLater(self.failure_delay, self._answer, event, False, True, True)
+            return
         self.driver.engine.xauth_checked(event.serial, ok, self.driver.now())
         if later:
             self.driver.pump()

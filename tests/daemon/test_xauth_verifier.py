@@ -186,3 +186,20 @@ def test_file_verifier_direct():
     verifier = FileVerifier(lambda: secrets)
     assert verifier.verify("alice", b"wonderland", "rw", "203.0.113.7") is True
     assert verifier.verify("nobody", b"\0" * 32, "rw", "203.0.113.7") is False
+
+
+def test_a_refusal_is_answered_only_after_the_failure_delay():
+    from twisted.internet.task import Clock
+
+    engine = FakeEngine()
+    driver = FakeDriver(engine)
+    clock = Clock()
+    log = PlutoLog(Logger(namespace="test", observer=lambda event: None), observer=Lines())
+    glue = XauthChecks(driver, log, clock=clock, failure_delay=2.0)
+    glue.needed(event())  # the right password: at once
+    glue.needed(event(password=b"guess", serial=4))
+    assert engine.verdicts == [(3, True, 42.0)]
+    clock.advance(1.9)
+    assert len(engine.verdicts) == 1
+    clock.advance(0.2)
+    assert engine.verdicts == [(3, True, 42.0), (4, False, 42.0)] and driver.pumps == 1
