@@ -82,6 +82,12 @@ def after_transaction(eng: SaLifecycle, st: Phase1State) -> None:
     if tx.failed is not None:
         tx.settled = True
         eng.out.log_state(st, tx.failed, RC.LOG_SERIOUS)
+        if tx.xauth is not None and st.connection.conn.xauthfail == "soft":
+            # Libreswan's xauthfail=soft: the ISAKMP SA stays, no IPsec SA is ever allowed
+            eng.out.log_state(st, "XAUTH: xauthfail=soft: keeping the ISAKMP SA without IPsec SAs")
+            eng.out.release_all(st, False)
+            st.pending = []
+            return
         delete_state(eng, st, tx.failed, notify_peer=True)
     elif tx.done:
         tx.settled = True

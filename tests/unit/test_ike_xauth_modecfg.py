@@ -212,3 +212,19 @@ def test_a_silent_road_warrior_is_cleared_alone_and_its_lease_freed():
     deleted = {e.serial for e in net.east.of(ChildSADeleted)}
     carol = {e.serial for e in net.east.of(ChildSAInstalled) if e.remote_addr == ip_address(CAROL)}
     assert carol and not deleted & carol
+
+
+def test_xauthfail_soft_keeps_the_isakmp_sa_without_ipsec_sas():
+    pair, checks = road_warrior_pair(password_ok=False)
+    for ep in pair.endpoints:
+        entry = ep.engine.select["net"]
+        ep.engine.add_connection(replace(entry.oriented, conn=replace(entry.conn, xauthfail="soft")))
+    run(pair)
+    assert len(checks) == 3
+    assert "XAUTH: xauthfail=soft: keeping the ISAKMP SA without IPsec SAs" in pair.east.text()
+    assert not pair.east.of(ChildSAInstalled) and not pair.west.of(ChildSAInstalled)
+    east_sas = [st for st in pair.east.engine.table.by_serial() if st.kind.is_isakmp_established]
+    assert east_sas and not east_sas[0].ready
+    pair.west.engine.initiate("net", pair.now, "again")
+    pair.transfer()
+    assert not pair.east.of(ChildSAInstalled)
