@@ -50,7 +50,6 @@ from fswan.config.model import (
     AuthBy,
     CaSection,
     Config,
-    ConnType,
     Connection,
     Encapsulation,
     End,
