@@ -37,6 +37,7 @@ class CertFileReport:
 
 
 def ipsec_d(config_path: str) -> str:
+    """``ipsec.d`` beside ipsec.conf (``/etc/ipsec.conf`` -> ``/etc/ipsec.d``)."""
     return posixpath.join(posixpath.dirname(config_path) or ".", "ipsec.d")
 
 

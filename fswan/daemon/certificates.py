@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 
 from fswan.config.errors import ConfigError, ConfigErrors
 from fswan.config.model import Config, Connection
-from fswan.daemon.credentials import ipsec_d
+from fswan.config.certfiles import ipsec_d
 from fswan.daemon.crls import CrlFetcher, CrlFetchError, CrlSource
 from fswan.daemon.logging import PlutoLog, Reply, reply_lines
 from fswan.pki import listing

@@ -10,7 +10,6 @@ line that names the keyword and file, so the conn is refused with a reason.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 from cryptography import x509
@@ -21,7 +20,7 @@ from fswan.config.orient import OrientedConnection, OrientedEnd
 from fswan.ike.certauth import NO_CREDENTIALS, Credentials, cert_vouches_for, subject_identity
 from fswan.pki.certs import PkiError, load_certificates
 from fswan.pki.dn import DNError, format_dn, parse_dn
-from fswan.pki.store import CertStore
+from fswan.pki.store import CertStore, regular_files
 
 #: intermediates sent after our certificate, at most (a longer chain is a mistake)
 MAX_CHAIN = 6
@@ -29,11 +28,6 @@ MAX_CHAIN = 6
 
 class CredentialError(Exception):
     """Why a conn's certificates cannot be used (the conn is not added)."""
-
-
-def ipsec_d(config_path: str) -> str:
-    """``ipsec.d`` beside ipsec.conf (``/etc/ipsec.conf`` -> ``/etc/ipsec.d``)."""
-    return os.path.join(os.path.dirname(config_path) or ".", "ipsec.d")
 
 
 def needs_certificates(conn: Connection) -> bool:
@@ -105,7 +99,7 @@ def _intermediates(store: CertStore, cert: x509.Certificate) -> tuple[x509.Certi
             pool += load_certificates(stored.path)[1:]
         except PkiError:
             continue
-    for path in _files(store.certs_dir):
+    for path in regular_files(store.certs_dir):
         try:
             pool += load_certificates(path)
         except PkiError:
@@ -120,11 +114,3 @@ def _intermediates(store: CertStore, cert: x509.Certificate) -> tuple[x509.Certi
         current = issuer
     return tuple(chain)
 
-
-def _files(directory: str) -> list[str]:
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return []
-    return [os.path.join(directory, n) for n in names
-            if not n.startswith(".") and os.path.isfile(os.path.join(directory, n))]

@@ -89,11 +89,9 @@ def ecdsa_method(key: object) -> int | None:
     return ECDSA_METHODS.get(curve.name) if curve is not None else None
 
 
-def signature_methods(ecdsa: bool, creds: Credentials) -> tuple[int, ...]:
-    """The signature method(s) a conn proposes and accepts: RSA_SIG, or for ECDSA the
-    method of our certificate's curve (both ends must use that curve's method)."""
-    if not ecdsa:
-        return (int(OakleyAuth.OAKLEY_RSA_SIG),)
+def ecdsa_methods(creds: Credentials) -> tuple[int, ...]:
+    """The ECDSA method an ``authby=ecdsa`` conn proposes and accepts: the one of our
+    certificate's curve (both ends must use that curve's method); all three without one."""
     key = creds.cert.public_key() if creds.cert is not None else None
     method = ecdsa_method(key)
     return (method,) if method is not None else tuple(_ECDSA)

@@ -23,7 +23,7 @@ from fswan.config.model import AuthBy, Connection, ConnType, IPAddress, IPNetwor
 from fswan.config.orient import OrientedConnection
 from fswan.config.secrets import Secrets
 from fswan.config.virtual import VirtualPrivate
-from fswan.ike.certauth import NO_CREDENTIALS, Credentials, TrustStore, ca_allows, signature_methods
+from fswan.ike.certauth import NO_CREDENTIALS, Credentials, TrustStore, ca_allows, ecdsa_methods
 from fswan.ike.crypto import constant_time_equal
 from fswan.ike.events import ClientCheck
 from fswan.ike.outbox import Outbox
@@ -125,7 +125,7 @@ class ConnEntry:
         if by is AuthBy.SECRET_OR_RSASIG:
             return (_PSK, _RSA)
         if by is AuthBy.ECDSA:
-            return signature_methods(True, self.creds)
+            return ecdsa_methods(self.creds)
         return ()
 
 

@@ -138,7 +138,7 @@ def adjust_l4_checksum(segment: bytes, proto: int, delta: int) -> bytes:
     old = (segment[offset] << 8) | segment[offset + 1]
     if proto == IPPROTO_UDP and old == 0:
         return segment
-    new = ~_fold_sum((~old & 0xFFFF) + delta) & 0xFFFF
+    new = _fold((~old & 0xFFFF) + delta)
     if proto == IPPROTO_UDP and new == 0:
         new = 0xFFFF
     return segment[:offset] + bytes((new >> 8, new & 0xFF)) + segment[offset + 2:]

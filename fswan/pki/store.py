@@ -103,7 +103,7 @@ def _mtime(path: str) -> datetime:
         return datetime.fromtimestamp(0, timezone.utc)
 
 
-def _files(directory: str) -> list[str]:
+def regular_files(directory: str) -> list[str]:
     """Regular files of a directory, sorted; [] when it does not exist."""
     try:
         names = sorted(os.listdir(directory))
@@ -191,7 +191,7 @@ class CertStore:
         """Replace the trust anchors with what the files hold now."""
         warnings: list[str] = []
         anchors: list[StoredCert] = []
-        sources = [(p, "") for p in _files(self.cacerts_dir)] + list(self.ca_files)
+        sources = [(p, "") for p in regular_files(self.cacerts_dir)] + list(self.ca_files)
         for path, origin in sources:
             try:
                 certs = load_certificates(path)
@@ -214,7 +214,7 @@ class CertStore:
         """Replace the CRLs of ipsec.d/crls with what the directory holds now (added ones stay)."""
         warnings: list[str] = []
         crls = [c for c in self.crls if not c.from_dir]
-        for path in _files(self.crls_dir):
+        for path in regular_files(self.crls_dir):
             try:
                 crl = load_crl(path)
             except PkiError as e:
