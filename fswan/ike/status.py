@@ -88,8 +88,7 @@ def snapshot(table: StateTable, conns: Connections, now: float) -> list[StateSna
             isakmp = True
             newest = entry is not None and entry.newest_isakmp == st.serial
             peer_cert = st.peer_cert
-            xauth_user = getattr(st, "xauth_user", None)
-            virtual_ip = getattr(st, "virtual_ip", None)
+            xauth_user, virtual_ip = st.xauth_user, st.virtual_ip
         else:
             assert isinstance(st, Phase2State)
             isakmp = False

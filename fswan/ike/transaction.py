@@ -394,12 +394,12 @@ def _lease_attributes(eng: TransactionContext, p1: Phase1State, tx: Transaction,
     conn = entry.conn
     attrs = [Attribute(CfgAttr.INTERNAL_IP4_ADDRESS, address.packed),
              Attribute(CfgAttr.INTERNAL_IP4_NETMASK, ipaddress.IPv4Address("255.255.255.255").packed)]
-    dns = tuple(getattr(conn, "modecfgdns", ()) or ())
+    dns = conn.modecfgdns
     attrs += [Attribute(CfgAttr.INTERNAL_IP4_DNS, d.packed) for d in dns if d.version == 4]
-    domains = tuple(getattr(conn, "modecfgdomains", ()) or ())
+    domains = conn.modecfgdomains
     if domains:
         attrs.append(Attribute(CfgAttr.UNITY_DEF_DOMAIN, domains[0].encode()))
-    banner = getattr(conn, "modecfgbanner", None)
+    banner = conn.modecfgbanner
     if banner:
         attrs.append(Attribute(CfgAttr.UNITY_BANNER, banner.encode()))
     subnet = entry.oriented.this.end.subnet
