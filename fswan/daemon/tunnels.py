@@ -160,8 +160,6 @@ class Tunnels:
         self.addresses = addresses
         #: Mode Config client: each conn's virtual IP and what came with it
         self.leases: dict[str, ev.VirtualIpAssigned] = {}
-        #: installed SA pairs' XAUTH users (serial -> user), for their down verbs
-        self._xauth_users: dict[int, str] = {}
 
     # -- helpers ----------------------------------------------------------------
 
@@ -327,8 +325,6 @@ class Tunnels:
             return
         self._installed[event.serial] = (key, self._facts(event))
         self._steer(event, oriented)
-        if event.xauth_user is not None:
-            self._xauth_users[event.serial] = event.xauth_user
         if routed:
             self.keying.pop(name, None)
             if not rekey:
@@ -394,7 +390,6 @@ class Tunnels:
         name = event.conn
         key, up_facts = self._installed.pop(event.serial, (name, None))
         inbound, outbound = self.kernel.delete(key, event.serial, self.now())
-        xauth_user = self._xauth_users.pop(event.serial, None)
         if inbound is None or outbound is None:
             return
         if self.kernel.pairs_of(key):
@@ -404,7 +399,7 @@ class Tunnels:
             return
         facts = self._down_facts(event.serial, inbound, outbound, up_facts,
                                  spi_in=event.inbound_spi, spi_out=event.outbound_spi,
-                                 xauth_user=xauth_user, **self._lease_facts(name))
+                                 **self._lease_facts(name))
         self._teardown(oriented, facts, keep_route=self.kernel.routing(key) != "unrouted",
                        instance=self._instance(oriented, key))
 
