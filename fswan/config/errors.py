@@ -49,7 +49,7 @@ class ConfigErrors(ConfigError):
 
 
 class ConnRefused(ConfigError):
-    """A conn the original daemons would load that fswan cannot run (``keyexchange=ikev2``,
+    """A conn the original daemons would load that fswan cannot run (``authby=null``,
     XAUTH, X.509 ...): only this conn is left out, the rest of the file loads.  Its
     location is the line that makes it unrunnable; ``reason`` says why."""
 

@@ -53,6 +53,7 @@ from fswan.config.model import (
     Connection,
     Encapsulation,
     End,
+    Ikev2Policy,
     SetupConfig,
     updown_is_command,
 )
@@ -561,6 +562,13 @@ _END_AUTH = {"psk": AuthBy.SECRET, "secret": AuthBy.SECRET,
              "ecdsa": AuthBy.ECDSA, "ecdsasig": AuthBy.ECDSA,
              "never": AuthBy.NEVER}
 #: strongSwan's ``authby=`` words for IKEv1 with XAUTH: the phase-1 method they stand on
+#: ``keyexchange=`` word -> the ``ikev2=`` policy it means when ``ikev2=`` is not set
+_KEYEXCHANGE_POLICY = {"ikev1": Ikev2Policy.NEVER, "ikev2": Ikev2Policy.INSIST, "ike": Ikev2Policy.PERMIT}
+#: ``keyexchange=`` word -> the ``ikev2=`` policies that agree with it
+_KEYEXCHANGE_ALLOWS = {
+    "ikev1": (Ikev2Policy.NEVER, Ikev2Policy.PERMIT),
+    "ikev2": (Ikev2Policy.PROPOSE, Ikev2Policy.INSIST),
+}
 _XAUTH_AUTHBY = {"xauthpsk": AuthBy.SECRET, "xauthrsasig": AuthBy.RSASIG}
 
 
@@ -767,6 +775,7 @@ class _Builder:
             conn_kwargs.pop("dpdaction")
             conn_kwargs["dpddelay"] = None
         self._forceencaps(section, settings, conn_kwargs)
+        self._ike_version(settings, conn_kwargs)
         self._end_auth(settings, conn_kwargs, refusals)
         self._xauth_modecfg(settings, conn_kwargs)
 
@@ -867,6 +876,25 @@ class _Builder:
             del kwargs["sourceip"]
             kwargs.setdefault("addresspool", sourceip)
         return End(host=host, **kwargs)
+
+    def _ike_version(self, settings: dict[str, _Setting], conn_kwargs: dict[str, Any]) -> None:
+        """``ikev2=`` decides the IKE versions; without it ``keyexchange=`` does (ikev1:
+        never, ikev2: insist, ike: permit).  Both set and disagreeing is an error at ikev2=."""
+        exchange = settings.get("keyexchange")
+        word = exchange.value if exchange is not None and exchange.is_set else None
+        implied = _KEYEXCHANGE_POLICY.get(word) if word is not None else None
+        policy = settings.get("ikev2")
+        if policy is None or not policy.is_set:
+            if implied is not None:
+                conn_kwargs["ikev2"] = implied
+            return
+        if exchange is not None and word in _KEYEXCHANGE_ALLOWS \
+                and policy.value not in _KEYEXCHANGE_ALLOWS[word]:
+            self.error(
+                f"ikev2={policy.value.value} contradicts keyexchange={word} "
+                f"(set at {exchange.location})",
+                policy.location,
+            )
 
     def _forceencaps(
         self, section: _Section, settings: dict[str, _Setting], conn_kwargs: dict[str, Any]

@@ -16,7 +16,7 @@ Rules this table encodes (read by the parser, the renderer and the docs):
 * ``field`` names the model attribute (``Connection``/``End``/``SetupConfig``)
   the value lands in; ``None`` means the value is only kept in ``settings``.
 * ``refuse`` maps values the original daemons accept to why a conn using
-  them cannot run in fswan (``keyexchange=ikev2``): that conn is refused alone
+  them cannot run in fswan (``authby=null``): that conn is refused alone
   with file:line and the reason, the rest of the file loads.
 * ``model_values`` maps a canonical word to the model value when they differ
   (``uniqueids=keep`` is stored as ``True``).
@@ -47,6 +47,7 @@ from fswan.config.model import (
     Encapsulation,
     FailureShunt,
     Fragmentation,
+    Ikev2Policy,
 )
 from fswan.suites import group_spellings
 
@@ -323,8 +324,9 @@ TABLE: tuple[Keyword, ...] = (
                 "a range or CIDR: the pool for this end (leftaddresspool=)"),
     Keyword("leftikeport", _CONN, Kind.PORT, "500", end=True),
     Keyword("keyexchange", _CONN, Kind.ENUM, "ike",
-            choices=_choices("ike", "ikev2", ikev1="ike"),
-            refuse=MappingProxyType({"ikev2": "keyexchange=ikev2: fswan speaks IKEv1 only"})),
+            choices=_choices("ike", "ikev1", "ikev2"),
+            doc="ikev1: IKEv1 only; ikev2: IKEv2 only; ike: IKEv1 when we initiate, either "
+                "as responder (ikev2= decides when set)"),
     Keyword("auth", _CONN, Kind.ENUM, "esp", supported=False, ok_values=("esp",), aliases=("phase2",),
             choices=_choices("esp", "ah", default="esp")),
     Keyword("pfs", _CONN, Kind.BOOL, "yes"),
@@ -367,11 +369,14 @@ TABLE: tuple[Keyword, ...] = (
             choices=_choices("yes", "no", "force", "accept", never="no", insist="force"),
             doc="IKEv1 fragments of big Main/Aggressive Mode messages"),
     # Libreswan/Openswan keywords people paste: recognised, not yet supported
-    Keyword("ikev2", _CONN, Kind.ENUM, field=None, supported=False, ok_values=("never",),
-            choices=_choices("never", "permit", "propose", "insist", "yes", no="never", always="insist"),
-            refuse=MappingProxyType({"insist": "ikev2=insist: fswan speaks IKEv1 only"})),
+    Keyword("ikev2", _CONN, Kind.ENUM, "permit", enum=Ikev2Policy,
+            choices=_choices("never", "permit", "propose", "insist",
+                             no="never", yes="propose", always="insist"),
+            doc="never: IKEv1 only; permit: IKEv1 when we initiate, either as responder; "
+                "propose: IKEv2 when we initiate, either as responder; insist: IKEv2 only"),
     Keyword("ikev1", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(True,)),
-    Keyword("mobike", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
+    Keyword("mobike", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,),
+            doc="MOBIKE (RFC 4555) is not implemented: no is what fswan does"),
     Keyword("narrowing", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,)),
     Keyword("sha2-truncbug", _CONN, Kind.BOOL, field=None, supported=False, ok_values=(False,),
             aliases=("sha2_truncbug",)),

@@ -93,6 +93,21 @@ class Fragmentation(str, enum.Enum):
     ACCEPT = "accept"
 
 
+class Ikev2Policy(str, enum.Enum):
+    """Which IKE version a conn speaks (Libreswan's ``ikev2=`` words).
+
+    never: IKEv1 only; permit: IKEv1 when we initiate, either as responder
+    (fswan's default, from ``keyexchange=ike`` or nothing: FreeS/WAN conns keep
+    initiating IKEv1); propose: IKEv2 when we initiate, either as responder;
+    insist: IKEv2 only (``keyexchange=ikev2``).
+    """
+
+    NEVER = "never"
+    PERMIT = "permit"
+    PROPOSE = "propose"
+    INSIST = "insist"
+
+
 #: most addresses one pool may hold (Libreswan's limit keeps a lease table small)
 MAX_POOL_SIZE = 65536
 
@@ -234,7 +249,10 @@ class Connection:
     auto: Auto = Auto.IGNORE
     authby: AuthBy = AuthBy.RSASIG
     auth: str = "esp"
+    #: ``keyexchange=`` as written (``ike``, ``ikev1``, ``ikev2``); the engine reads ``ikev2``
     keyexchange: str = "ike"
+    #: the IKE versions this conn speaks, from ``ikev2=`` or else ``keyexchange=``
+    ikev2: Ikev2Policy = Ikev2Policy.PERMIT
     pfs: bool = True
     keylife: float = 8 * 3600.0
     rekey: bool = True
@@ -290,6 +308,21 @@ class Connection:
     settings: dict[str, tuple[str, Location]] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
+
+    @property
+    def initiates_ikev2(self) -> bool:
+        """We start IKEv2 (not Main/Aggressive Mode) when we initiate."""
+        return self.ikev2 in (Ikev2Policy.PROPOSE, Ikev2Policy.INSIST)
+
+    @property
+    def accepts_ikev1(self) -> bool:
+        """A peer may negotiate this conn with IKEv1."""
+        return self.ikev2 is not Ikev2Policy.INSIST
+
+    @property
+    def accepts_ikev2(self) -> bool:
+        """A peer may negotiate this conn with IKEv2."""
+        return self.ikev2 is not Ikev2Policy.NEVER
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ conn numeric
 conn v2
 \tleft=192.0.2.1
 \tright=192.0.2.8
-\tkeyexchange=ikev2
+\tauthby=eaponly
 \tauto=add
 """
 
@@ -129,5 +129,5 @@ def test_adding_a_refused_conn_says_why():
     pluto.start()
     whack = Whack()
     pluto.add("v2", None, whack)
-    assert any('conn "v2" not loaded' in text and "ikev2" in text.lower()
+    assert any('conn "v2" not loaded' in text and "EAP is IKEv2 only" in text
                for _, text in whack.lines), whack.lines

@@ -25,6 +25,7 @@ from fswan.config.model import (
     End,
     FailureShunt,
     Fragmentation,
+    Ikev2Policy,
     SetupConfig,
 )
 
@@ -426,13 +427,63 @@ class TestKeywordFamilies:
     def test_authby(self, word, expected):
         assert conn(f"authby={word}").authby is expected
 
-    def test_keyexchange(self):
-        assert conn("keyexchange=ikev1").keyexchange == "ike"
-        config = parse(one_conn("keyexchange=ikev2") + "conn other\n  left=10.0.0.1\n  right=10.0.0.3\n")
-        assert list(config.conns) == ["other"]
-        refused = config.refused["net"]
-        assert str(refused) == 'ipsec.conf:5: conn "net" not loaded: keyexchange=ikev2: fswan speaks IKEv1 only'
-        assert refused in config.warnings
+    @pytest.mark.parametrize("lines, policy", [
+        ("", Ikev2Policy.PERMIT),
+        ("keyexchange=ike", Ikev2Policy.PERMIT),
+        ("keyexchange=ikev1", Ikev2Policy.NEVER),
+        ("keyexchange=ikev2", Ikev2Policy.INSIST),
+        ("ikev2=never", Ikev2Policy.NEVER),
+        ("ikev2=no", Ikev2Policy.NEVER),
+        ("ikev2=permit", Ikev2Policy.PERMIT),
+        ("ikev2=propose", Ikev2Policy.PROPOSE),
+        ("ikev2=yes", Ikev2Policy.PROPOSE),
+        ("ikev2=insist", Ikev2Policy.INSIST),
+        ("ikev2=always", Ikev2Policy.INSIST),
+        # ikev2= decides; these agree with keyexchange=
+        ("keyexchange=ikev1\nikev2=permit", Ikev2Policy.PERMIT),
+        ("keyexchange=ikev2\nikev2=propose", Ikev2Policy.PROPOSE),
+        ("keyexchange=ike\nikev2=insist", Ikev2Policy.INSIST),
+        ("keyexchange=ike\nikev2=never", Ikev2Policy.NEVER),
+    ])
+    def test_ike_version_policy(self, lines, policy):
+        net = conn(lines)
+        assert net.ikev2 is policy and net.unsupported == ()
+        assert net.initiates_ikev2 is (policy in (Ikev2Policy.PROPOSE, Ikev2Policy.INSIST))
+        assert net.accepts_ikev1 is (policy is not Ikev2Policy.INSIST)
+        assert net.accepts_ikev2 is (policy is not Ikev2Policy.NEVER)
+
+    def test_keyexchange_is_kept_as_written(self):
+        assert conn("keyexchange=ikev1").keyexchange == "ikev1"
+        assert conn("").keyexchange == "ike"
+
+    @pytest.mark.parametrize("lines, word, exchange", [
+        ("keyexchange=ikev1\nikev2=insist", "insist", "ikev1"),
+        ("keyexchange=ikev1\nikev2=yes", "propose", "ikev1"),
+        ("keyexchange=ikev2\nikev2=never", "never", "ikev2"),
+        ("keyexchange=ikev2\nikev2=permit", "permit", "ikev2"),
+    ])
+    def test_contradicting_ike_versions_are_an_error(self, lines, word, exchange):
+        assert conn_errors(lines) == [
+            f"ipsec.conf:6: ikev2={word} contradicts keyexchange={exchange} (set at ipsec.conf:5)"]
+
+    def test_contradiction_through_default(self):
+        text = "version 2\nconn %default\n  keyexchange=ikev1\nconn net\n  left=10.0.0.1\n" \
+               "  right=10.0.0.2\n  ikev2=insist\n"
+        with pytest.raises(ConfigErrors) as info:
+            parse(text)
+        assert [str(e) for e in info.value.errors] == [
+            "ipsec.conf:7: ikev2=insist contradicts keyexchange=ikev1 (set at ipsec.conf:3)"]
+
+    def test_strongswan_ikev2_conn_loads(self):
+        net = conn("keyexchange=ikev2\nike=aes256-sha256-modp2048\nesp=aes256-sha256\nauthby=secret\n"
+                   "mobike=no")
+        assert net.ikev2 is Ikev2Policy.INSIST and net.authby is AuthBy.SECRET
+        assert net.ike == "aes256-sha256-modp2048" and net.esp == "aes256-sha256"
+        assert net.unsupported == ()
+
+    def test_mobike(self):
+        assert conn("mobike=no").unsupported == ()
+        assert conn("mobike=yes").unsupported == ("mobike",)
 
     def test_hosts_and_nexthop(self):
         config = parse("""
@@ -643,8 +694,9 @@ class TestUnsupported:
             nat-ikev1-method=rfc
             cisco-unity=yes
         """)
+        assert net.ikev2 is Ikev2Policy.PERMIT
         assert set(net.unsupported) == {
-            "ikev2", "mobike", "narrowing", "sha2-truncbug", "xauthby",
+            "mobike", "narrowing", "sha2-truncbug", "xauthby",
             "remote_peer_type", "nat-ikev1-method", "cisco-unity",
         }
         assert net.xauthby == "pam" and net.modecfgpull is True and len(net.modecfgdns) == 2
