@@ -63,6 +63,7 @@ __all__ = [
     "get_ike_cipher",
     "hash_by_id",
     "ike_cipher_by_id",
+    "ikev1_unusable",
     "parse_esp",
     "parse_ike",
 ]
@@ -104,16 +105,23 @@ class HashAlgorithm:
 
 @dataclass(frozen=True)
 class IkeCipherAlgorithm:
-    """A phase-1 CBC cipher."""
+    """An IKE SA cipher: CBC (IKEv1 and IKEv2) or AEAD (IKEv2 only, RFC 5282, RFC 7634)."""
 
     name: str
-    #: Oakley Encryption Algorithm attribute value
+    #: Oakley Encryption Algorithm attribute value; 0 for the IKEv2-only AEAD ciphers
     oakley_id: int
     log_name: str
     block_size: int
     #: key sizes allowed, in bits
     key_bits: tuple[int, ...]
     default_key_bits: int
+    #: carries its own integrity (no INTEG transform); IKEv1 has no such phase-1 cipher
+    aead: bool = False
+
+    @property
+    def ikev1(self) -> bool:
+        """IKEv1 can negotiate it (it has an Oakley number)."""
+        return self.oakley_id != 0
 
     @property
     def variable_key(self) -> bool:
@@ -173,6 +181,10 @@ IKE_CIPHERS: dict[str, IkeCipherAlgorithm] = {
     for c in (
         IkeCipherAlgorithm("aes_cbc", 7, "AES_CBC", 16, (128, 192, 256), 128),
         IkeCipherAlgorithm("3des_cbc", 5, "3DES_CBC", 8, (192,), 192),
+        IkeCipherAlgorithm("aes_gcm_16", 0, "AES_GCM_16", 1, (128, 192, 256), 128, aead=True),
+        IkeCipherAlgorithm("aes_gcm_12", 0, "AES_GCM_12", 1, (128, 192, 256), 128, aead=True),
+        IkeCipherAlgorithm("aes_gcm_8", 0, "AES_GCM_8", 1, (128, 192, 256), 128, aead=True),
+        IkeCipherAlgorithm("chacha20poly1305", 0, "CHACHA20_POLY1305", 1, (256,), 256, aead=True),
     )
 }
 
@@ -291,7 +303,7 @@ def ike_cipher_by_id(oakley_id: int) -> IkeCipherAlgorithm:
     if oakley_id in _REFUSED_IKE_IDS:
         raise UnsupportedAlgorithm(_REFUSED_IKE_IDS[oakley_id])
     for c in IKE_CIPHERS.values():
-        if c.oakley_id == oakley_id:
+        if c.ikev1 and c.oakley_id == oakley_id:
             return c
     raise UnsupportedAlgorithm(f"OAKLEY encryption algorithm {oakley_id} is not supported")
 
@@ -320,7 +332,15 @@ def esp_integrity_by_id(auth_id: int) -> EspIntegrityAlgorithm:
 
 @dataclass(frozen=True)
 class IkeProposal:
-    """One phase-1 transform: cipher + key size, hash (and so PRF), DH group."""
+    """One IKE SA transform set: cipher + key size, hash (and so PRF), DH group.
+
+    IKEv1 (and most IKEv2 proposals): ``hash`` is both the integrity HMAC and
+    the PRF's hash, ``prf`` is None.  IKEv2 only: ``prf`` names a different PRF
+    hash (``aes128-sha256-prfsha384``); with an AEAD cipher (AES-GCM,
+    ChaCha20-Poly1305) there is no integrity (``integrity`` is None) and
+    ``hash`` is the PRF's hash.  ``prf`` equal to ``hash`` is stored as None, so
+    equal suites compare equal.  :func:`ikev1_unusable` says which IKEv1 cannot do.
+    """
 
     #: canonical cipher name, a key of :data:`IKE_CIPHERS` (``aes_cbc``)
     cipher: str
@@ -329,6 +349,12 @@ class IkeProposal:
     hash: str
     #: Oakley group number (14 = MODP2048, 19 = ECP256)
     group: int
+    #: IKEv2: the PRF's hash when it is not ``hash`` (a key of :data:`HASHES`)
+    prf: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.prf == self.hash:
+            object.__setattr__(self, "prf", None)
 
     @property
     def cipher_algorithm(self) -> IkeCipherAlgorithm:
@@ -337,6 +363,29 @@ class IkeProposal:
     @property
     def hash_algorithm(self) -> HashAlgorithm:
         return HASHES[self.hash]
+
+    @property
+    def aead(self) -> bool:
+        """The cipher authenticates: no integrity transform."""
+        return self.cipher_algorithm.aead
+
+    @property
+    def prf_hash(self) -> str:
+        """The PRF's hash (canonical name): HMAC of it is the PRF."""
+        return self.prf or self.hash
+
+    @property
+    def prf_algorithm(self) -> HashAlgorithm:
+        return HASHES[self.prf_hash]
+
+    @property
+    def integrity(self) -> str | None:
+        """The integrity HMAC's hash; None for an AEAD cipher."""
+        return None if self.aead else self.hash
+
+    @property
+    def ikev1_usable(self) -> bool:
+        return ikev1_unusable((self,)) is None
 
     @property
     def dh_group(self) -> Group:
@@ -447,7 +496,10 @@ def _allowed_groups() -> str:
 _GROUP_ALIASES = {"curve25519": 31, "x25519": 31}
 
 
-_IKE_CIPHERS_ALLOWED = "aes (aes128), aes192, aes256, aes_cbc, 3des"
+_IKE_CIPHERS_ALLOWED = (
+    "aes (aes128), aes192, aes256, aes_cbc, 3des; IKEv2 only: aes_gcm (aes_gcm128, aes_gcm256, "
+    "aes256gcm16, aes_gcm_16_256, aes_gcm_8/12/16), chacha20poly1305"
+)
 _ESP_CIPHERS_ALLOWED = (
     "aes (aes128), aes192, aes256, aes_cbc, 3des, "
     "aes_gcm (aes_gcm128, aes_gcm192, aes_gcm256, aes128gcm16, aes256gcm16, aes_gcm_8/12/16)"
@@ -460,6 +512,9 @@ _GCM_LIBRESWAN_RE = re.compile(
 _GCM_STRONGSWAN_RE = re.compile(r"aes(?P<bits>128|192|256)?gcm(?P<icv>8|12|16|64|96|128)?")
 # modp2048 (both), ecp256 (strongSwan), ecp_256 (Libreswan), dh19 (Libreswan)
 _GROUP_RE = re.compile(r"(?:modp_?(?P<modp>\d+)|ecp_?(?P<ecp>\d+)|dh(?P<dh>\d+))")
+_CHACHA_RE = re.compile(r"chacha20_?poly1305(?:_?(?P<bits>256))?")
+#: strongSwan's PRF tokens (``prfsha256``); Libreswan names the PRF as the hash
+_PRF_RE = re.compile(r"prf(?P<hash>[a-z0-9_]+)")
 _ICV_NAMES = {"a": 8, "b": 12, "c": 16, "8": 8, "12": 12, "16": 16, "64": 8, "96": 12, "128": 16}
 
 
@@ -572,13 +627,41 @@ def _dedupe(items: Iterable[Proposal]) -> tuple:
     return tuple(seen)
 
 
-def parse_ike(text: str) -> tuple[IkeProposal, ...]:
-    """Parse an ``ike=`` string into concrete phase-1 proposals, in order.
+def _ike_cipher_match(first: str) -> tuple[IkeCipherAlgorithm, re.Match[str]] | None:
+    """The IKE cipher a first token names (CBC, or the AEAD spellings of ``esp=``)."""
+    match = _CBC_RE.fullmatch(first)
+    if match is not None:
+        return IKE_CIPHERS["aes_cbc" if match.group("family") == "aes" else "3des_cbc"], match
+    match = _GCM_LIBRESWAN_RE.fullmatch(first) or _GCM_STRONGSWAN_RE.fullmatch(first)
+    if match is not None:
+        icv = _ICV_NAMES[match.group("icv")] if match.group("icv") else 16
+        return IKE_CIPHERS[f"aes_gcm_{icv}"], match
+    match = _CHACHA_RE.fullmatch(first)
+    if match is not None:
+        return IKE_CIPHERS["chacha20poly1305"], match
+    return None
 
-    Each element is ``cipher[keylen]-hash[-group]`` (``aes128-sha1-modp2048``,
-    ``3des-md5-modp1024``, old ``aes128-sha1;modp2048``).  ``aes`` alone is
-    AES-128; a missing hash expands to :data:`HASHES_WHEN_OMITTED` and a
-    missing group to :data:`IKE_GROUPS_WHEN_OMITTED`.
+
+def _hash_token(element: _Element, token: str, what: str) -> str:
+    if _is_des(token):
+        raise RefusedAlgorithm(DES_IKE_REFUSAL)
+    if token not in _HASH_ALIASES:
+        raise element.error(f"unknown {what} {token!r}; allowed: {_allowed_hashes()}")
+    return _HASH_ALIASES[token]
+
+
+def parse_ike(text: str) -> tuple[IkeProposal, ...]:
+    """Parse an ``ike=`` string into concrete IKE SA proposals, in order.
+
+    Each element is ``cipher[keylen][-hash][-prfHASH][-group]``
+    (``aes128-sha1-modp2048``, ``3des-md5-modp1024``, old
+    ``aes128-sha1;modp2048``).  ``aes`` alone is AES-128; a missing hash
+    expands to :data:`HASHES_WHEN_OMITTED` and a missing group to
+    :data:`IKE_GROUPS_WHEN_OMITTED`.  IKEv2 only: strongSwan's PRF token
+    (``aes128-sha256-prfsha384-ecp256``) and the AEAD ciphers
+    (``aes256gcm16-prfsha256-modp2048``, ``aes_gcm_16_256-sha2_256-ecp256``,
+    ``chacha20poly1305-prfsha256-curve25519``), whose one hash -- written as a
+    hash (Libreswan) or a PRF token (strongSwan) -- is the PRF.
     """
     proposals: list[IkeProposal] = []
     for element in _split_elements("ike", text):
@@ -586,28 +669,36 @@ def parse_ike(text: str) -> tuple[IkeProposal, ...]:
         first = tokens[0]
         if _is_des(first):
             raise RefusedAlgorithm(DES_IKE_REFUSAL)
-        match = _CBC_RE.fullmatch(first)
-        if match is None:
+        found = _ike_cipher_match(first)
+        if found is None:
             raise element.error(
                 f"unknown IKE encryption algorithm {first!r}; allowed: {_IKE_CIPHERS_ALLOWED}"
             )
-        cipher = IKE_CIPHERS["aes_cbc" if match.group("family") == "aes" else "3des_cbc"]
-        bits, index = match.group("bits"), 1
+        cipher, match = found
+        bits, index = match.groupdict().get("bits"), 1
         if bits is None:
             bits, index = _take_key_length(tokens, index)
         key_bits = _key_bits(element, first, bits, cipher.key_bits, cipher.default_key_bits)
 
         hashes: tuple[str, ...] = HASHES_WHEN_OMITTED
-        if index < len(tokens) and not _looks_like_group(tokens[index]):
-            token = tokens[index]
-            if _is_des(token):
-                raise RefusedAlgorithm(DES_IKE_REFUSAL)
-            if token not in _HASH_ALIASES:
-                raise element.error(
-                    f"unknown IKE hash algorithm {token!r}; allowed: {_allowed_hashes()}"
-                )
-            hashes = (_HASH_ALIASES[token],)
+        prf: str | None = None
+        given_hash = False
+        if index < len(tokens) and not _looks_like_group(tokens[index]) \
+                and _PRF_RE.fullmatch(tokens[index]) is None:
+            hashes = (_hash_token(element, tokens[index], "IKE hash algorithm"),)
+            given_hash = True
             index += 1
+        prf_match = _PRF_RE.fullmatch(tokens[index]) if index < len(tokens) else None
+        if prf_match is not None:
+            prf = _hash_token(element, prf_match.group("hash"), "PRF")
+            index += 1
+            if cipher.aead:
+                if given_hash:
+                    raise element.error(
+                        f"{tokens[index - 2]!r} and {tokens[index - 1]!r}: an AEAD cipher has no "
+                        "integrity, name its PRF once"
+                    )
+                hashes, prf = (prf,), None  # AEAD: ``hash`` is the PRF's
         groups: tuple[int, ...] = IKE_GROUPS_WHEN_OMITTED
         if index < len(tokens):
             groups = (_parse_group(element, tokens[index]),)
@@ -616,8 +707,22 @@ def parse_ike(text: str) -> tuple[IkeProposal, ...]:
             raise element.error(f"unexpected {tokens[index]!r} after the DH group")
         for h in hashes:
             for g in groups:
-                proposals.append(IkeProposal(cipher.name, key_bits, h, g))
+                proposals.append(IkeProposal(cipher.name, key_bits, h, g, prf))
     return _dedupe(proposals)
+
+
+def ikev1_unusable(proposals: Iterable[IkeProposal]) -> str | None:
+    """Why IKEv1 cannot negotiate these proposals (the first that it cannot), or None.
+
+    IKEv1's phase 1 has no AEAD cipher, and its PRF is the HMAC of the
+    negotiated hash: a proposal with an AEAD cipher or its own PRF is IKEv2 only."""
+    for p in proposals:
+        if not p.cipher_algorithm.ikev1:
+            return f"{format_proposal(p)}: {p.cipher_algorithm.log_name} is IKEv2 only"
+        if p.prf is not None:
+            return (f"{format_proposal(p)}: a PRF other than the hash's HMAC "
+                    f"(PRF_{p.prf_algorithm.log_name}) is IKEv2 only")
+    return None
 
 
 def _parse_esp_cipher(element: _Element, tokens: list[str]) -> tuple[EspCipherAlgorithm, int, int]:
@@ -695,11 +800,18 @@ def parse_esp(text: str) -> tuple[EspProposal, ...]:
 
 
 def format_proposal(proposal: Proposal) -> str:
-    """Pluto-style name for logs: ``AES_CBC_128-HMAC_SHA1-MODP2048``, ``AES_GCM_16_256``."""
+    """Pluto-style name for logs: ``AES_CBC_128-HMAC_SHA1-MODP2048``, ``AES_GCM_16_256``;
+    IKEv2 forms ``AES_GCM_16_256-PRF_HMAC_SHA2_256-MODP2048`` (AEAD: no integrity) and
+    ``AES_CBC_128-HMAC_SHA2_256-PRF_HMAC_SHA2_384-ECP_256`` (a PRF of its own)."""
     if isinstance(proposal, IkeProposal):
         cipher = proposal.cipher_algorithm
         enc = f"{cipher.log_name}_{proposal.key_bits}" if cipher.variable_key else cipher.log_name
-        return f"{enc}-{proposal.hash_algorithm.log_name}-{proposal.dh_group.name}"
+        parts = [enc]
+        if not proposal.aead:
+            parts.append(proposal.hash_algorithm.log_name)
+        if proposal.aead or proposal.prf is not None:
+            parts.append(f"PRF_{proposal.prf_algorithm.log_name}")
+        return "-".join([*parts, proposal.dh_group.name])
     esp_cipher = proposal.cipher_algorithm
     name = esp_cipher.log_name
     parts = [f"{name}_{proposal.key_bits}" if esp_cipher.variable_key else name]

@@ -43,6 +43,7 @@ from fswan.config import values
 from fswan.config.errors import ConfigError, ConfigErrors, ConnRefused, Location
 from fswan.config.keywords import Keyword, Kind, Section
 from fswan.config.virtual import VirtualSubnet
+from fswan.suites import ikev1_unusable, parse_ike
 from fswan.config.model import (
     DEFAULT_ROUTE,
     AddressRange,
@@ -791,6 +792,7 @@ class _Builder:
             settings={k: (s.raw, s.location) for k, s in settings.items()},
         )
         refusals += self._certificate_refusals(conn, settings)
+        refusals += self._ikev2_only_refusals(conn, settings)
         fragment = section.name in referenced and (conn.auto is Auto.IGNORE or "auto" not in section.settings)
         checked = defaults and section.name not in IMPLICIT_CONNS and not fragment
         if checked and not refusals:
@@ -858,6 +860,22 @@ class _Builder:
                 found.append(("authby=ecdsasig needs a certificate (leftcert=): raw ECDSA keys are "
                               "not supported", where))
         return found
+
+    @staticmethod
+    def _ikev2_only_refusals(conn: Connection, settings: dict[str, _Setting]) -> list[tuple[str, Location]]:
+        """An ``ike=`` only IKEv2 can negotiate (AEAD, a PRF of its own) on a conn that may
+        speak IKEv1: the IKEv1 side could not use it, so the conn is not loaded."""
+        setting = settings.get("ike")
+        if not conn.ike or not conn.accepts_ikev1 or setting is None:
+            return []
+        try:
+            reason = ikev1_unusable(parse_ike(conn.ike))
+        except ValueError:
+            return []  # already reported by the value's own check
+        if reason is None:
+            return []
+        return [(f"ike={conn.ike}: {reason}, and this conn may use IKEv1 "
+                 "(set keyexchange=ikev2 or ikev2=insist)", setting.location)]
 
     @staticmethod
     def _end(kwargs: dict[str, Any]) -> End:

@@ -35,6 +35,8 @@ from fswan.suites import (
     DEFAULT_IKE_PROPOSALS,
     EspProposal,
     IkeProposal,
+    ProposalError,
+    ikev1_unusable,
     parse_esp,
     parse_ike,
     with_pfs_group,
@@ -194,6 +196,8 @@ class Connections:
         """Add (or replace the config of) a connection; ProposalError for a bad ike=/esp=."""
         conn = oriented.conn
         ike = parse_ike(conn.ike) if conn.ike else DEFAULT_IKE_PROPOSALS
+        if conn.accepts_ikev1 and (why := ikev1_unusable(ike)) is not None:
+            raise ProposalError(f"ike={conn.ike}: {why}")
         esp = with_pfs_group(parse_esp(conn.esp) if conn.esp else DEFAULT_ESP_PROPOSALS, conn.pfsgroup)
         entry = ConnEntry(oriented, tuple(ike), tuple(esp), creds=creds)
         self._sorted.clear()

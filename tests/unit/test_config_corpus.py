@@ -155,13 +155,24 @@ class TestRefusals:
          "supported; write the pool as a range or CIDR"),
         ("  authby=ecdsasig\n", "authby=ecdsasig needs a certificate (leftcert=): raw ECDSA keys are "
          "not supported"),
-        ("  ike=aes256gcm16-prfsha384-ecp384\n", None),
+        ("  ike=aes256gcm16-prfsha384-ecp384\n", "ike=aes256gcm16-prfsha384-ecp384: "
+         "AES_GCM_16_256-PRF_HMAC_SHA2_384-ECP384: AES_GCM_16 is IKEv2 only, and this conn may use IKEv1 "
+         "(set keyexchange=ikev2 or ikev2=insist)"),
+        ("  ikev2=propose\n  ike=aes128-sha256-prfsha384-ecp256\n", "ike=aes128-sha256-prfsha384-ecp256: "
+         "AES_CBC_128-HMAC_SHA2_256-PRF_HMAC_SHA2_384-ECP256: a PRF other than the hash's HMAC "
+         "(PRF_HMAC_SHA2_384) is IKEv2 only, and this conn may use IKEv1 (set keyexchange=ikev2 or ikev2=insist)"),
     ])
     def test_conn_refused_alone(self, line, reason):
         config = parse_config(self.base(line) + "conn b\n  left=192.0.2.1\n  right=192.0.2.3\n  auto=add\n", "x")
         assert list(config.conns) == ["b"]
         if reason is not None:
             assert config.refused["a"].reason == reason
+
+    @pytest.mark.parametrize("ike", ["aes256gcm16-prfsha256-modp2048", "aes_gcm_16_256-prfsha256-ecp256",
+                                     "chacha20poly1305-prfsha256-curve25519", "aes128-sha256-prfsha384-ecp256"])
+    def test_ikev2_only_proposals_load_on_an_ikev2_only_conn(self, ike):
+        config = parse_config(self.base(f"  keyexchange=ikev2\n  ike={ike}\n"), "x")
+        assert list(config.conns) == ["a"] and not config.refused
 
     def test_authby_comma_list(self):
         config = parse_config(self.base("  authby=rsasig,secret\n"), "x")

@@ -29,6 +29,7 @@ from fswan.suites import (
     get_hash,
     hash_by_id,
     ike_cipher_by_id,
+    ikev1_unusable,
     parse_esp,
     parse_ike,
 )
@@ -89,6 +90,54 @@ def test_parse_ike_every_combination() -> None:
         assert parse_ike(f"{c}-{h}-{g}") == (I(cipher, bits, hash_, number),)
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("aes256-sha256-modp2048", (I("aes_cbc", 256, "sha2_256", 14),)),
+        ("aes256-sha2_256-modp2048", (I("aes_cbc", 256, "sha2_256", 14),)),
+        ("aes256-sha2_256;modp2048", (I("aes_cbc", 256, "sha2_256", 14),)),
+        ("aes128-sha256-prfsha384-ecp256", (I("aes_cbc", 128, "sha2_256", 19, "sha2_384"),)),
+        ("aes128-sha256-prfsha256-ecp256", (I("aes_cbc", 128, "sha2_256", 19),)),  # same PRF: None
+        ("aes128-prfsha384-ecp256",  # integrity omitted: sha2_256 then sha1
+         (I("aes_cbc", 128, "sha2_256", 19, "sha2_384"), I("aes_cbc", 128, "sha1", 19, "sha2_384"))),
+        ("aes256gcm16-prfsha256-modp2048", (I("aes_gcm_16", 256, "sha2_256", 14),)),
+        ("aes_gcm_16_256-prfsha256-ecp256", (I("aes_gcm_16", 256, "sha2_256", 19),)),
+        ("aes_gcm_16_256-sha2_256-ecp256", (I("aes_gcm_16", 256, "sha2_256", 19),)),  # Libreswan: the PRF
+        ("aes_gcm256-prfsha512-dh20", (I("aes_gcm_16", 256, "sha2_512", 20),)),
+        ("aes128gcm12-prfsha384-ecp384", (I("aes_gcm_12", 128, "sha2_384", 20),)),
+        ("aes_gcm_8-prfsha1-modp2048", (I("aes_gcm_8", 128, "sha1", 14),)),
+        ("aes192gcm16-prfsha256-modp3072", (I("aes_gcm_16", 192, "sha2_256", 15),)),
+        ("chacha20poly1305-prfsha256-curve25519", (I("chacha20poly1305", 256, "sha2_256", 31),)),
+        ("chacha20_poly1305-sha256-x25519", (I("chacha20poly1305", 256, "sha2_256", 31),)),
+        ("aes128gcm16-ecp256", (I("aes_gcm_16", 128, "sha2_256", 19), I("aes_gcm_16", 128, "sha1", 19))),
+    ],
+)
+def test_parse_ike_ikev2_forms(text: str, expected: tuple[IkeProposal, ...]) -> None:
+    assert parse_ike(text) == expected
+
+
+def test_ikev2_proposal_properties() -> None:
+    gcm = I("aes_gcm_16", 256, "sha2_256", 14)
+    assert gcm.aead and gcm.integrity is None and gcm.prf_hash == "sha2_256"
+    assert gcm.prf_algorithm is HASHES["sha2_256"] and not gcm.ikev1_usable
+    prf = I("aes_cbc", 128, "sha2_256", 19, "sha2_384")
+    assert not prf.aead and prf.integrity == "sha2_256" and prf.prf_hash == "sha2_384"
+    assert I("aes_cbc", 128, "sha1", 14, "sha1") == I("aes_cbc", 128, "sha1", 14)
+    plain = I("aes_cbc", 128, "sha1", 14)
+    assert plain.prf is None and plain.prf_hash == "sha1" and plain.integrity == "sha1" and plain.ikev1_usable
+
+
+def test_ikev1_unusable_says_why() -> None:
+    assert ikev1_unusable(DEFAULT_IKE_PROPOSALS) is None
+    assert ikev1_unusable(parse_ike("aes128-sha1,aes256gcm16-prfsha256-modp2048")) == (
+        "AES_GCM_16_256-PRF_HMAC_SHA2_256-MODP2048: AES_GCM_16 is IKEv2 only")
+    assert ikev1_unusable(parse_ike("chacha20poly1305-prfsha256-curve25519")) == (
+        "CHACHA20_POLY1305-PRF_HMAC_SHA2_256-CURVE25519: CHACHA20_POLY1305 is IKEv2 only")
+    assert ikev1_unusable(parse_ike("aes128-sha256-prfsha384-ecp256")) == (
+        "AES_CBC_128-HMAC_SHA2_256-PRF_HMAC_SHA2_384-ECP256: a PRF other than the hash's HMAC "
+        "(PRF_HMAC_SHA2_384) is IKEv2 only")
+
+
 DES_IKE = "OAKLEY_DES_CBC is not supported"
 
 
@@ -107,7 +156,7 @@ def test_ike_des_is_refused(text: str) -> None:
     [
         ("blowfish-sha1-modp2048",
          "ike='blowfish-sha1-modp2048': unknown IKE encryption algorithm 'blowfish'; "
-         "allowed: aes (aes128), aes192, aes256, aes_cbc, 3des"),
+         "allowed: aes (aes128), aes192, aes256, aes_cbc, 3des; IKEv2 only: aes_gcm"),
         ("aes128-sha7-modp2048",
          "ike='aes128-sha7-modp2048': unknown IKE hash algorithm 'sha7'; allowed: md5, "
          "sha1 (sha), sha2_256 (sha256, sha2), sha2_384 (sha384), sha2_512 (sha512)"),
@@ -123,7 +172,11 @@ def test_ike_des_is_refused(text: str) -> None:
          "allowed: 128, 192, 256"),
         ("3des168-sha1", "key length 168 in '3des168' is not allowed; allowed: 192"),
         ("aes128-sha1-modp2048-extra", "unexpected 'extra' after the DH group"),
-        ("aes_gcm128-sha1-modp2048", "unknown IKE encryption algorithm 'aes_gcm128'"),
+        ("aes_gcm128-prfsha1-prfsha256-modp2048", "unknown or unsupported DH group 'prfsha256'"),
+        ("aes256gcm16-sha256-prfsha384-modp2048", "an AEAD cipher has no integrity, name its PRF once"),
+        ("aes128-sha256-prfmd4", "unknown PRF 'md4'"),
+        ("chacha20poly1305_128-prfsha256", "unknown IKE encryption algorithm 'chacha20poly1305_128'"),
+        ("aes128-sha1-modp2048-prfsha256", "unexpected 'prfsha256' after the DH group"),
         ("aes128--modp2048", "empty algorithm name"),
         ("aes128-sha1,,3des-sha1", "empty proposal between commas"),
         ("", "ike= is empty"),
@@ -246,6 +299,10 @@ def test_default_sets() -> None:
         (I("aes_cbc", 128, "sha1", 14), "AES_CBC_128-HMAC_SHA1-MODP2048"),
         (I("aes_cbc", 256, "sha2_256", 14), "AES_CBC_256-HMAC_SHA2_256-MODP2048"),
         (I("3des_cbc", 192, "md5", 2), "3DES_CBC-HMAC_MD5-MODP1024"),
+        (I("aes_gcm_16", 256, "sha2_256", 14), "AES_GCM_16_256-PRF_HMAC_SHA2_256-MODP2048"),
+        (I("chacha20poly1305", 256, "sha2_256", 31), "CHACHA20_POLY1305-PRF_HMAC_SHA2_256-CURVE25519"),
+        (I("aes_cbc", 128, "sha2_256", 19, "sha2_384"),
+         "AES_CBC_128-HMAC_SHA2_256-PRF_HMAC_SHA2_384-ECP256"),
         (E("aes_cbc", 128, "sha1"), "AES_CBC_128-HMAC_SHA1_96"),
         (E("aes_cbc", 256, "sha2_256", 14), "AES_CBC_256-HMAC_SHA2_256_128-MODP2048"),
         (E("aes_gcm_16", 256, None), "AES_GCM_16_256"),
@@ -267,7 +324,9 @@ def test_format_proposals() -> None:
 
 
 def test_rfc_numbers() -> None:
-    assert {c.name: c.oakley_id for c in IKE_CIPHERS.values()} == {"aes_cbc": 7, "3des_cbc": 5}
+    assert {c.name: c.oakley_id for c in IKE_CIPHERS.values() if c.ikev1} == {"aes_cbc": 7, "3des_cbc": 5}
+    assert {c.name for c in IKE_CIPHERS.values() if c.aead} == {
+        "aes_gcm_16", "aes_gcm_12", "aes_gcm_8", "chacha20poly1305"}
     assert {h.name: h.oakley_id for h in HASHES.values()} == {
         "md5": 1, "sha1": 2, "sha2_256": 4, "sha2_384": 5, "sha2_512": 6}
     assert {c.name: c.transform_id for c in ESP_CIPHERS.values()} == {
@@ -288,6 +347,8 @@ def test_lookups_by_id_and_name() -> None:
         ike_cipher_by_id(1)
     with pytest.raises(UnsupportedAlgorithm, match="OAKLEY encryption algorithm 3 is not"):
         ike_cipher_by_id(3)
+    with pytest.raises(UnsupportedAlgorithm, match="OAKLEY encryption algorithm 0 is not"):
+        ike_cipher_by_id(0)  # the IKEv2-only AEAD ciphers have no Oakley number
     with pytest.raises(UnsupportedAlgorithm, match="ESP authentication algorithm 3 is not"):
         esp_integrity_by_id(3)
     with pytest.raises(UnsupportedAlgorithm, match="^ESP_DES is not supported$"):
