@@ -170,10 +170,12 @@ def run(requests: list[Request], ctlbase: str, as_json: bool = False,
 
 def _keying_unfinished(request: Request, rc: int | None, text: str) -> bool:
     """A synchronous --initiate that succeeds ends with pluto's ``004 ... IPsec SA
-    established``; a stream that stops anywhere else means pluto went away."""
+    established`` (IKEv2: ``004 ... Child SA established``); a stream that stops anywhere
+    else means pluto went away."""
     if request.command != "initiate" or request.args.get("asynchronous"):
         return False
-    return not (rc == RC.SUCCESS and "IPsec SA established" in text)
+    return not (rc == RC.SUCCESS and ("IPsec SA established" in text
+                                      or "Child SA established" in text))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,7 @@ from fswan.isakmp.payloads import NotificationPayload
 
 __all__ = [
     "EngineParts",
+    "V2Hooks",
     "ExchangeContext",
     "InfoContext",
     "Phase1Context",
@@ -112,6 +113,28 @@ class InfoContext(Protocol):
     def delete_by_spi(self, p1: Phase1State, spi: int) -> None: ...
 
 
+class V2Hooks(Protocol):
+    """IKEv2's part of the engine (``fswan/ikev2/hooks.py``), where IKEv1's parts hand
+    an IKEv2 state or datagram over: they import no IKEv2 module."""
+
+    def receive(self, eng: "EngineParts", data: bytes, local_addr: object, local_port: int,
+                remote_addr: object, remote_port: int, now: float) -> None: ...
+
+    def initiate(self, eng: "EngineParts", entry: ConnEntry, now: float, whack: object | None,
+                 attempt: int, replaces: int | None) -> None: ...
+
+    def delete_child(self, eng: "SaLifecycle", ike: Phase1State, child: Phase2State) -> None: ...
+
+    def delete_ike(self, eng: "SaLifecycle", ike: Phase1State) -> None: ...
+
+    def liveness(self, eng: "EngineParts", ike: Phase1State, now: float, delay: float,
+                 timeout: float) -> bool: ...
+
+    def replace(self, eng: "EngineParts", entry: ConnEntry, st: State, now: float) -> None: ...
+
+    def give_up(self, eng: "EngineParts", entry: ConnEntry, st: State, now: float) -> None: ...
+
+
 class SaLifecycle(InfoContext, Protocol):
     """What the lifecycle of SAs (established, replaced, deleted) needs to start more work."""
 
@@ -121,6 +144,9 @@ class SaLifecycle(InfoContext, Protocol):
     now: float
     #: Mode Config address pools by conn name (``ike/transaction.py``)
     pools: dict[str, AddressPool]
+
+    @property
+    def v2(self) -> V2Hooks: ...
 
     def fraction(self) -> float: ...
 

@@ -34,6 +34,7 @@ from fswan.ike.proposals import auth_methods_of
 from fswan.ike.state import MessageDigest, Phase1State, StateKind
 from fswan.ike.status import AUTH_POLICY
 from fswan.ike.table import ZERO_COOKIE
+from fswan.ikev2.message import is_ikev2
 from fswan.isakmp.constants import ExchangeType, name_of
 from fswan.isakmp.errors import MalformedPacket
 from fswan.isakmp.message import (
@@ -149,6 +150,9 @@ def _receive(
                 f"datagram of {len(data)} bytes on the NAT-T port is neither IKE nor ESP"
             )
         data = data[len(NON_ESP_MARKER):]
+    if is_ikev2(data):
+        eng.v2.receive(eng, data, local_addr, local_port, remote_addr, remote_port, now)
+        return
     pieces = 0
     if fragments.is_fragment(data):
         whole, pieces = _fragment(eng, data, remote_addr, now)
@@ -256,7 +260,7 @@ def _new_responder(eng: EngineParts, message: Message, md: MessageDigest) -> Non
         eng.out.count("malformed")
         eng.out.log(f"packet from {md.peer}: initial {mode} Mode message has no SA payload")
         return
-    if not _admit(eng, md, aggressive):
+    if not admit(eng, md, aggressive):
         return
     auths = auth_methods_of(sa)
     candidates = eng.select.responder_candidates(md.local_addr, md.remote_addr, auths, aggressive)
@@ -296,7 +300,7 @@ def _new_responder(eng: EngineParts, message: Message, md: MessageDigest) -> Non
     eng.dispatch(st, st, message, md)
 
 
-def _admit(eng: EngineParts, md: MessageDigest, aggressive: bool) -> bool:
+def admit(eng: EngineParts, md: MessageDigest, aggressive: bool) -> bool:
     """Room for one more half-open responder state (see ``halfopen``): the oldest
     unverified ones of that source, then overall, make way; an Aggressive Mode
     beyond its rate is dropped."""

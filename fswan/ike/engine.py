@@ -36,16 +36,10 @@ the rows (pluto's ``smc[]`` interpreter) and starts exchanges.
 address a datagram arrived on; the connection's own host address is used then.
 An authenticated error notification (AUTHENTICATION_FAILED,
 INVALID_ID_INFORMATION, ...) during phase 1 ends that attempt without a retry.
-
 Many conns to one peer: a Quick Mode waits for a Main Mode under way to the
-same peer with the same IDs and auth, whichever conn started it, so conns
-started together share one ISAKMP SA.  ``uniqueids``: when an ISAKMP SA is
-established, older ones between the same two IDs from another address/port (a
-reconnecting road warrior), or on another conn that could not have used them
-(another auth method), are deleted with their IPsec SAs; same-place older SAs
-the new one's conn could have used are rekey predecessors or the crossed twin
-of a simultaneous start, and are left to expire.  INITIAL_CONTACT clears only
-older states between the same two IDs.
+same peer with the same IDs and auth, so conns started together share one ISAKMP
+SA.  ``uniqueids`` and INITIAL_CONTACT: see ``lifecycle.unique``/``initial_contact``.
+IKEv2 conns and datagrams go to ``self.v2`` (``fswan/ikev2/hooks.py``).
 """
 
 from __future__ import annotations
@@ -89,6 +83,7 @@ from fswan.ike.state import (
     Transition,
 )
 from fswan.ike.table import ZERO_COOKIE, StateTable, is_r0
+from fswan.ikev2.hooks import Ikev2
 from fswan.ike.timers import MAX_RETRANSMITS, RETRANSMIT_DELAY
 from fswan.isakmp.constants import NATT_PORT, NotifyType, OakleyAuth, name_of
 from fswan.isakmp.errors import MalformedPacket
@@ -158,6 +153,7 @@ class IkeEngine:
         #: the ``now`` of the input being handled
         self.now = 0.0
         self.pools: dict[str, AddressPool] = {}  # Mode Config's, by conn (ike/transaction.py)
+        self.v2 = Ikev2()  # IKEv2's exchanges (fswan/ikev2/)
 
     @property
     def counters(self) -> dict[str, int]:
@@ -511,7 +507,10 @@ class IkeEngine:
         self, entry: ConnEntry, now: float, whack: object | None, attempt: int,
         replaces: int | None,
     ) -> None:
-        """Quick Mode over a usable ISAKMP SA, after the one being negotiated, or after a new one."""
+        """Quick Mode over a usable ISAKMP SA, after the one being negotiated, or after a new
+        one; for a conn that initiates IKEv2, a Child SA (``fswan/ikev2/hooks.py``)."""
+        if entry.conn.initiates_ikev2:
+            return self.v2.initiate(self, entry, now, whack, attempt, replaces)
         p1 = self._usable_isakmp(entry)
         if p1 is not None:  # (after XAUTH / Mode Config if those have not finished)
             if p1.ready:
@@ -541,9 +540,8 @@ class IkeEngine:
                           attempt, None)
 
     def _negotiating_isakmp(self, entry: ConnEntry) -> Phase1State | None:
-        """Our Main/Aggressive Mode under way that this conn's Quick Mode can wait for:
-        its own, or another conn's to the same peer with the same IDs and auth (so
-        conns started together share one ISAKMP SA, as pluto's pending queue did)."""
+        """Our Main/Aggressive Mode under way that this conn's Quick Mode can wait for: its
+        own, or another conn's to the same peer with the same IDs and auth (pluto's pending)."""
         own = self.table.initiating_isakmp(entry.name)
         if own is not None:
             return own
@@ -553,6 +551,7 @@ class IkeEngine:
                 isinstance(st, Phase1State)
                 and st.initiator
                 and not st.kind.established
+                and not st.kind.is_v2
                 and st.local_addr == o.this.host
                 and st.connection.this.id == o.this.id
                 and st.connection.that.id == o.that.id
@@ -564,7 +563,7 @@ class IkeEngine:
 
     def _usable_isakmp(self, entry: ConnEntry) -> Phase1State | None:
         newest = self.table.isakmp(entry.newest_isakmp)
-        if newest is not None and newest.kind.is_isakmp_established:
+        if newest is not None and newest.kind.is_isakmp_established and not newest.kind.is_v2:
             return newest
         that = entry.oriented.that
         if that.host is None:
@@ -574,6 +573,7 @@ class IkeEngine:
             if (
                 isinstance(st, Phase1State)
                 and st.kind.is_isakmp_established
+                and not st.kind.is_v2
                 and st.remote_addr == that.host
                 and st.local_addr == entry.oriented.this.host
                 and st.connection.this.id == entry.oriented.this.id

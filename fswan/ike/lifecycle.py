@@ -233,9 +233,12 @@ def unique(eng: SaLifecycle, st: Phase1State) -> None:
 
 def delete_conn_states(eng: SaLifecycle, name: str, reason: str, notify_peer: bool) -> None:
     states = eng.table.of_conn(name)
+    going = {st.serial for st in states if isinstance(st, Phase1State)}
     for st in sorted(states, key=lambda s: -s.serial):
         if isinstance(st, Phase2State):
-            delete_state(eng, st, reason, notify_peer)
+            # an IKEv2 IKE SA's Delete takes its Child SAs with it: one message, not one each
+            alone = not (st.kind.is_v2 and st.isakmp_serial in going)
+            delete_state(eng, st, reason, notify_peer and alone)
     for st in sorted(states, key=lambda s: -s.serial):
         if isinstance(st, Phase1State):
             delete_state(eng, st, reason, notify_peer)
@@ -245,6 +248,8 @@ def live_isakmp_for(eng: SaLifecycle, st: State) -> Phase1State | None:
     p1 = eng.table.get(getattr(st, "isakmp_serial", 0))
     if isinstance(p1, Phase1State) and p1.kind.is_isakmp_established:
         return p1
+    if st.kind.is_v2:  # an IKEv2 Child SA lives and dies with its own IKE SA
+        return None
     entry = eng.select.entries.get(st.conn_name)
     if entry is not None:
         newest = eng.table.get(entry.newest_isakmp)
@@ -272,7 +277,9 @@ def delete_state(eng: SaLifecycle, st: State, reason: str, notify_peer: bool) ->
     if isinstance(st, Phase2State):
         if notify_peer and st.installed:
             p1 = live_isakmp_for(eng, st)
-            if p1 is not None:
+            if p1 is not None and st.kind.is_v2:
+                eng.v2.delete_child(eng, p1, st)
+            elif p1 is not None and not p1.kind.is_v2:
                 informational.delete_ipsec(eng, p1, [st.our_spi])
         eng.table.forget(st)
         eng.table.spis.discard(st.our_spi)
@@ -284,13 +291,17 @@ def delete_state(eng: SaLifecycle, st: State, reason: str, notify_peer: bool) ->
             entry.newest_ipsec = eng.table.newest_established(st.conn_name, Phase2State)
     else:
         assert isinstance(st, Phase1State)
-        for child in [s for s in eng.table.children(st) if not s.kind.established]:
+        # IKEv1's IPsec SAs outlive their ISAKMP SA; IKEv2's Child SAs go with their IKE SA
+        for child in [s for s in eng.table.children(st) if st.kind.is_v2 or not s.kind.established]:
             delete_state(eng, child, reason, notify_peer=False)
         if notify_peer and st.kind.is_isakmp_established:
-            informational.delete_isakmp(eng, st)
+            if st.kind.is_v2:
+                eng.v2.delete_ike(eng, st)
+            else:
+                informational.delete_isakmp(eng, st)
         transaction.released(eng, st)
         eng.table.forget(st)
-        if st.kind not in (StateKind.MAIN_R0, StateKind.AGGR_R0):
+        if st.kind not in (StateKind.MAIN_R0, StateKind.AGGR_R0, StateKind.PARENT_R1):
             eng.out.event(IsakmpSADeleted(st.conn_name, st.serial, reason))
         if entry is not None and entry.newest_isakmp == st.serial:
             entry.newest_isakmp = eng.table.newest_established(st.conn_name, Phase1State)

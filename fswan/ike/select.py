@@ -351,7 +351,8 @@ class Connections:
         return configured
 
     def responder_candidates(
-        self, local: IPAddress, remote: IPAddress, auths: Iterable[int], aggressive: bool
+        self, local: IPAddress, remote: IPAddress, auths: Iterable[int], aggressive: bool,
+        ikev2: bool = False,
     ) -> Candidates:
         """The conns that may answer a first message from ``remote``: those naming that
         host first, then ``%any`` ones, each in ``entries``' order.  Lazy: a first
@@ -373,6 +374,8 @@ class Connections:
                     if entry.conn.type not in (ConnType.TUNNEL, ConnType.TRANSPORT):
                         continue
                     if aggressive and not entry.conn.aggrmode:
+                        continue
+                    if not (entry.conn.accepts_ikev2 if ikev2 else entry.conn.accepts_ikev1):
                         continue
                     yield entry
 

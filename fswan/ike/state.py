@@ -65,6 +65,15 @@ class StateKind(enum.IntEnum):
     QUICK_R1 = 18
     QUICK_I2 = 19
     QUICK_R2 = 20
+    # IKEv2 (fswan/ikev2/), Libreswan's names; numbers of our own, after Openswan's
+    PARENT_I1 = 31
+    PARENT_R1 = 32
+    PARENT_I2 = 33
+    V2_ESTABLISHED_IKE_SA = 34
+    V2_NEW_CHILD_I1 = 35
+    V2_REKEY_CHILD_I1 = 36
+    V2_REKEY_IKE_I1 = 37
+    V2_ESTABLISHED_CHILD_SA = 38
 
     @property
     def label(self) -> str:
@@ -80,6 +89,10 @@ class StateKind(enum.IntEnum):
         return self in ESTABLISHED
 
     @property
+    def is_v2(self) -> bool:
+        return self >= StateKind.PARENT_I1
+
+    @property
     def is_phase1(self) -> bool:
         return self <= StateKind.AGGR_R2
 
@@ -89,11 +102,12 @@ class StateKind(enum.IntEnum):
 
     @property
     def is_isakmp_established(self) -> bool:
-        return self in (StateKind.MAIN_R3, StateKind.MAIN_I4, StateKind.AGGR_I2, StateKind.AGGR_R2)
+        return self in (StateKind.MAIN_R3, StateKind.MAIN_I4, StateKind.AGGR_I2, StateKind.AGGR_R2,
+                        StateKind.V2_ESTABLISHED_IKE_SA)
 
     @property
     def is_ipsec_established(self) -> bool:
-        return self in (StateKind.QUICK_I2, StateKind.QUICK_R2)
+        return self in (StateKind.QUICK_I2, StateKind.QUICK_R2, StateKind.V2_ESTABLISHED_CHILD_SA)
 
 
 #: pluto's ``state_story[]``
@@ -116,6 +130,14 @@ STORIES: dict[StateKind, str] = {
     StateKind.QUICK_R1: "sent QR1, inbound IPsec SA installed, expecting QI2",
     StateKind.QUICK_I2: "sent QI2, IPsec SA established",
     StateKind.QUICK_R2: "IPsec SA established",
+    StateKind.PARENT_I1: "sent IKE_SA_INIT request",
+    StateKind.PARENT_R1: "sent IKE_SA_INIT reply",
+    StateKind.PARENT_I2: "sent IKE_AUTH request",
+    StateKind.V2_ESTABLISHED_IKE_SA: "IKE SA established",
+    StateKind.V2_NEW_CHILD_I1: "sent CREATE_CHILD_SA request for new IPsec SA",
+    StateKind.V2_REKEY_CHILD_I1: "sent CREATE_CHILD_SA request to rekey IPsec SA",
+    StateKind.V2_REKEY_IKE_I1: "sent CREATE_CHILD_SA request to rekey IKE SA",
+    StateKind.V2_ESTABLISHED_CHILD_SA: "Child SA established",
 }
 
 #: states whose announcement is rc 4 (SUCCESS) rather than 100 + state
@@ -127,6 +149,8 @@ ESTABLISHED: frozenset[StateKind] = frozenset(
         StateKind.AGGR_R2,
         StateKind.QUICK_I2,
         StateKind.QUICK_R2,
+        StateKind.V2_ESTABLISHED_IKE_SA,
+        StateKind.V2_ESTABLISHED_CHILD_SA,
     }
 )
 

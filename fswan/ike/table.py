@@ -210,6 +210,17 @@ class StateTable:
                 if not bucket:
                     del index[key]
 
+    def adopt(self, child: Phase2State, parent: Phase1State) -> None:
+        """``child`` now rides ``parent`` (IKEv2: the children of a rekeyed IKE SA move)."""
+        old = self._children.get(child.isakmp_serial)
+        if old is not None:
+            old.pop(child.serial, None)
+            if not old:
+                del self._children[child.isakmp_serial]
+        child.isakmp_serial = parent.serial
+        if child.serial in self.states:
+            self._children.setdefault(parent.serial, {})[child.serial] = child
+
     def set_rcookie(self, st: Phase1State, rcookie: bytes) -> None:
         self._unindex(st)
         st.rcookie = rcookie
@@ -357,7 +368,7 @@ def _ordered(bucket: dict[int, Any] | None) -> list[Any]:
 
 #: responder states that have answered a first message and wait for the second
 UNVERIFIED_KINDS = frozenset(
-    {StateKind.MAIN_R0, StateKind.MAIN_R1, StateKind.AGGR_R0, StateKind.AGGR_R1}
+    {StateKind.MAIN_R0, StateKind.MAIN_R1, StateKind.AGGR_R0, StateKind.AGGR_R1, StateKind.PARENT_R1}
 )
 
 

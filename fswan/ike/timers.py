@@ -136,6 +136,9 @@ def give_up(eng: EngineParts, st: State, now: float) -> None:
         RC.NORETRANSMISSION,
     )
     entry = eng.select.entries.get(st.conn_name)
+    if st.kind.is_v2 and entry is not None and (st.initiator or st.kind.established):
+        eng.v2.give_up(eng, entry, st, now)  # no answer: that IKE SA is dead (RFC 7296 2.4)
+        return
     if not st.initiator or entry is None or st.kind.established:
         delete_state(eng, st, "retransmission limit", notify_peer=False)
         return
@@ -165,6 +168,9 @@ def replace(eng: EngineParts, st: State, now: float) -> None:
     expire_at = (now if st.established_at is None else st.established_at) + st.lifetime
     st.set_event(TimerEvent.SA_EXPIRE, max(expire_at, now))
     if entry is None or not entry.conn.rekey:
+        return
+    if st.kind.is_v2:
+        eng.v2.replace(eng, entry, st, now)
         return
     if isinstance(st, Phase2State):
         if entry.oriented.that.host is None:
@@ -209,7 +215,8 @@ def run_dpd(eng: EngineParts, p1: Phase1State, now: float) -> None:
         p1.dpd_next = None
         p1.dpd_pending_since = None
         return
-    if informational.dpd_tick(eng, p1, now, entry.conn.dpddelay, entry.conn.dpdtimeout):
+    tick = eng.v2.liveness if p1.kind.is_v2 else informational.dpd_tick
+    if tick(eng, p1, now, entry.conn.dpddelay, entry.conn.dpdtimeout):
         dpd_dead(eng, entry, p1, now)
 
 

@@ -49,7 +49,7 @@ def test_every_state_has_a_story_and_every_handler_exists():
     for kind, transition in TRANSITIONS.items():
         assert callable(transition.handler), kind
         assert not kind.established
-    assert set(TRANSITIONS) == {k for k in StateKind if not k.established}  # one row each
+    assert set(TRANSITIONS) == {k for k in StateKind if not k.established and not k.is_v2}  # one row each (IKEv2 dispatches by exchange: fswan/ikev2/hooks.py)
     assert StateKind.MAIN_R0 == 3 and StateKind.QUICK_R2 == 20
     assert {k for k in StateKind if k.established} == ESTABLISHED
 

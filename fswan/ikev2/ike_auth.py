@@ -1,0 +1,306 @@
+"""IKE_AUTH (RFC 7296 1.2, 2.15): identities, AUTH, and the first Child SA.
+
+AUTH signs our IKE_SA_INIT message, the peer's nonce and prf(SK_p, our ID):
+with a PSK it is prf(prf(secret, "Key Pad for IKEv2"), octets) (method 2), with
+RSA raw keys a PKCS#1 v1.5 signature (method 1, SHA-1) -- RFC 7427 digital
+signatures (method 14) are accepted from the peer.  The responder picks the conn
+by the proven ID (``rightid=``, ``%any``) and its Child SA's conn by the
+selectors (:mod:`~fswan.ikev2.children`).  A refused AUTH ends the IKE SA; a
+refused Child SA leaves the IKE SA up without it, as RFC 7296 says.
+"""
+
+from __future__ import annotations
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from fswan.config.ids import Identity
+from fswan.ike import lifecycle
+from fswan.ike.events import IsakmpSAEstablished
+from fswan.ike.select import ConnEntry, ids_match
+from fswan.ike.state import MessageDigest, StateKind
+from fswan.ikev2 import children, suites
+from fswan.ikev2.constants import AuthMethod, ExchangeType, NotifyType
+from fswan.ikev2.crypto import psk_auth, signed_octets, verify_psk_auth
+from fswan.ikev2.exchange import (
+    V2Engine,
+    fail,
+    has_payloads,
+    id_body,
+    notify,
+    peer_identity,
+    request,
+    respond,
+)
+from fswan.ikev2.message import Message
+from fswan.ikev2.payloads import (
+    IDi,
+    IDr,
+    Authentication,
+    Notify,
+    Payload,
+    SecurityAssociation,
+    TSi,
+    TSr,
+    split_digital_signature,
+)
+from fswan.ikev2.sa import IkeSa
+from fswan.whackproto import RC
+
+__all__ = ["in_request", "in_response", "send_request"]
+
+_PSK, _RSA = 1, 3  # fswan's auth method numbers (IKEv1's), as ConnEntry.auths has them
+_SIGNATURE_HASHES = {
+    # DER AlgorithmIdentifier of RFC 7427 (sha*WithRSAEncryption, NULL parameters)
+    bytes.fromhex("300d06092a864886f70d01010b0500"): hashes.SHA256(),
+    bytes.fromhex("300d06092a864886f70d01010c0500"): hashes.SHA384(),
+    bytes.fromhex("300d06092a864886f70d01010d0500"): hashes.SHA512(),
+    bytes.fromhex("300d06092a864886f70d0101050500"): hashes.SHA1(),
+}
+
+
+def _octets(st: IkeSa, initiator: bool, id_body_bytes: bytes) -> bytes:
+    """What the AUTH of the original initiator (or responder) covers."""
+    assert st.suite is not None and st.sk is not None
+    first = st.init_request if initiator else st.init_response
+    nonce = st.nr_b if initiator else st.ni_b
+    return signed_octets(st.suite.prf, first, nonce, st.sk.sk_p(initiator), id_body_bytes)
+
+
+def _our_auth(eng: V2Engine, st: IkeSa, entry: ConnEntry, octets: bytes, peer: Identity) -> Authentication:
+    assert st.suite is not None
+    o = entry.oriented
+    if st.auth == _RSA:
+        key = eng.select.our_private_key(o)
+        if key is None:
+            raise fail(f"no RSA private key for our ID '{o.this.id}' in ipsec.secrets")
+        return Authentication(AuthMethod.RSA_SIG,
+                              key.sign(octets, padding.PKCS1v15(), hashes.SHA1()))
+    secret = eng.select.secrets.find_psk(o.this.id, peer)
+    if secret is None:
+        raise fail(f"no PSK for '{o.this.id}' and '{peer}' in ipsec.secrets")
+    return Authentication(AuthMethod.SHARED_KEY_MIC,
+                          psk_auth(st.suite.prf, bytes(secret.value), octets))  # type: ignore[arg-type]
+
+
+def _verify(eng: V2Engine, st: IkeSa, entry: ConnEntry, auth: Authentication, octets: bytes,
+            peer: Identity) -> bool:
+    """Does ``auth`` prove ``peer`` under ``entry``'s policy and keys?"""
+    assert st.suite is not None
+    o = entry.oriented
+    if auth.method == AuthMethod.SHARED_KEY_MIC:
+        if _PSK not in entry.auths:
+            return False
+        for us in (o.this.id,):
+            secret = eng.select.secrets.find_psk(us, peer)
+            if secret is not None and verify_psk_auth(st.suite.prf, bytes(secret.value),  # type: ignore[arg-type]
+                                                      octets, auth.data):
+                return True
+        return False
+    if _RSA not in entry.auths:
+        return False
+    if auth.method == AuthMethod.RSA_SIG:
+        algorithm: hashes.HashAlgorithm = hashes.SHA1()
+        signature = auth.data
+    elif auth.method == AuthMethod.DIGITAL_SIGNATURE:
+        try:
+            identifier, signature = split_digital_signature(auth.data)
+        except Exception:
+            return False
+        found = _SIGNATURE_HASHES.get(identifier)
+        if found is None:
+            return False
+        algorithm = found
+    else:
+        return False
+    for key in eng.select.peer_public_keys(o, peer):
+        if not isinstance(key, rsa.RSAPublicKey):
+            continue
+        try:
+            key.verify(signature, octets, padding.PKCS1v15(), algorithm)
+            return True
+        except InvalidSignature:
+            continue
+    return False
+
+
+# --------------------------------------------------------------------------
+# initiator
+
+
+def send_request(eng: V2Engine, st: IkeSa) -> None:
+    """IKE_AUTH request: IDi, [IDr], AUTH, the first Child SA's SA and selectors."""
+    entry = eng.select[st.conn_name]
+    o = entry.oriented
+    idi = id_body(o.this.id, True)
+    auth = _our_auth(eng, st, entry, _octets(st, True, idi.encode_body()), o.that.id)
+    child = children.offer(eng, entry, st, None)
+    st.first_child = child
+    payloads: list[Payload] = [idi]
+    if eng.first_contact(st):
+        payloads.append(notify(NotifyType.INITIAL_CONTACT))
+    if not o.that.id.is_any and not o.that.id.is_pattern:
+        payloads.append(id_body(o.that.id, False))
+    payloads.append(auth)
+    payloads += children.offer_payloads(child)
+    st.kind = StateKind.PARENT_I2
+    request(eng, st, st, lambda _mid: (ExchangeType.IKE_AUTH, payloads))
+    eng.log_state(st, f"{st.kind.label}: {st.kind.story}", RC.NEW_STATE + int(st.kind))
+
+
+def in_response(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) -> None:
+    errors = [n for n in message.all(Notify) if n.notify_type < 16384]
+    if errors and message.get(Authentication) is None:
+        name = NotifyType(errors[0].notify_type).name \
+            if errors[0].notify_type in NotifyType._value2member_map_ else str(errors[0].notify_type)
+        raise fail(f"IKE_AUTH response: {name}")
+    has_payloads(message, IDr.TYPE, Authentication.TYPE)
+    idr = message.get(IDr)
+    auth = message.get(Authentication)
+    assert idr is not None and auth is not None
+    peer = peer_identity(idr)
+    entry = eng.select[st.conn_name]
+    if not ids_match(entry.oriented.that.id, peer):
+        raise fail(f"we require IKEv2 peer to have ID '{entry.oriented.that.id}', but peer "
+                   f"declares '{peer}'")
+    if not _verify(eng, st, entry, auth, _octets(st, False, idr.encode_body()), peer):
+        raise fail(f"IKE_AUTH response: AUTH of peer '{peer}' does not verify (authby="
+                   f"{'rsasig' if st.auth == _RSA else 'secret'})")
+    st.peer_id = peer
+    eng.follow_peer(st, md)  # type: ignore[attr-defined]
+    established(eng, st, md, message)
+    offered = st.first_child
+    st.first_child = None
+    first = st.pending.pop(0) if st.pending and st.pending[0].conn == st.conn_name else None
+    whack, st.whack = st.whack, None
+    if whack is None and first is not None:
+        whack = first.whack
+    result = children.accept(offered, message.get(SecurityAssociation), message.get(TSi),
+                             message.get(TSr), message.all(Notify))
+    if isinstance(result, str):
+        eng.log_state(st, f"IKE SA established but its first Child SA was refused: {result}",
+                      RC.LOG_SERIOUS)
+        eng.out.release(whack, False)
+    else:
+        proposal, peer_spi, tsi, tsr = result
+        children.install(eng, st, entry, initiator=True, our_spi=offered.our_spi,
+                         peer_spi=peer_spi, proposal=proposal, pfs_group=None, ours=tsi,
+                         peers=tsr, transport=offered.transport, nonce_i=st.ni_b,
+                         nonce_r=st.nr_b, whack=whack,
+                         replaces=first.replaces if first is not None else None)
+    start_pending(eng, st)
+
+
+# --------------------------------------------------------------------------
+# responder
+
+
+def _candidates(eng: V2Engine, st: IkeSa, peer: Identity, ours: Identity | None) -> list[ConnEntry]:
+    current = eng.select.get(st.conn_name)
+    found = [current] if current is not None else []
+    found += [e for e in eng.select.for_peer_id(peer) if e is not current]
+    out = []
+    for entry in found:
+        o = entry.oriented
+        if not entry.conn.accepts_ikev2 or o.this.host != st.local_addr:
+            continue
+        if o.that.host is not None and o.that.host != st.remote_addr:
+            continue
+        if not ids_match(o.that.id, peer):
+            continue
+        if ours is not None and not (o.this.id == ours or ours.is_any):
+            continue
+        out.append(entry)
+    return out
+
+
+def in_request(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) -> None:
+    """The initiator's IKE_AUTH: prove it, answer with ours and the Child SA."""
+    has_payloads(message, IDi.TYPE, Authentication.TYPE)
+    idi, auth = message.get(IDi), message.get(Authentication)
+    assert idi is not None and auth is not None
+    peer = peer_identity(idi)
+    idr = message.get(IDr)
+    ours = peer_identity(idr) if idr is not None else None
+    octets = _octets(st, True, idi.encode_body())
+    entry = next((e for e in _candidates(eng, st, peer, ours)
+                  if _verify(eng, st, e, auth, octets, peer)), None)
+    if entry is None:
+        respond(eng, st, md, ExchangeType.IKE_AUTH, [notify(NotifyType.AUTHENTICATION_FAILED)])
+        raise fail(f"IKE_AUTH from {md.peer}: no IKEv2 connection for peer '{peer}' whose "
+                   "key proves its AUTH; AUTHENTICATION_FAILED sent")
+    eng.switch_connection(st, entry)
+    st.auth = _PSK if auth.method == AuthMethod.SHARED_KEY_MIC else _RSA
+    st.peer_id = peer
+    eng.follow_peer(st, md)  # type: ignore[attr-defined]
+    idr_ours = id_body(entry.oriented.this.id, False)
+    our_auth = _our_auth(eng, st, entry, _octets(st, False, idr_ours.encode_body()), peer)
+    transport = message.notify(NotifyType.USE_TRANSPORT_MODE) is not None
+    choice = children.choose(eng, st, message.get(SecurityAssociation), message.get(TSi),
+                             message.get(TSr), transport, None, first=entry)
+    payloads: list[Payload] = [idr_ours, our_auth]
+    our_spi = 0
+    if isinstance(choice, children.Choice):
+        our_spi = eng.table.new_spi()
+        payloads += children.answer_payloads(choice, our_spi)
+    else:
+        payloads.append(notify(choice))
+    respond(eng, st, md, ExchangeType.IKE_AUTH, payloads)
+    established(eng, st, md, message)
+    if isinstance(choice, children.Choice):
+        children.install(eng, st, choice.entry, initiator=False, our_spi=our_spi,
+                         peer_spi=choice.peer_spi, proposal=choice.proposal, pfs_group=None,
+                         ours=choice.tsr, peers=choice.tsi, transport=transport,
+                         nonce_i=st.ni_b, nonce_r=st.nr_b)
+    else:
+        eng.log_state(st, f"IKE SA established without a Child SA: "
+                          f"{NotifyType(choice).name} sent", RC.LOG_SERIOUS)
+
+
+# --------------------------------------------------------------------------
+# both
+
+
+def details(st: IkeSa) -> str:
+    assert st.proposal is not None
+    how = "PSK" if st.auth == _PSK else "RSASIG"
+    return f" {{auth={how} {suites.describe_ike(st.proposal)}}}"
+
+
+def established(eng: V2Engine, st: IkeSa, md: MessageDigest | None, message: Message | None) -> None:
+    """The IKE SA is up: newest of its conn, rekey/expiry, liveness, keepalives, uniqueids."""
+    now = eng.now
+    st.kind = StateKind.V2_ESTABLISHED_IKE_SA
+    st.retransmits = 0
+    st.established_at = now
+    st.last_inbound = now
+    entry = eng.select.entries[st.conn_name]
+    entry.newest_isakmp = st.serial
+    st.lifetime = entry.conn.ikelifetime
+    lifecycle.schedule_replace(eng, st, now)
+    lifecycle.announce(eng, st, details(st))
+    assert st.peer_id is not None
+    eng.out.event(IsakmpSAEstablished(st.conn_name, st.serial, st.remote_addr, st.remote_port,
+                                      st.peer_id))
+    if message is not None and message.notify(NotifyType.INITIAL_CONTACT) is not None:
+        lifecycle.initial_contact(eng, st)
+    if eng.uniqueids:
+        lifecycle.unique(eng, st)
+    if entry.conn.dpddelay:
+        st.dpd_next = now + entry.conn.dpddelay
+    if st.nat_us and st.natt is not None and eng.keep_alive > 0:
+        st.keepalive_next = now + eng.keep_alive
+
+
+def start_pending(eng: V2Engine, st: IkeSa) -> None:
+    """Conns that waited for this IKE SA get their Child SAs by CREATE_CHILD_SA."""
+    from fswan.ikev2 import create_child
+
+    pending, st.pending = st.pending, []
+    for quick in pending:
+        entry = eng.select.get(quick.conn)
+        if entry is None:
+            eng.out.release(quick.whack, False)
+            continue
+        create_child.new_child(eng, st, entry, quick.whack, quick.replaces)
