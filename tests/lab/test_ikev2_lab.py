@@ -13,27 +13,29 @@ import pytest
 
 from tests.lab.lab import LAB_DIR, wait_for
 from tests.lab.test_dataplane_strongswan import client_ping
-from tests.lab.test_strongswan_ike import PSK_SECRETS, psk_conf
+from tests.lab.test_strongswan_ike import PSK_SECRETS, psk_conf, pubkey_conf, pubkey_secrets
 
 
 def start_charon_v2(lab, tmp_path, proposals: str = "aes128-sha256-modp2048",
-                    esp_proposals: str = "aes128-sha256", extra: dict[str, str] | None = None) -> None:
-    """charon in lab-east on the lab's psk-main config made IKEv2 with these proposals."""
-    confdir = tmp_path / "east"
-    shutil.copytree(LAB_DIR / "conf" / "psk-main" / "east", confdir)
+                    esp_proposals: str = "aes128-sha256", extra: dict[str, str] | None = None,
+                    variant: str = "psk-main", ns: str = "lab-east") -> None:
+    """charon in ``ns`` on the lab's ``variant`` config (east's side) made IKEv2 with these
+    proposals; ``extra`` replaces more text in its swanctl.conf."""
+    confdir = tmp_path / f"{ns}-{variant}"
+    shutil.copytree(LAB_DIR / "conf" / variant / "east", confdir)
     swanctl = confdir / "swanctl.conf"
     text = swanctl.read_text()
     replacements = {
         "version = 1": "version = 2",
         "proposals = aes128-sha1-modp2048": f"proposals = {proposals}",
-        "esp_proposals = aes128-sha1 ": f"esp_proposals = {esp_proposals} ",
         **(extra or {}),
     }
+    text = re.sub(r"esp_proposals = aes128-sha1\b", f"esp_proposals = {esp_proposals}", text)
     for old, new in replacements.items():
         assert old in text, old
         text = text.replace(old, new)
     swanctl.write_text(text)
-    lab.script("start-peer", "lab-east", str(confdir))
+    lab.script("start-peer", ns, str(confdir))
 
 
 def v2_conf(ike: str = "aes128-sha2_256-modp2048", esp: str = "aes128-sha2_256",
@@ -82,3 +84,54 @@ def test_psk_tunnel_with_charon(lab, tmp_path, initiator):
     assert result.returncode == 0, result.stdout
     wait_for(lambda: "ESTABLISHED" not in lab.swanctl("lab-east", "--list-sas"),
              what="charon to delete the IKE SA")
+
+
+def rsa_v2_conf(extra: str = "") -> str:
+    conf = pubkey_conf().replace("\tauthby=rsasig\n", "\tauthby=rsasig\n\tkeyexchange=ikev2\n")
+    return conf.replace("ike=aes128-sha1-modp2048", "ike=aes128-sha2_256-modp2048").replace(
+        "esp=aes128-sha1", "esp=aes128-sha2_256").replace("\tauto=add\n", f"{extra}\tauto=add\n")
+
+
+@pytest.mark.parametrize("initiator", ["fswan", "charon"])
+def test_rsa_raw_keys_with_charon(lab, tmp_path, initiator):
+    """RSA raw keys (pubkey-main made IKEv2): fswan signs with AUTH method 1 (RSA, SHA-1),
+    charon with whatever it picks (RFC 7427 method 14 if it knows we can verify it)."""
+    start_charon_v2(lab, tmp_path, variant="pubkey-main")
+    west = lab.fswan("lab-west", rsa_v2_conf(), pubkey_secrets())
+    bring_up(lab, west, initiator)
+    sas = lab.swanctl("lab-east", "--list-sas")
+    assert "IKEv2" in sas and "ESTABLISHED" in sas and "INSTALLED" in sas, sas
+    assert "remote 'west' @ 192.0.2.1[4500]" in sas, sas
+    log = lab.charon_log("lab-east")
+    assert re.search(r"authentication of 'west' with RSA signature successful", log), log[-4000:]
+    # fswan sends no SIGNATURE_HASH_ALGORITHMS, so charon signs with method 1 as well
+    assert "authentication of 'east' (myself) with RSA signature successful" in log, log[-4000:]
+    ping_through(west)
+    status = west.cli("ipsec", "auto", "--status").stdout
+    assert "STATE_V2_ESTABLISHED_IKE_SA" in status, status
+
+
+#: (fswan ike=, esp=, charon proposals, esp_proposals, what swanctl lists)
+SUITES = [
+    ("aes_gcm_16_256-prfsha256-modp2048", "aes_gcm256", "aes256gcm16-prfsha256-modp2048",
+     "aes256gcm16", ("AES_GCM_16-256/PRF_HMAC_SHA2_256/MODP_2048", "AES_GCM_16-256")),
+    ("aes256-sha2_256-modp2048", "aes256-sha2_512", "aes256-sha256-modp2048", "aes256-sha512",
+     ("AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048",
+      "AES_CBC-256/HMAC_SHA2_512_256")),
+    ("aes128-sha2_256-ecp256", "aes128-sha2_256", "aes128-sha256-ecp256", "aes128-sha256",
+     ("AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256", "AES_CBC-128/HMAC_SHA2_256_128")),
+]
+
+
+@pytest.mark.parametrize("initiator", ["fswan", "charon"])
+@pytest.mark.parametrize("ike, esp, proposals, esp_proposals, listed", SUITES,
+                         ids=[s[0] for s in SUITES])
+def test_suites_with_charon(lab, tmp_path, initiator, ike, esp, proposals, esp_proposals,
+                            listed):
+    start_charon_v2(lab, tmp_path, proposals, esp_proposals)
+    west = lab.fswan("lab-west", v2_conf(ike, esp), PSK_SECRETS)
+    bring_up(lab, west, initiator)
+    sas = lab.swanctl("lab-east", "--list-sas")
+    for suite in listed:
+        assert suite in sas, sas
+    ping_through(west)
