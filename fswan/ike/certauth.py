@@ -82,6 +82,8 @@ class TrustStore(Protocol):
 
     def ca_names(self) -> list[x509.Name]: ...
 
+    def ca_key_ids(self) -> list[bytes]: ...
+
 
 def ecdsa_method(key: object) -> int | None:
     """The RFC 4754 method for an EC key (private or public) on a curve it names, else None."""

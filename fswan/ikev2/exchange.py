@@ -14,6 +14,8 @@ import hashlib
 import struct
 from typing import Protocol
 
+from cryptography import x509
+
 from fswan.config.ids import Identity
 from fswan.config.model import IPAddress
 from fswan.ike.context import EngineParts
@@ -132,9 +134,10 @@ def notify(notify_type: int, data: bytes = b"", protocol: int = ProtocolId.NONE,
 # identities
 
 
-def id_body(identity: Identity, initiator: bool) -> IDi | IDr:
-    """Our IDi/IDr: IKEv1's ID payload body with protocol and port zero is IKEv2's."""
-    payload = id_payload(identity)
+def id_body(identity: Identity, initiator: bool, cert: x509.Certificate | None = None) -> IDi | IDr:
+    """Our IDi/IDr: IKEv1's ID payload body with protocol and port zero is IKEv2's (a DN
+    that is our certificate's subject goes as the certificate encodes it)."""
+    payload = id_payload(identity, cert)
     return (IDi if initiator else IDr)(payload.id_type, payload.data)
 
 

@@ -11,18 +11,18 @@ refused Child SA leaves the IKE SA up without it, as RFC 7296 says.
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from fswan.config.ids import Identity
-from fswan.ike import lifecycle
+from fswan.ike import certauth, lifecycle
 from fswan.ike.events import IsakmpSAEstablished
 from fswan.ike.select import ConnEntry, ids_match
-from fswan.ike.state import MessageDigest, StateKind
-from fswan.ikev2 import children, suites
+from fswan.ike.state import ExchangeError, MessageDigest, StateKind
+from fswan.ikev2 import children, signatures, suites
 from fswan.ikev2.constants import AuthMethod, ExchangeType, NotifyType
 from fswan.ikev2.crypto import psk_auth, signed_octets, verify_psk_auth
+from fswan.isakmp.payloads import CertPayload
 from fswan.ikev2.exchange import (
     V2Engine,
     fail,
@@ -38,12 +38,13 @@ from fswan.ikev2.payloads import (
     IDi,
     IDr,
     Authentication,
+    Certificate,
+    CertificateRequest,
     Notify,
     Payload,
     SecurityAssociation,
     TSi,
     TSr,
-    split_digital_signature,
 )
 from fswan.ikev2.sa import IkeSa
 from fswan.whackproto import RC
@@ -51,13 +52,7 @@ from fswan.whackproto import RC
 __all__ = ["in_request", "in_response", "send_request"]
 
 _PSK, _RSA = 1, 3  # fswan's auth method numbers (IKEv1's), as ConnEntry.auths has them
-_SIGNATURE_HASHES = {
-    # DER AlgorithmIdentifier of RFC 7427 (sha*WithRSAEncryption, NULL parameters)
-    bytes.fromhex("300d06092a864886f70d01010b0500"): hashes.SHA256(),
-    bytes.fromhex("300d06092a864886f70d01010c0500"): hashes.SHA384(),
-    bytes.fromhex("300d06092a864886f70d01010d0500"): hashes.SHA512(),
-    bytes.fromhex("300d06092a864886f70d0101050500"): hashes.SHA1(),
-}
+_X509 = 4  # CERT/CERTREQ encoding: X.509 certificate - signature
 
 
 def _octets(st: IkeSa, initiator: bool, id_body_bytes: bytes) -> bytes:
@@ -69,60 +64,87 @@ def _octets(st: IkeSa, initiator: bool, id_body_bytes: bytes) -> bytes:
 
 
 def _our_auth(eng: V2Engine, st: IkeSa, entry: ConnEntry, octets: bytes, peer: Identity) -> Authentication:
+    """AUTH with the conn's PSK, its certificate's key or its raw RSA key."""
     assert st.suite is not None
     o = entry.oriented
-    if st.auth == _RSA:
+    if st.auth == _PSK:
+        secret = eng.select.secrets.find_psk(o.this.id, peer)
+        if secret is None:
+            raise fail(f"no PSK for '{o.this.id}' and '{peer}' in ipsec.secrets")
+        return Authentication(AuthMethod.SHARED_KEY_MIC,
+                              psk_auth(st.suite.prf, bytes(secret.value), octets))  # type: ignore[arg-type]
+    key = None
+    if entry.creds.cert is not None:
+        found = eng.select.secrets.find_key_for(entry.creds.cert.public_key())
+        key = found.value if found is not None else None
+    else:
         key = eng.select.our_private_key(o)
-        if key is None:
-            raise fail(f"no RSA private key for our ID '{o.this.id}' in ipsec.secrets")
-        return Authentication(AuthMethod.RSA_SIG,
-                              key.sign(octets, padding.PKCS1v15(), hashes.SHA1()))
-    secret = eng.select.secrets.find_psk(o.this.id, peer)
-    if secret is None:
-        raise fail(f"no PSK for '{o.this.id}' and '{peer}' in ipsec.secrets")
-    return Authentication(AuthMethod.SHARED_KEY_MIC,
-                          psk_auth(st.suite.prf, bytes(secret.value), octets))  # type: ignore[arg-type]
+    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        raise fail(f"unable to locate my private key for '{o.this.id}' in ipsec.secrets",
+                   notify=NotifyType.AUTHENTICATION_FAILED)
+    return signatures.sign(key, octets, st.peer_hashes)
 
 
 def _verify(eng: V2Engine, st: IkeSa, entry: ConnEntry, auth: Authentication, octets: bytes,
-            peer: Identity) -> bool:
-    """Does ``auth`` prove ``peer`` under ``entry``'s policy and keys?"""
+            peer: Identity, certs: list[x509.Certificate], why: list[str]) -> bool:
+    """Does ``auth`` prove ``peer`` under ``entry``'s policy and keys?  (Reasons it
+    does not, worth a log line, are added to ``why``.)"""
     assert st.suite is not None
     o = entry.oriented
     if auth.method == AuthMethod.SHARED_KEY_MIC:
         if _PSK not in entry.auths:
             return False
-        for us in (o.this.id,):
-            secret = eng.select.secrets.find_psk(us, peer)
-            if secret is not None and verify_psk_auth(st.suite.prf, bytes(secret.value),  # type: ignore[arg-type]
-                                                      octets, auth.data):
-                return True
-        return False
+        secret = eng.select.secrets.find_psk(o.this.id, peer)
+        return secret is not None and verify_psk_auth(
+            st.suite.prf, bytes(secret.value), octets, auth.data)  # type: ignore[arg-type]
+    creds = entry.creds
+    if certs or creds.uses_certificates:
+        try:
+            end, lines = certauth.check_peer_certificate(
+                eng.select.trust, creds, certs, peer, eng.now, eng.select.strict_crl)
+        except ExchangeError as error:
+            why.extend(error.lines)
+            return False
+        key = end.public_key()
+        if signatures.fswan_method(key) not in entry.auths:
+            why.append(f"the key of '{peer}''s certificate does not suit authby= of "
+                       f'"{entry.name}"')
+            return False
+        if not signatures.verify(key, auth, octets):
+            why.append(f"Signature check (on {peer}) failed (wrong key?)")
+            return False
+        for line in lines:
+            eng.log_state(st, line)
+        st.peer_cert = end
+        return True
     if _RSA not in entry.auths:
         return False
-    if auth.method == AuthMethod.RSA_SIG:
-        algorithm: hashes.HashAlgorithm = hashes.SHA1()
-        signature = auth.data
-    elif auth.method == AuthMethod.DIGITAL_SIGNATURE:
-        try:
-            identifier, signature = split_digital_signature(auth.data)
-        except Exception:
-            return False
-        found = _SIGNATURE_HASHES.get(identifier)
-        if found is None:
-            return False
-        algorithm = found
-    else:
-        return False
     for key in eng.select.peer_public_keys(o, peer):
-        if not isinstance(key, rsa.RSAPublicKey):
-            continue
-        try:
-            key.verify(signature, octets, padding.PKCS1v15(), algorithm)
+        if signatures.verify(key, auth, octets):
             return True
-        except InvalidSignature:
-            continue
+    why.append(f"Signature check (on {peer}) failed (no raw RSA key of it verifies)")
     return False
+
+
+def _peer_certs(message: Message, who: str) -> list[x509.Certificate]:
+    found = [CertPayload(c.encoding, c.data) for c in message.all(Certificate)]
+    try:
+        return certauth.read_certificates(found, who)
+    except ExchangeError as error:
+        raise fail(*error.lines, notify=NotifyType.AUTHENTICATION_FAILED) from None
+
+
+def cert_requests(eng: V2Engine, entry: ConnEntry) -> list[Payload]:
+    """A CERTREQ naming our trust anchors' keys, for a conn that authenticates by signature."""
+    if _PSK in entry.auths or eng.select.nocrsend or eng.select.trust is None:
+        return []
+    ids = eng.select.trust.ca_key_ids()
+    return [CertificateRequest(_X509, b"".join(ids))] if ids else []
+
+
+def _our_certs(entry: ConnEntry, st: IkeSa) -> list[Payload]:
+    return [Certificate(c.encoding, c.data)
+            for c in certauth.cert_payloads(entry.creds, st.peer_asked_cert)]
 
 
 # --------------------------------------------------------------------------
@@ -133,16 +155,17 @@ def send_request(eng: V2Engine, st: IkeSa) -> None:
     """IKE_AUTH request: IDi, [IDr], AUTH, the first Child SA's SA and selectors."""
     entry = eng.select[st.conn_name]
     o = entry.oriented
-    idi = id_body(o.this.id, True)
+    idi = id_body(o.this.id, True, entry.creds.cert)
     auth = _our_auth(eng, st, entry, _octets(st, True, idi.encode_body()), o.that.id)
     child = children.offer(eng, entry, st, None)
     st.first_child = child
-    payloads: list[Payload] = [idi]
+    payloads: list[Payload] = [idi, *_our_certs(entry, st)]
     if eng.first_contact(st):
         payloads.append(notify(NotifyType.INITIAL_CONTACT))
     if not o.that.id.is_any and not o.that.id.is_pattern:
         payloads.append(id_body(o.that.id, False))
     payloads.append(auth)
+    payloads += cert_requests(eng, entry)
     payloads += children.offer_payloads(child)
     st.kind = StateKind.PARENT_I2
     request(eng, st, st, lambda _mid: (ExchangeType.IKE_AUTH, payloads))
@@ -164,9 +187,10 @@ def in_response(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) -
     if not ids_match(entry.oriented.that.id, peer):
         raise fail(f"we require IKEv2 peer to have ID '{entry.oriented.that.id}', but peer "
                    f"declares '{peer}'")
-    if not _verify(eng, st, entry, auth, _octets(st, False, idr.encode_body()), peer):
-        raise fail(f"IKE_AUTH response: AUTH of peer '{peer}' does not verify (authby="
-                   f"{'rsasig' if st.auth == _RSA else 'secret'})")
+    why: list[str] = []
+    certs = _peer_certs(message, f"peer '{peer}'")
+    if not _verify(eng, st, entry, auth, _octets(st, False, idr.encode_body()), peer, certs, why):
+        raise fail(*why, f"IKE_AUTH response: AUTH of peer '{peer}' does not verify")
     st.peer_id = peer
     eng.follow_peer(st, md)  # type: ignore[attr-defined]
     established(eng, st, md, message)
@@ -224,22 +248,26 @@ def in_request(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) ->
     idr = message.get(IDr)
     ours = peer_identity(idr) if idr is not None else None
     octets = _octets(st, True, idi.encode_body())
+    certs = _peer_certs(message, f"peer '{peer}'")
+    st.peer_asked_cert = bool(message.all(CertificateRequest))
+    why: list[str] = []
     entry = next((e for e in _candidates(eng, st, peer, ours)
-                  if _verify(eng, st, e, auth, octets, peer)), None)
+                  if _verify(eng, st, e, auth, octets, peer, certs, why)), None)
     if entry is None:
         respond(eng, st, md, ExchangeType.IKE_AUTH, [notify(NotifyType.AUTHENTICATION_FAILED)])
-        raise fail(f"IKE_AUTH from {md.peer}: no IKEv2 connection for peer '{peer}' whose "
-                   "key proves its AUTH; AUTHENTICATION_FAILED sent")
+        raise fail(*why, f"IKE_AUTH from {md.peer}: no IKEv2 connection for peer '{peer}' "
+                   "whose key proves its AUTH; AUTHENTICATION_FAILED sent")
     eng.switch_connection(st, entry)
-    st.auth = _PSK if auth.method == AuthMethod.SHARED_KEY_MIC else _RSA
+    st.auth = _PSK if auth.method == AuthMethod.SHARED_KEY_MIC else next(
+        a for a in entry.auths if a != _PSK)
     st.peer_id = peer
     eng.follow_peer(st, md)  # type: ignore[attr-defined]
-    idr_ours = id_body(entry.oriented.this.id, False)
+    idr_ours = id_body(entry.oriented.this.id, False, entry.creds.cert)
     our_auth = _our_auth(eng, st, entry, _octets(st, False, idr_ours.encode_body()), peer)
     transport = message.notify(NotifyType.USE_TRANSPORT_MODE) is not None
     choice = children.choose(eng, st, message.get(SecurityAssociation), message.get(TSi),
                              message.get(TSr), transport, None, first=entry)
-    payloads: list[Payload] = [idr_ours, our_auth]
+    payloads: list[Payload] = [idr_ours, *_our_certs(entry, st), our_auth]
     our_spi = 0
     if isinstance(choice, children.Choice):
         our_spi = eng.table.new_spi()
@@ -264,7 +292,7 @@ def in_request(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) ->
 
 def details(st: IkeSa) -> str:
     assert st.proposal is not None
-    how = "PSK" if st.auth == _PSK else "RSASIG"
+    how = "PSK" if st.auth == _PSK else "RSASIG" if st.auth == _RSA else "ECDSA"
     return f" {{auth={how} {suites.describe_ike(st.proposal)}}}"
 
 

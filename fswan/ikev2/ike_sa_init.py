@@ -22,7 +22,7 @@ from fswan.ike.select import ConnEntry
 from fswan.ike.state import MessageDigest, PendingQuick, TimerEvent
 from fswan.ike.table import ZERO_COOKIE
 from fswan.ike.timers import RETRANSMIT_DELAY
-from fswan.ikev2 import suites
+from fswan.ikev2 import ike_auth, signatures, suites
 from fswan.ikev2.constants import ExchangeType, Flags, NotifyType
 from fswan.ikev2.crypto import derive_ike_keys, skeyseed
 from fswan.ikev2.exchange import (
@@ -36,7 +36,14 @@ from fswan.ikev2.exchange import (
     note_nat,
 )
 from fswan.ikev2.message import Header, Message
-from fswan.ikev2.payloads import KeyExchange, Nonce, Payload, SecurityAssociation
+from fswan.ikev2.payloads import (
+    CertificateRequest,
+    KeyExchange,
+    Nonce,
+    Notify,
+    Payload,
+    SecurityAssociation,
+)
 from fswan.ikev2.sa import IkeSa
 from fswan.ike.state import StateKind
 from fswan.isakmp.message import add_non_esp_marker
@@ -100,6 +107,7 @@ def _send_request(eng: V2Engine, st: IkeSa) -> None:
     if eng.nat_traversal:
         payloads += nat_notifies(st.icookie + ZERO_COOKIE, st.local_addr, st.local_port,
                                  st.remote_addr, st.remote_port)
+    payloads.append(_hash_algorithms())
     data = Message(Header(st.icookie, ZERO_COOKIE, ExchangeType.IKE_SA_INIT, Flags.INITIATOR, 0),
                    tuple(payloads)).encode()
     st.init_request = data
@@ -150,6 +158,8 @@ def in_response(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) -
     st.nr_b = message.get(Nonce).data  # type: ignore[union-attr]
     eng.table.set_rcookie(st, md.header.spi_r)
     st.init_response = md.raw
+    st.peer_hashes = _peer_hashes(message)
+    st.peer_asked_cert = bool(message.all(CertificateRequest))
     _keys(st, ke.data)
     note_nat(st, message, md.header.spis, md)
     if st.natt is not None and (st.nat_us or st.nat_peer):
@@ -280,6 +290,10 @@ def in_request(eng: V2Engine, message: Message, md: MessageDigest) -> None:
     if st.natt is not None:
         payloads += nat_notifies(st.cookies, st.local_addr, st.local_port, st.remote_addr,
                                  st.remote_port)
+    payloads += ike_auth.cert_requests(eng, entry)
+    st.peer_hashes = _peer_hashes(message)
+    if st.peer_hashes:
+        payloads.append(_hash_algorithms())
     data = Message(Header(st.icookie, st.rcookie, ExchangeType.IKE_SA_INIT, Flags.RESPONSE, 0),
                    tuple(payloads)).encode()
     st.init_response = data
@@ -288,6 +302,20 @@ def in_request(eng: V2Engine, message: Message, md: MessageDigest) -> None:
     st.set_event(TimerEvent.SO_DISCARD, md.now + HALF_OPEN_LIFE)
     eng.emit(st, data)
     eng.log_state(st, f"{st.kind.label}: {st.kind.story}", RC.NEW_STATE + int(st.kind))
+
+
+def _hash_algorithms() -> Notify:
+    """RFC 7427: the hashes we take in digital signatures (AUTH method 14)."""
+    return notify(NotifyType.SIGNATURE_HASH_ALGORITHMS,
+                  b"".join(h.to_bytes(2, "big") for h in signatures.OUR_HASHES))
+
+
+def _peer_hashes(message: Message) -> frozenset[int]:
+    found = message.notify(NotifyType.SIGNATURE_HASH_ALGORITHMS)
+    if found is None:
+        return frozenset()
+    data = found.data
+    return frozenset(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data) - 1, 2))
 
 
 def _keys(st: IkeSa, peer_public: bytes) -> None:

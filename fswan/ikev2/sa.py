@@ -42,6 +42,8 @@ class IkeSa(Phase1State):
     #: the IKE_SA_INIT request and response as on the wire (what AUTH signs)
     init_request: bytes = field(default=b"", repr=False)
     init_response: bytes = field(default=b"", repr=False)
+    #: the peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427): empty when it sent none
+    peer_hashes: frozenset[int] = frozenset()
     #: the COOKIE notification the responder asked us to return
     cookie: bytes = field(default=b"", repr=False)
     #: our requests: next ID, the one outstanding and who waits for it, those queued

@@ -13,6 +13,7 @@ pluto's X.509 wording (``issuer cacert not found``, ``certificate was revoked on
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -259,6 +260,17 @@ class CertStore:
     def set_ca_files(self, ca_files: Sequence[tuple[str, str]]) -> None:
         """The ``cacert=`` files for the next ``reread_cacerts`` (the ca sections read again)."""
         self.ca_files = tuple(ca_files)
+
+    def ca_key_ids(self) -> list[bytes]:
+        """SHA-1 of each trust anchor's SubjectPublicKeyInfo: IKEv2's CERTREQ names CAs so."""
+        ids: list[bytes] = []
+        for anchor in self.anchors:
+            spki = anchor.cert.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            digest = hashlib.sha1(spki).digest()
+            if digest not in ids:
+                ids.append(digest)
+        return ids
 
     def ca_names(self) -> list[x509.Name]:
         """The subjects of the trust anchors, for CERTREQ payloads."""
