@@ -135,3 +135,40 @@ def test_suites_with_charon(lab, tmp_path, initiator, ike, esp, proposals, esp_p
     for suite in listed:
         assert suite in sas, sas
     ping_through(west)
+
+
+#: charon rekeys its Child SA after 6 s (and lets it live 30 s)
+CHARON_CHILD_REKEY = {"rekey_time = 1h": "rekey_time = 6s\n                life_time = 30s\n"
+                                         "                rand_time = 0s"}
+
+
+def child_spis(west) -> set[str]:
+    return set(re.findall(r"esp\.([0-9a-f]+)@", west.cli("ipsec", "auto", "--status").stdout))
+
+
+@pytest.mark.parametrize("rekeyer", ["fswan", "charon"])
+def test_pfs_child_rekey_carries_ke(lab, tmp_path, rekeyer):
+    """pfs=yes: the first Child SA (in IKE_AUTH) has no DH of its own, its rekey by
+    CREATE_CHILD_SA carries KE in MODP-2048 and charon lists the group on the new SA."""
+    extra = CHARON_CHILD_REKEY if rekeyer == "charon" else {}
+    start_charon_v2(lab, tmp_path, esp_proposals="aes128-sha256-modp2048", extra=extra)
+    timers = "keylife=12s\nrekeymargin=6s\nrekeyfuzz=0%\n" if rekeyer == "fswan" else ""
+    west = lab.fswan("lab-west", v2_conf(extra=timers).replace("pfs=no", "pfs=yes"),
+                     PSK_SECRETS)
+    bring_up(lab, west, "fswan")
+    first = lab.swanctl("lab-east", "--list-sas")
+    assert "ESP:AES_CBC-128/HMAC_SHA2_256_128\n" in first, first
+    spis = child_spis(west)
+    wait_for(lambda: "ESP:AES_CBC-128/HMAC_SHA2_256_128/MODP_2048" in lab.swanctl(
+        "lab-east", "--list-sas"),
+             timeout=15, what="a rekeyed Child SA with PFS")
+    sas = lab.swanctl("lab-east", "--list-sas")
+    assert sas.count("INSTALLED") >= 1, sas
+    assert child_spis(west) - spis, west.log()
+    log = west.log()
+    if rekeyer == "fswan":
+        assert "STATE_V2_REKEY_CHILD_I1" in log, log
+    else:
+        log = lab.charon_log("lab-east")
+        assert "activating CHILD_REKEY task" in log, log[-4000:]
+    ping_through(west)
