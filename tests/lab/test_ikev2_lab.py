@@ -172,3 +172,20 @@ def test_pfs_child_rekey_carries_ke(lab, tmp_path, rekeyer):
         log = lab.charon_log("lab-east")
         assert "activating CHILD_REKEY task" in log, log[-4000:]
     ping_through(west)
+
+
+def test_charon_proposing_a_wider_selector_gets_it_narrowed(lab, tmp_path):
+    """charon initiates for 198.51.100.0/24 behind fswan; fswan's conn allows only
+    198.51.100.0/25 and answers with that (RFC 7296 2.9); charon installs the /25."""
+    start_charon_v2(lab, tmp_path, extra={"remote_ts = 198.51.100.0/25":
+                                          "remote_ts = 198.51.100.0/24"})
+    west = lab.fswan("lab-west", v2_conf(), PSK_SECRETS)
+    bring_up(lab, west, "charon")
+    sas = lab.swanctl("lab-east", "--list-sas")
+    assert re.search(r"remote 198\.51\.100\.0/25\n", sas), sas
+    assert "198.51.100.0/24" not in sas, sas
+    log = lab.charon_log("lab-east")
+    assert "TS 203.0.113.0/25 === 198.51.100.0/25" in log, log[-3000:]
+    status = west.cli("ipsec", "auto", "--status").stdout
+    assert "STATE_V2_ESTABLISHED_CHILD_SA" in status, status
+    ping_through(west)
