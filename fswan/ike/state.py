@@ -339,6 +339,8 @@ class Phase1State(State):
     #: the server accepted, the inner address (``virtual_ip_ours``: we are the client)
     transaction: Any = field(default=None, repr=False)
     xauth_user: str | None = None
+    #: IKEv2's CP lease key in the conn's pool (IKEv1's lease is its transaction's)
+    lease_key: str | None = None
     virtual_ip: Any = None
     virtual_ip_ours: bool = False
     #: informational refusals already logged for this SA (each is logged once)

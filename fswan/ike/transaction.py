@@ -449,6 +449,11 @@ def released(eng: TransactionContext, p1: Phase1State) -> None:
         if pool is not None:
             pool.release(tx.lease_key)
         tx.lease_key = None
+    if p1.lease_key is not None:  # an IKEv2 CP lease (fswan/ikev2/configuration.py)
+        pool = eng.pools.get(p1.conn_name)
+        if pool is not None:
+            pool.release(p1.lease_key)
+        p1.lease_key = None
 
 
 # --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Sequence
 
+from fswan.config import roadwarrior
 from fswan.config.model import ConnType, Encapsulation
 from fswan.config.orient import OrientedConnection
 from fswan.ike import lifecycle
@@ -60,9 +61,17 @@ class Choice:
 
 
 def _clients(o: OrientedConnection, ike: IkeSa) -> tuple[TrafficSelector, TrafficSelector]:
-    """(ours, the peer's) selectors of a conn: subnets, else the hosts."""
+    """(ours, the peer's) selectors of a conn: subnets, else the hosts; a CP address stands
+    for its holder's host (any address while a client waits for its own)."""
     ours = o.this.end.subnet or ipaddress.ip_network(ike.local_addr)
     peers = o.that.end.subnet or ipaddress.ip_network(ike.remote_addr)
+    if ike.virtual_ip is not None:
+        if ike.virtual_ip_ours:
+            ours = ipaddress.ip_network(ike.virtual_ip)
+        else:
+            peers = ipaddress.ip_network(ike.virtual_ip)
+    elif roadwarrior.modecfg_client(o):
+        ours = ipaddress.ip_network("0.0.0.0/0")
     return for_client(ours, o.this.end.protoport), for_client(peers, o.that.end.protoport)
 
 
@@ -71,7 +80,8 @@ def offer(eng: V2Engine, entry: ConnEntry, ike: IkeSa, pfs_group: int | None,
     ours, peers = _clients(entry.oriented, ike)
     return ChildOffer(
         entry.name, eng.table.new_spi(),
-        tuple(proposals if proposals is not None else entry.esp), pfs_group, ours, peers,
+        tuple(proposals if proposals is not None else _for_child(entry.esp, pfs_group)),
+        pfs_group, ours, peers,
         entry.conn.type is ConnType.TRANSPORT,
     )
 

@@ -19,7 +19,7 @@ from fswan.ike import certauth, lifecycle
 from fswan.ike.events import IsakmpSAEstablished
 from fswan.ike.select import ConnEntry, ids_match
 from fswan.ike.state import ExchangeError, MessageDigest, StateKind
-from fswan.ikev2 import children, signatures, suites
+from fswan.ikev2 import children, configuration, signatures, suites
 from fswan.ikev2.constants import AuthMethod, ExchangeType, NotifyType
 from fswan.ikev2.crypto import psk_auth, signed_octets, verify_psk_auth
 from fswan.isakmp.payloads import CertPayload
@@ -166,6 +166,7 @@ def send_request(eng: V2Engine, st: IkeSa) -> None:
         payloads.append(id_body(o.that.id, False))
     payloads.append(auth)
     payloads += cert_requests(eng, entry)
+    payloads += configuration.request(entry)
     payloads += children.offer_payloads(child)
     st.kind = StateKind.PARENT_I2
     request(eng, st, st, lambda _mid: (ExchangeType.IKE_AUTH, payloads))
@@ -200,8 +201,10 @@ def in_response(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) -
     whack, st.whack = st.whack, None
     if whack is None and first is not None:
         whack = first.whack
-    result = children.accept(offered, message.get(SecurityAssociation), message.get(TSi),
-                             message.get(TSr), message.all(Notify))
+    result: tuple | str = "the gateway gave no address (CP)"
+    if configuration.take(eng, st, entry, message):
+        result = children.accept(offered, message.get(SecurityAssociation), message.get(TSi),
+                                 message.get(TSr), message.all(Notify))
     if isinstance(result, str):
         eng.log_state(st, f"IKE SA established but its first Child SA was refused: {result}",
                       RC.LOG_SERIOUS)
@@ -265,9 +268,12 @@ def in_request(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) ->
     idr_ours = id_body(entry.oriented.this.id, False, entry.creds.cert)
     our_auth = _our_auth(eng, st, entry, _octets(st, False, idr_ours.encode_body()), peer)
     transport = message.notify(NotifyType.USE_TRANSPORT_MODE) is not None
-    choice = children.choose(eng, st, message.get(SecurityAssociation), message.get(TSi),
-                             message.get(TSr), transport, None, first=entry)
-    payloads: list[Payload] = [idr_ours, *_our_certs(entry, st), our_auth]
+    cp = configuration.serve(eng, st, entry, message)
+    choice: children.Choice | int = NotifyType.INTERNAL_ADDRESS_FAILURE
+    if cp or not configuration.asked(message):
+        choice = children.choose(eng, st, message.get(SecurityAssociation), message.get(TSi),
+                                 message.get(TSr), transport, None, first=entry)
+    payloads: list[Payload] = [idr_ours, *_our_certs(entry, st), our_auth, *cp]
     our_spi = 0
     if isinstance(choice, children.Choice):
         our_spi = eng.table.new_spi()
