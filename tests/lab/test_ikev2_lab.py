@@ -6,12 +6,14 @@ from client to client and by what charon lists."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
 
 import pytest
 
-from tests.lab.lab import LAB_DIR, wait_for
+from tests.lab.lab import LAB_DIR, sh, wait_for
 from tests.lab.test_dataplane_strongswan import client_ping
 from tests.lab.test_strongswan_ike import PSK_SECRETS, psk_conf, pubkey_conf, pubkey_secrets
 
@@ -188,4 +190,61 @@ def test_charon_proposing_a_wider_selector_gets_it_narrowed(lab, tmp_path):
     assert "TS 203.0.113.0/25 === 198.51.100.0/25" in log, log[-3000:]
     status = west.cli("ipsec", "auto", "--status").stdout
     assert "STATE_V2_ESTABLISHED_CHILD_SA" in status, status
+    ping_through(west)
+
+
+def iperf(seconds: int) -> subprocess.CompletedProcess:
+    """iperf3 client to client for ``seconds`` (JSON out)."""
+    server = subprocess.Popen(["ip", "netns", "exec", "lab-east-client", "iperf3", "-s", "-1",
+                               "-B", "203.0.113.10"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: ":5201" in sh("ip", "netns", "exec", "lab-east-client", "ss",
+                                       "-ltn").stdout, timeout=5, what="iperf3 server")
+        return sh("ip", "netns", "exec", "lab-west-client", "iperf3", "-c", "203.0.113.10",
+                  "-t", str(seconds), "-b", "20M", "-J", check=False, timeout=seconds + 30)
+    finally:
+        server.kill()
+        server.wait()
+
+
+#: charon rekeys its IKE SA after 14 s and its Child SA after 8 s
+CHARON_REKEYS = {
+    "rekey_time = 4h": "rekey_time = 14s\n        rand_time = 0s\n        over_time = 30s",
+    "rekey_time = 1h": "rekey_time = 8s\n                life_time = 60s\n"
+                       "                rand_time = 0s",
+}
+
+
+@pytest.mark.parametrize("rekeyer", ["fswan", "charon"])
+def test_rekeys_during_iperf_lose_no_connection(lab, tmp_path, rekeyer):
+    """Child SA and IKE SA rekeys (by fswan's short lifetimes, or charon's rekey_time)
+    while iperf3 runs: the TCP connection survives, new SPIs come into use."""
+    if rekeyer == "fswan":
+        start_charon_v2(lab, tmp_path)
+        timers = "keylife=16s\nikelifetime=24s\nrekeymargin=8s\nrekeyfuzz=0%\n"
+    else:
+        start_charon_v2(lab, tmp_path, extra=CHARON_REKEYS)
+        timers = ""
+    west = lab.fswan("lab-west", v2_conf(extra=timers), PSK_SECRETS)
+    bring_up(lab, west, "fswan")
+    ping_through(west)
+    spis = child_spis(west)
+    result = iperf(26)
+    assert result.returncode == 0, result.stdout + result.stderr + west.log()[-4000:]
+    report = json.loads(result.stdout)
+    received = report["end"]["sum_received"]["bytes"]
+    assert received > 10 << 20, report["end"]
+    log = west.log()
+    if rekeyer == "fswan":
+        assert "STATE_V2_REKEY_CHILD_I1" in log, log
+        assert "STATE_V2_REKEY_IKE_I1" in log, log
+    else:
+        charon = lab.charon_log("lab-east")
+        assert "activating CHILD_REKEY task" in charon and "activating IKE_REKEY task" in charon, \
+            charon[-4000:]
+    assert re.search(r"IKE SA #1 rekeyed: its Child SAs now use #\d+", log), log
+    assert not child_spis(west) & spis, west.cli("ipsec", "auto", "--status").stdout
+    sas = lab.swanctl("lab-east", "--list-sas")
+    assert "ESTABLISHED" in sas and "INSTALLED" in sas, sas
     ping_through(west)
