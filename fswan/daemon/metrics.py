@@ -236,8 +236,10 @@ class Exposition:
 def render(stats: IkeStats, counters: DaemonCounters) -> str:
     """The whole metrics page."""
     out = Exposition()
-    isakmp_kinds = [k for k in StateKind if k.is_phase1]
-    ipsec_kinds = [k for k in StateKind if k.is_quick]
+    v2_child = {StateKind.V2_NEW_CHILD_I1, StateKind.V2_REKEY_CHILD_I1,
+                StateKind.V2_ESTABLISHED_CHILD_SA}
+    isakmp_kinds = [k for k in StateKind if k.is_phase1 or (k.is_v2 and k not in v2_child)]
+    ipsec_kinds = [k for k in StateKind if k.is_quick or k in v2_child]
     by_kind: dict[str, int] = {}
     for state in counters.states:
         by_kind[state.label] = by_kind.get(state.label, 0) + 1

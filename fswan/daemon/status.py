@@ -195,6 +195,13 @@ def policy_string(conn: Connection) -> str:
         bits.append("DONTREKEY")
     if conn.auto is Auto.START:
         bits.append("UP")
+    if shunt is None:  # the IKE versions, as Libreswan names them (ikev2= / keyexchange=)
+        if conn.accepts_ikev1:
+            bits.append("IKEV1_ALLOW")
+        if conn.accepts_ikev2:
+            bits.append("IKEV2_ALLOW")
+        if conn.initiates_ikev2:
+            bits.append("IKEV2_PROPOSE")
     if shunt is not None:
         bits.append(shunt)
     if conn.failureshunt is not FailureShunt.NONE:
@@ -345,6 +352,7 @@ def connection_dict(loaded: LoadedConnection, newest: tuple[int, int] = (0, 0)) 
         "this": _end_dict(oriented.this) if oriented else None,
         "that": _end_dict(oriented.that) if oriented else None,
         "policy": policy_string(conn).split("+"),
+        "ikev2": conn.ikev2.value,
         "auto": conn.auto.value,
         "type": conn.type.value,
         "ike_life": conn.ikelifetime,

@@ -128,6 +128,7 @@ def _details(st: Phase1State | Phase2State, newest: bool,
     if isinstance(st, Phase1State):
         return dict(
             kind="ISAKMP",
+            ike_version=2 if st.kind.is_v2 else 1,
             newest=newest,
             icookie=st.icookie.hex(),
             rcookie=st.rcookie.hex(),
@@ -142,6 +143,7 @@ def _details(st: Phase1State | Phase2State, newest: bool,
         )
     return dict(
         kind="IPSEC",
+        ike_version=2 if st.kind.is_v2 else 1,
         newest=newest,
         isakmp_serial=st.isakmp_serial,
         inbound_spi=f"{st.our_spi:08x}",

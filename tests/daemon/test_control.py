@@ -106,7 +106,8 @@ def test_status_json(harness):
     assert status == 0 and len(lines) == 1
     document = json.loads(parse_line(lines[0])[1])
     assert [c["name"] for c in document["connections"]] == ["net"]
-    assert document["connections"][0]["policy"] == ["PSK", "ENCRYPT", "TUNNEL", "PFS"]
+    assert document["connections"][0]["policy"] == ["PSK", "ENCRYPT", "TUNNEL", "PFS", "IKEV1_ALLOW",
+                                                    "IKEV2_ALLOW"]
 
 
 def test_add_delete_and_their_errors(harness):

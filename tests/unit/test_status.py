@@ -3,7 +3,11 @@
 import json
 from ipaddress import ip_address, ip_network
 
-from fswan.config.model import AuthBy, Auto, Connection, ConnType, DpdAction, End, FailureShunt, SetupConfig
+from dataclasses import replace
+
+from fswan.config.model import (
+    AuthBy, Auto, Connection, ConnType, DpdAction, End, FailureShunt, Ikev2Policy, SetupConfig,
+)
 from fswan.config.virtual import parse_virtual_subnet
 from fswan.config.orient import DefaultRoute, HostAddress, HostNetwork, ipsec_interfaces, orient
 from fswan.daemon.status import (
@@ -74,13 +78,16 @@ def test_topology_ikeport_and_protoport():
 
 
 def test_policy_bits_in_plutos_order():
-    assert policy_string(NET) == "PSK+ENCRYPT+TUNNEL+PFS+UP"
-    assert policy_string(Connection(name="x", left=NET.left, right=NET.right)) == "RSASIG+ENCRYPT+TUNNEL+PFS"
+    assert policy_string(NET) == "PSK+ENCRYPT+TUNNEL+PFS+UP+IKEV1_ALLOW+IKEV2_ALLOW"
+    assert policy_string(Connection(name="x", left=NET.left, right=NET.right)) == \
+        "RSASIG+ENCRYPT+TUNNEL+PFS+IKEV1_ALLOW+IKEV2_ALLOW"
+    assert policy_string(replace(NET, ikev2=Ikev2Policy.INSIST)).endswith("+UP+IKEV2_ALLOW+IKEV2_PROPOSE")
+    assert policy_string(replace(NET, ikev2=Ikev2Policy.NEVER)).endswith("+UP+IKEV1_ALLOW")
     odd = Connection(
         name="x", left=NET.left, right=NET.right, authby=AuthBy.SECRET_OR_RSASIG,
         pfs=False, rekey=False, type=ConnType.TRANSPORT, failureshunt=FailureShunt.DROP,
     )
-    assert policy_string(odd) == "PSK+RSASIG+ENCRYPT+DONTREKEY+failureDROP"
+    assert policy_string(odd) == "PSK+RSASIG+ENCRYPT+DONTREKEY+IKEV1_ALLOW+IKEV2_ALLOW+failureDROP"
     clear = Connection(name="c", left=NET.left, right=NET.right, type=ConnType.PASSTHROUGH, authby=AuthBy.NEVER)
     assert policy_string(clear) == "PASS"
 
@@ -94,7 +101,7 @@ def test_full_status_layout():
         "",
         '"net": 198.51.100.0/25===192.0.2.1---192.0.2.254...192.0.2.2===203.0.113.0/25; unrouted',
         '"net":   ike_life: 3600s; ipsec_life: 28800s; rekey_margin: 540s; rekey_fuzz: 100%; keyingtries: 0',
-        '"net":   policy: PSK+ENCRYPT+TUNNEL+PFS+UP; prio: 25,25; interface: eth0;',
+        '"net":   policy: PSK+ENCRYPT+TUNNEL+PFS+UP+IKEV1_ALLOW+IKEV2_ALLOW; prio: 25,25; interface: eth0;',
         '"net":   dpd: action:clear; delay:10s; timeout:30s;',
         '"net":   IKE algorithms wanted: aes128-sha1-modp2048',
         '"net":   newest ISAKMP SA: #0; newest IPsec SA: #0;',
@@ -126,7 +133,8 @@ def test_json_carries_the_same_facts():
     (conn,) = document["connections"]
     assert conn["name"] == "net"
     assert conn["topology"] == topology(loaded(NET))
-    assert conn["policy"] == ["PSK", "ENCRYPT", "TUNNEL", "PFS", "UP"]
+    assert conn["policy"] == ["PSK", "ENCRYPT", "TUNNEL", "PFS", "UP", "IKEV1_ALLOW", "IKEV2_ALLOW"]
+    assert conn["ikev2"] == "permit"
     assert conn["this"] == {
         "host": "192.0.2.1", "id": "192.0.2.1", "client": "198.51.100.0/25",
         "nexthop": "192.0.2.254", "ikeport": 500,
