@@ -98,6 +98,7 @@ class Ikev2:
         for child in eng.table.children(ike):
             lifecycle.delete_state(eng, child, "negotiation failed", notify_peer=False)
         eng.out.release_all(ike, False)
+        ike.pending = []  # their whacks were just released: not again by delete_state
         lifecycle.delete_state(eng, ike, "negotiation failed", notify_peer=False)
 
     def _response(self, eng: Any, ike: IkeSa, message: Message, md: MessageDigest) -> None:
@@ -214,6 +215,8 @@ class Ikev2:
             ike = eng.table.isakmp(getattr(st, "isakmp_serial", 0) or getattr(st, "rekey_of", 0))
         pending = [q._replace(whack=None) for q in st.pending] if isinstance(st, Phase1State) else []
         eng.out.release_all(st, False)
+        if isinstance(st, Phase1State):
+            st.pending = []  # released just now: not again by delete_state
         victims = [st] + ([ike] + eng.table.children(ike) if isinstance(ike, IkeSa) else [])
         for victim in sorted(set(victims), key=lambda s: (isinstance(s, Phase1State), -s.serial)):
             lifecycle.delete_state(eng, victim, "retransmission limit", notify_peer=False)
