@@ -96,8 +96,9 @@ def _send_request(eng: V2Engine, ike: IkeSa, owner: State, build: RequestBuilder
 
 
 def response_done(eng: V2Engine, ike: IkeSa) -> None:
-    """Our outstanding request was answered: the next queued one may go."""
-    ike.outstanding = None
+    """Our outstanding request was answered (the caller cleared ``outstanding`` before
+    handling it): the next queued one may go.  A request the handler sent meanwhile
+    (the Delete of a rekeyed Child SA) is outstanding now and keeps its place."""
     while ike.queue and ike.outstanding is None:
         serial, build = ike.queue.pop(0)
         owner = eng.table.get(serial)
