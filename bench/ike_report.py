@@ -66,6 +66,12 @@ def in_memory(pairs: int, repeat: int) -> None:
               f"{ceiling / side:4.0%} of it per side, {2 * ceiling / pair:4.0%} of a pair's "
               f"wall time ({pair * 1e3:.2f} ms, both engines and the in-memory wire; "
               "target >= 50%)")
+    print("   IKEv2 beside it (IKE_SA_INIT + IKE_AUTH with the first Child SA, "
+          "aes128-sha2_256-modp2048; one DH per side, no PFS exchange):")
+    for auth in ("psk", "rsa"):
+        v2 = ike_handshakes.v2_figures(auth, pairs, repeat, m)
+        print(f"   {auth.upper()}: {1 / v2['side']:5.0f} handshakes/s per side, "
+              f"{v2['share']:4.0%} of its crypto-only ceiling, {v2['pair'] * 1e3:.2f} ms per pair")
 
 
 def at_scale(tunnels: list[int]) -> None:
