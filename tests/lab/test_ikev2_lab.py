@@ -7,9 +7,12 @@ from client to client and by what charon lists."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -245,6 +248,50 @@ def test_rekeys_during_iperf_lose_no_connection(lab, tmp_path, rekeyer):
             charon[-4000:]
     assert re.search(r"IKE SA #1 rekeyed: its Child SAs now use #\d+", log), log
     assert not child_spis(west) & spis, west.cli("ipsec", "auto", "--status").stdout
+    sas = lab.swanctl("lab-east", "--list-sas")
+    assert "ESTABLISHED" in sas and "INSTALLED" in sas, sas
+    ping_through(west)
+
+
+def kill_charon(lab, ns: str) -> None:
+    """charon gone without a word (stop-peer's SIGTERM would make it send Deletes)."""
+    pid = int((Path("/tmp/lab-strongswan") / ns / "charon.lab.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists() or
+             "zombie" in Path(f"/proc/{pid}/status").read_text(), timeout=5, what="charon gone")
+    lab.script("stop-peer", ns)
+
+
+@pytest.mark.parametrize("action", ["clear", "restart"])
+def test_liveness_declares_a_stopped_charon_dead(lab, tmp_path, action):
+    """dpddelay/dpdtimeout on an IKEv2 conn are liveness checks (empty INFORMATIONAL
+    requests): charon stopped, fswan declares it dead and clears; with restart it keys
+    again and the tunnel returns once charon is back."""
+    start_charon_v2(lab, tmp_path)
+    conf = v2_conf().replace("dpddelay=10s", "dpddelay=2s").replace(
+        "dpdtimeout=30s", "dpdtimeout=6s").replace("dpdaction=clear", f"dpdaction={action}")
+    west = lab.fswan("lab-west", conf.replace("keyingtries=1", "keyingtries=0"), PSK_SECRETS)
+    bring_up(lab, west, "fswan")
+    ping_through(west)
+    kill_charon(lab, "lab-east")
+    try:
+        wait_for(lambda: "DPD: No response from peer - declaring peer dead" in west.log(),
+                 timeout=15, what="fswan to declare charon dead")
+    except AssertionError:
+        raise AssertionError(west.log()[-5000:]) from None
+    log = west.log()
+    status = west.cli("ipsec", "auto", "--status").stdout
+    if action == "clear":
+        assert "DPD: dpdaction=clear: connection cleared" in log, log
+        assert "STATE_V2_ESTABLISHED" not in status, status
+        assert client_ping(1).returncode != 0
+        return
+    assert "DPD: dpdaction=restart: restarting connection" in log, log
+    assert "STATE_V2_ESTABLISHED" not in status and "STATE_PARENT_I1" in status, status
+    start_charon_v2(lab, tmp_path / "again")
+    wait_for(lambda: "STATE_V2_ESTABLISHED_CHILD_SA" in west.cli("ipsec", "auto",
+                                                                 "--status").stdout,
+             timeout=25, what="the tunnel to come back")
     sas = lab.swanctl("lab-east", "--list-sas")
     assert "ESTABLISHED" in sas and "INSTALLED" in sas, sas
     ping_through(west)
