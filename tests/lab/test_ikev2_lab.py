@@ -295,3 +295,55 @@ def test_liveness_declares_a_stopped_charon_dead(lab, tmp_path, action):
     sas = lab.swanctl("lab-east", "--list-sas")
     assert "ESTABLISHED" in sas and "INSTALLED" in sas, sas
     ping_through(west)
+
+
+def counter(daemon, name: str) -> int:
+    """One of ``whack --globalstatus``'s ``total.ike.counters.*`` figures."""
+    out = daemon.cli("whack", "--globalstatus").stdout
+    found = re.search(rf"total\.ike\.counters\.{name}=(\d+)", out)
+    assert found, out
+    return int(found.group(1))
+
+
+ROADWARRIOR_V2 = """\
+version 2
+config setup
+	interfaces="ipsec0=wan0"
+	keep_alive=2s
+
+conn rw
+	left=192.0.2.1
+	leftid=@roadwarrior
+	leftsubnet=198.51.100.0/25
+	right=192.0.2.2
+	rightid=@east
+	rightsubnet=203.0.113.0/25
+	authby=secret
+	keyexchange=ikev2
+	ike=aes128-sha2_256-modp2048
+	esp=aes128-sha2_256
+	keyingtries=1
+	auto=add
+"""
+
+
+def test_fswan_behind_a_real_napt(lab, tmp_path):
+    """fswan behind the lab's NAPT (192.0.2.3, 500->1500, 4500->14500) initiates to charon's
+    road-warrior config made IKEv2: NAT detected for a real reason on our side, ESP in UDP
+    through the NAT, and NAT-T keepalives from us."""
+    start_charon_v2(lab, tmp_path, variant="roadwarrior")
+    lab.script("nat-west", "on")
+    west = lab.fswan("lab-west", ROADWARRIOR_V2,
+                     '@roadwarrior @east : PSK "lab-roadwarrior-psk-0123456789"\n')
+    result = west.cli("ipsec", "auto", "--up", "rw")
+    assert result.returncode == 0, result.stdout + west.log() + lab.charon_log("lab-east")[-4000:]
+    sas = lab.swanctl("lab-east", "--list-sas")
+    assert "IKEv2" in sas and "INSTALLED" in sas and "TUNNEL-in-UDP" in sas, sas
+    assert "remote 'roadwarrior' @ 192.0.2.3[14500]" in sas, sas
+    log = lab.charon_log("lab-east")
+    assert "remote host is behind NAT" in log, log[-4000:]
+    ping_through(west)
+    before = counter(west, "keepalives_sent")
+    wait_for(lambda: counter(west, "keepalives_sent") >= before + 2, timeout=8,
+             what="NAT-T keepalives")
+    ping_through(west)
