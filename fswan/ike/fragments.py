@@ -38,6 +38,7 @@ from typing import Callable, Hashable, Iterable, NamedTuple
 from fswan.config.model import Fragmentation
 from fswan.ike.outbox import Outbox
 from fswan.ike.state import Phase1State, State
+from fswan.ikev2.sa import IkeSa
 from fswan.isakmp.constants import HEADER_SIZE, ExchangeType, Flags, KnownVendor, PayloadType
 from fswan.isakmp.errors import MalformedPacket
 from fswan.isakmp.message import Header, Message, decode_header, decode_payloads
@@ -213,6 +214,8 @@ def announce(st: State, message: bytes) -> bytes:
 def for_wire(where: State, message: bytes, fragment_size: int, natt: bool, out: Outbox) -> list[bytes]:
     """``message`` whole or as IKE fragments (the same every time: retransmissions), counted
     and, the first time for an ISAKMP SA, logged."""
+    if isinstance(where, IkeSa):  # IKEv2 cuts its own, sealed piece by piece (RFC 7383)
+        return where.v2_pieces.get(message, [message])
     if not isinstance(where, Phase1State):
         return [message]
     pieces = outgoing(where, message, fragment_size, natt)

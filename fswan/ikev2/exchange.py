@@ -22,6 +22,7 @@ from fswan.ike.context import EngineParts
 from fswan.ike.main_mode import id_payload, identity_of
 from fswan.ike.state import ExchangeError, MessageDigest, Phase1State, State, TimerEvent
 from fswan.ike.timers import RETRANSMIT_DELAY
+from fswan.ikev2 import fragmentation
 from fswan.ikev2.constants import ExchangeType, NotifyType, PayloadType, ProtocolId
 from fswan.ikev2.message import Message
 from fswan.ikev2.payloads import IDi, IDr, Notify, Payload
@@ -54,6 +55,7 @@ class V2Engine(EngineParts, Protocol):
 
     ike_port: int
     nat_traversal: bool
+    fragment_size: int
 
     def random(self, size: int) -> bytes: ...
 
@@ -86,7 +88,7 @@ def _send_request(eng: V2Engine, ike: IkeSa, owner: State, build: RequestBuilder
     message_id = ike.next_request
     ike.next_request += 1
     exchange, payloads = build(message_id)
-    data = ike.seal(exchange, message_id, False, payloads, eng.random(ike.suite.iv_size))
+    data = fragmentation.seal(eng, ike, exchange, message_id, False, payloads)
     ike.outstanding, ike.outstanding_owner = message_id, owner.serial
     owner.last_sent = data
     owner.retransmits = 0
@@ -109,9 +111,7 @@ def response_done(eng: V2Engine, ike: IkeSa) -> None:
 def respond(eng: V2Engine, ike: IkeSa, md: MessageDigest, exchange: int,
             payloads: list[Payload]) -> None:
     """Answer the peer's request ``md`` (kept: a duplicate gets it again)."""
-    assert ike.suite is not None
-    data = ike.seal(exchange, md.header.message_id, True, payloads,
-                    eng.random(ike.suite.iv_size))
+    data = fragmentation.seal(eng, ike, exchange, md.header.message_id, True, payloads)
     ike.last_response = data
     ike.peer_next = md.header.message_id + 1
     eng.emit(ike, data)

@@ -21,7 +21,7 @@ from fswan.ike.select import ConnEntry, ids_match
 from fswan.ike.state import ExchangeError, MessageDigest, PendingQuick, Phase1State, Phase2State
 from fswan.ike.state import State, StateKind
 from fswan.ike.table import ZERO_COOKIE
-from fswan.ikev2 import create_child, ike_auth, ike_sa_init, informational
+from fswan.ikev2 import create_child, fragmentation, ike_auth, ike_sa_init, informational
 from fswan.ikev2.constants import ExchangeType
 from fswan.ikev2.errors import IntegrityError, MalformedMessage
 from fswan.ikev2.exchange import EXCHANGE_NAMES, V2Engine, notify, respond, response_done
@@ -110,11 +110,16 @@ class Ikev2:
         if exchange == ExchangeType.IKE_SA_INIT:
             if ike.kind is not StateKind.PARENT_I1:
                 return
-            ike.outstanding = None
+            # still outstanding until it is accepted: a cleartext answer that is ignored
+            # (a cookie demanded again) leaves the request waiting for the real one
             if ike_sa_init.in_response(eng, ike, message, md):
+                ike.outstanding = None
                 ike_auth.send_request(eng, ike)
             return
-        message = ike.open(md.raw)
+        opened = fragmentation.open_message(eng, ike, md)
+        if opened is None:
+            return  # more fragments to come
+        message = opened
         md.payloads = list(message.payloads)
         ike.outstanding = None
         if ike.kind.established:
@@ -139,7 +144,10 @@ class Ikev2:
         if mid != ike.peer_next:
             eng.out.count("unexpected")
             return
-        message = ike.open(md.raw)
+        opened = fragmentation.open_message(eng, ike, md)
+        if opened is None:
+            return  # more fragments to come
+        message = opened
         md.payloads = list(message.payloads)
         exchange = md.header.exchange
         if exchange == ExchangeType.IKE_AUTH and ike.kind is StateKind.PARENT_R1:

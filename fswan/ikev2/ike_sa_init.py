@@ -22,7 +22,7 @@ from fswan.ike.select import ConnEntry
 from fswan.ike.state import MessageDigest, PendingQuick, TimerEvent
 from fswan.ike.table import ZERO_COOKIE
 from fswan.ike.timers import RETRANSMIT_DELAY
-from fswan.ikev2 import ike_auth, signatures, suites
+from fswan.ikev2 import fragmentation, ike_auth, signatures, suites
 from fswan.ikev2.constants import ExchangeType, Flags, NotifyType
 from fswan.ikev2.crypto import derive_ike_keys, skeyseed
 from fswan.ikev2.exchange import (
@@ -108,6 +108,7 @@ def _send_request(eng: V2Engine, st: IkeSa) -> None:
         payloads += nat_notifies(st.icookie + ZERO_COOKIE, st.local_addr, st.local_port,
                                  st.remote_addr, st.remote_port)
     payloads.append(_hash_algorithms())
+    payloads += fragmentation.announce(st.connection.conn.fragmentation)
     data = Message(Header(st.icookie, ZERO_COOKIE, ExchangeType.IKE_SA_INIT, Flags.INITIATOR, 0),
                    tuple(payloads)).encode()
     st.init_request = data
@@ -160,6 +161,7 @@ def in_response(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) -
     st.init_response = md.raw
     st.peer_hashes = _peer_hashes(message)
     st.peer_asked_cert = bool(message.all(CertificateRequest))
+    st.peer_fragmentation = fragmentation.supported(message)
     _keys(st, ke.data)
     note_nat(st, message, md.header.spis, md)
     if st.natt is not None and (st.nat_us or st.nat_peer):
@@ -294,6 +296,9 @@ def in_request(eng: V2Engine, message: Message, md: MessageDigest) -> None:
     st.peer_hashes = _peer_hashes(message)
     if st.peer_hashes:
         payloads.append(_hash_algorithms())
+    st.peer_fragmentation = fragmentation.supported(message)
+    if st.peer_fragmentation:
+        payloads += fragmentation.announce(entry.conn.fragmentation)
     data = Message(Header(st.icookie, st.rcookie, ExchangeType.IKE_SA_INIT, Flags.RESPONSE, 0),
                    tuple(payloads)).encode()
     st.init_response = data

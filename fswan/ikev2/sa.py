@@ -61,6 +61,10 @@ class IkeSa(Phase1State):
     #: an IKE SA rekey we answered moved our children to the new SA: this one only waits
     #: for the peer's Delete
     superseded: bool = False
+    #: RFC 7383: our messages that went in fragments (whole message -> its SKF pieces) and
+    #: the peer's fragments being put together, by (message ID, is a response)
+    v2_pieces: dict[bytes, list[bytes]] = field(default_factory=dict, repr=False)
+    reassembly: dict[tuple[int, bool], dict[int, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def original_initiator(self) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from fswan.config.model import AuthBy, Ikev2Policy
+from fswan.config.model import AuthBy, Fragmentation, Ikev2Policy
 from fswan.ikev2 import signatures
 from fswan.ikev2.constants import AuthMethod, HashAlgorithm
 from fswan.ikev2.payloads import Authentication
@@ -100,3 +100,32 @@ def test_rsa_signatures_both_forms(peer_hashes):
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     assert not signatures.verify(other.public_key(), auth, b"octets")
     assert not signatures.verify(key.public_key(), Authentication(14, b"\x05garbage"), b"octets")
+
+
+def test_ike_auth_with_certificates_goes_in_fragments_when_datagrams_are_small(pki):
+    pair = cert_pair(pki, "west", "east", **V2)
+    for ep in pair.endpoints:
+        ep.engine.fragment_size = 576
+    pair.initiate()
+    assert up(pair), pair.west.text() + pair.east.text()
+    assert "sending IKEv2 fragments" in pair.west.text()
+    assert "received IKEv2 fragments" in pair.east.text()
+    auth = [w.data for w in pair.wire if _exchange(w) == 35]  # IKE_AUTH (IKE_SA_INIT: never cut)
+    assert len(auth) > 2 and max(len(d) for d in auth) <= 576 - 28, [len(d) for d in auth]
+    assert pair.west.engine.counters["fragments_sent"] >= 1
+    assert pair.east.engine.counters["fragments_sent"] >= 1
+
+
+def test_no_fragments_when_one_side_says_fragmentation_no(pki):
+    pair = cert_pair(pki, "west", "east", fragmentation=Fragmentation.NO, **V2)
+    for ep in pair.endpoints:
+        ep.engine.fragment_size = 576
+    pair.initiate()
+    assert up(pair), pair.west.text()
+    assert "IKEv2 fragments" not in pair.west.text() + pair.east.text()
+    assert max(len(w.data) for w in pair.wire if _exchange(w) == 35) > 576
+
+
+def _exchange(wire) -> int:
+    data = wire.data[4:] if wire.dport == 4500 else wire.data
+    return data[18]
