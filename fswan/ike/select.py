@@ -28,6 +28,7 @@ from fswan.ike.crypto import constant_time_equal
 from fswan.ike.events import ClientCheck
 from fswan.ike.outbox import Outbox
 from fswan.ike.state import ClientCheckPending, Phase1State
+from fswan.ikev2.suites import ike_proposals
 from fswan.isakmp.constants import OakleyAuth
 from fswan.pki.dn import DNError, dn_match, parse_dn
 from fswan.suites import (
@@ -198,6 +199,8 @@ class Connections:
         ike = parse_ike(conn.ike) if conn.ike else DEFAULT_IKE_PROPOSALS
         if conn.accepts_ikev1 and (why := ikev1_unusable(ike)) is not None:
             raise ProposalError(f"ike={conn.ike}: {why}")
+        if conn.initiates_ikev2:
+            ike_proposals(ike)  # ProposalError when none is one IKEv2 can run (3DES only)
         esp = with_pfs_group(parse_esp(conn.esp) if conn.esp else DEFAULT_ESP_PROPOSALS, conn.pfsgroup)
         entry = ConnEntry(oriented, tuple(ike), tuple(esp), creds=creds)
         self._sorted.clear()
