@@ -90,6 +90,7 @@ def _send_request(eng: V2Engine, ike: IkeSa, owner: State, build: RequestBuilder
     exchange, payloads = build(message_id)
     data = fragmentation.seal(eng, ike, exchange, message_id, False, payloads)
     ike.outstanding, ike.outstanding_owner = message_id, owner.serial
+    ike.outstanding_exchange = exchange
     owner.last_sent = data
     owner.retransmits = 0
     if not owner.kind.established:

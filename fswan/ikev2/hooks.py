@@ -105,6 +105,9 @@ class Ikev2:
         if ike.outstanding != md.header.message_id:
             eng.out.count("duplicates_ignored")
             return
+        if md.header.exchange != ike.outstanding_exchange:
+            eng.out.count("unexpected")  # not an answer to the request we sent
+            return
         owner = eng.table.get(ike.outstanding_owner)
         exchange = md.header.exchange
         if exchange == ExchangeType.IKE_SA_INIT:

@@ -113,6 +113,7 @@ def _send_request(eng: V2Engine, st: IkeSa) -> None:
                    tuple(payloads)).encode()
     st.init_request = data
     st.outstanding, st.outstanding_owner, st.next_request = 0, st.serial, 1
+    st.outstanding_exchange = ExchangeType.IKE_SA_INIT
     st.last_sent = data
     st.retransmits = 0
     st.set_event(TimerEvent.RETRANSMIT, eng.now + RETRANSMIT_DELAY)

@@ -50,6 +50,8 @@ class IkeSa(Phase1State):
     next_request: int = 0
     outstanding: int | None = None
     outstanding_owner: int = 0
+    #: the exchange type of the outstanding request (its answer must be of the same)
+    outstanding_exchange: int = 0
     queue: list[tuple[int, RequestBuilder]] = field(default_factory=list, repr=False)
     #: the peer's requests: the ID expected next, our last response (for duplicates)
     peer_next: int = 0
