@@ -263,3 +263,47 @@ def test_liveness_retries_on_the_window_then_gives_up():
     assert len(probes) >= 3 and len({decode(w).header.message_id for w in probes}) == 1
     assert len({w.data for w in probes}) == 1
     assert pair.west.engine.table.states == {}
+
+
+# --------------------------------------------------------------------------
+# known bugs (skipped: the fix is outside what this test suite's author may edit)
+
+
+@pytest.mark.skip(reason="bug: a request whose owner is the established IKE SA (a Child SA's "
+                         "Delete, fswan/ikev2/informational.py delete_child) is never "
+                         "retransmitted (exchange._send_request arms RETRANSMIT only for "
+                         "owners not established; the IKE SA's one event slot is its "
+                         "SA_REPLACE): once lost, ike.outstanding stays set and every later "
+                         "request of ours waits in ike.queue for ever (without dpddelay)")
+def test_a_lost_delete_does_not_wedge_the_window():
+    from tests.ike_pair import Faults
+
+    pair = up(SHORT_CHILD)
+    pair.set_fault(Faults(drop=[2]))  # the rekey's Delete of the old Child SA
+    pair.run(1500)
+    west_requests = [w for w in pair.wire if w.sender == "west"
+                     and decode(w).header.exchange == ExchangeType.CREATE_CHILD_SA
+                     and not decode(w).header.is_response]
+    assert len(west_requests) >= 5  # west keeps rekeying at 240 s intervals
+    clean(pair)
+
+
+@pytest.mark.skip(reason="missing RFC 7296 2.8.1: when both ends rekey a Child SA at once, "
+                         "both new pairs stay up (each side deletes only the old one; "
+                         "fswan/ikev2/create_child.py in_request/in_response) instead of the "
+                         "one with the lowest nonce being deleted")
+def test_simultaneous_child_rekeys_leave_one_child_sa():
+    pair = up(SHORT_CHILD, {**SHORT_CHILD, "rekeymargin": 120.0})  # both at 240 s
+    pair.run(241)
+    assert len(live_children(pair, "west")) == len(live_children(pair, "east")) == 1
+
+
+@pytest.mark.skip(reason="missing RFC 7296 2.8.2: when both ends rekey the IKE SA at once, "
+                         "both new IKE SAs stay (fswan/ikev2/create_child.py _ike_rekeyed / "
+                         "_rekey_ike_request) instead of the one with the lowest nonce "
+                         "being deleted")
+def test_simultaneous_ike_rekeys_leave_one_ike_sa():
+    pair = up({**SHORT_IKE, "keylife": 3000.0},
+              {**SHORT_IKE, "keylife": 3000.0, "rekeymargin": 120.0})  # both at 540 s
+    pair.run(541)
+    assert len(ike_sas(pair, "west")) == len(ike_sas(pair, "east")) == 1
