@@ -134,6 +134,8 @@ class V2Hooks(Protocol):
 
     def give_up(self, eng: "EngineParts", entry: ConnEntry, st: State, now: float) -> None: ...
 
+    def retransmit_request(self, eng: "EngineParts", ike: Phase1State, now: float) -> None: ...
+
 
 class SaLifecycle(InfoContext, Protocol):
     """What the lifecycle of SAs (established, replaced, deleted) needs to start more work."""

@@ -201,7 +201,8 @@ class PendingQuick(NamedTuple):
 
 #: fields whose new value may move a state's next deadline (a timer event, the
 #: next DPD probe or verdict, the next NAT-T keepalive)
-DEADLINE_FIELDS = frozenset({"event_at", "dpd_next", "dpd_pending_since", "keepalive_next"})
+DEADLINE_FIELDS = frozenset({"event_at", "dpd_next", "dpd_pending_since", "keepalive_next",
+                             "request_retransmit"})
 #: fields the state table indexes states by (besides the wire's cookies and IDs)
 INDEXED_FIELDS = frozenset({"connection", "peer_id", "remote_addr", "kind"})
 #: what a state's watcher is told about
@@ -319,6 +320,9 @@ class Phase1State(State):
     dpd_pending_since: float | None = None
     last_inbound: float = 0.0
     keepalive_next: float | None = None
+    #: IKEv2: when our request that the established IKE SA itself waits for (a Delete) is
+    #: sent again (its one event slot holds the rekey); None when there is none
+    request_retransmit: float | None = None
     #: Quick Modes to start when this SA is established (for its conn, or for
     #: another conn to the same peer that shares this negotiation)
     pending: list[PendingQuick] = field(default_factory=list)

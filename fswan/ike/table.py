@@ -58,6 +58,8 @@ class TimerQueue:
                 self.push((when, st.serial, "dpd"))
             if st.keepalive_next is not None:
                 self.push((st.keepalive_next, st.serial, "keepalive"))
+            if st.request_retransmit is not None:
+                self.push((st.request_retransmit, st.serial, "request"))
 
     def push(self, entry: Deadline) -> None:
         if entry not in self._queued:

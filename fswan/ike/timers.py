@@ -45,6 +45,8 @@ def _current(eng: EngineParts, serial: int, which: str) -> float | None:
         return st.event_at
     if not isinstance(st, Phase1State) or not st.kind.is_isakmp_established:
         return None
+    if which == "request":
+        return st.request_retransmit
     if which == "dpd":
         entry = eng.select.get(st.conn_name)
         if entry is None or not entry.conn.dpddelay or not st.peer_dpd:
@@ -77,6 +79,9 @@ def handle_timer(eng: EngineParts, now: float) -> None:
         elif which == "dpd":
             assert isinstance(st, Phase1State)
             run_dpd(eng, st, now)
+        elif which == "request":
+            assert isinstance(st, Phase1State)
+            eng.v2.retransmit_request(eng, st, now)
         else:
             assert isinstance(st, Phase1State)
             run_keepalive(eng, st, now)

@@ -95,6 +95,10 @@ def _send_request(eng: V2Engine, ike: IkeSa, owner: State, build: RequestBuilder
     owner.retransmits = 0
     if not owner.kind.established:
         owner.set_event(TimerEvent.RETRANSMIT, eng.now + RETRANSMIT_DELAY)
+    elif owner is ike and (exchange != ExchangeType.INFORMATIONAL or payloads):
+        # the established IKE SA's own request (a Delete): its retransmissions have a
+        # deadline of their own; a liveness check (empty) is resent by the liveness ticks
+        ike.request_retransmit = eng.now + RETRANSMIT_DELAY
     eng.emit(ike, data)
 
 

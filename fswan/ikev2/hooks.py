@@ -21,6 +21,7 @@ from fswan.ike.select import ConnEntry, ids_match
 from fswan.ike.state import ExchangeError, MessageDigest, PendingQuick, Phase1State, Phase2State
 from fswan.ike.state import State, StateKind
 from fswan.ike.table import ZERO_COOKIE
+from fswan.ike.timers import MAX_RETRANSMITS, RETRANSMIT_DELAY
 from fswan.ikev2 import create_child, fragmentation, ike_auth, ike_sa_init, informational
 from fswan.ikev2.constants import ExchangeType
 from fswan.ikev2.errors import IntegrityError, MalformedMessage
@@ -125,6 +126,7 @@ class Ikev2:
         message = opened
         md.payloads = list(message.payloads)
         ike.outstanding = None
+        ike.request_retransmit = None
         if ike.kind.established:
             lifecycle.note_inbound(eng, ike, md)
         try:
@@ -218,12 +220,42 @@ class Ikev2:
             if entry.newest_isakmp == st.serial or entry.oriented.that.host is None:
                 create_child.rekey_ike(eng, entry, st)
 
+    def retransmit_request(self, eng: Any, ike: Phase1State, now: float) -> None:
+        """Our request that an established IKE SA waits for, again (10 s, 20 s), then the
+        IKE SA is given up like an unanswered negotiation."""
+        ike.request_retransmit = None
+        if (not isinstance(ike, IkeSa) or ike.outstanding is None
+                or ike.outstanding_owner != ike.serial or ike.last_sent is None):
+            return
+        if ike.retransmits < MAX_RETRANSMITS:
+            ike.retransmits += 1
+            delay = RETRANSMIT_DELAY * 2 ** ike.retransmits
+            eng.out.count("retransmits_sent")
+            name = EXCHANGE_NAMES.get(ExchangeType(ike.outstanding_exchange), "IKEv2")
+            eng.log_state(ike, f"{name} request: retransmission; will wait {delay:g}s for "
+                               "response",
+                          RC.RETRANSMISSION)
+            eng.emit(ike, ike.last_sent)
+            ike.request_retransmit = now + delay
+            return
+        entry = eng.select.entries.get(ike.conn_name)
+        eng.log_state(ike, f"max number of retransmissions ({MAX_RETRANSMITS}) reached for "
+                           "our request: the peer is gone", RC.NORETRANSMISSION)
+        if entry is None:
+            lifecycle.delete_state(eng, ike, "retransmission limit", notify_peer=False)
+        else:
+            self.give_up(eng, entry, ike, now)
+
     def give_up(self, eng: Any, entry: ConnEntry, st: State, now: float) -> None:
         """No answer after the retransmissions: the IKE SA is dead (RFC 7296 2.4); a new
         one is started while ``keyingtries=`` allows."""
-        ike = st if isinstance(st, IkeSa) and st.rekey_of is None else None
-        if ike is None:
-            ike = eng.table.isakmp(getattr(st, "isakmp_serial", 0) or getattr(st, "rekey_of", 0))
+        ike: Phase1State | None = None  # the IKE SA that is dead
+        if isinstance(st, ChildSa):
+            ike = eng.table.isakmp(st.isakmp_serial)
+        elif isinstance(st, IkeSa):
+            # our IKE SA rekey waits on the old SA's window: that one is dead
+            rekeying = st.kind is StateKind.V2_REKEY_IKE_I1
+            ike = eng.table.isakmp(st.rekey_of) if rekeying else st
         pending = [q._replace(whack=None) for q in st.pending] if isinstance(st, Phase1State) else []
         eng.out.release_all(st, False)
         if isinstance(st, Phase1State):
