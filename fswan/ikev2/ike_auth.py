@@ -273,6 +273,12 @@ def in_request(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) ->
     if cp or not configuration.asked(message):
         choice = children.choose(eng, st, message.get(SecurityAssociation), message.get(TSi),
                                  message.get(TSr), transport, None, first=entry)
+    if isinstance(choice, children.Choice) and choice.entry is not entry and \
+            choice.entry.conn.accepts_ikev2 and _verify(eng, st, choice.entry, auth, octets, peer,
+                                                        certs, []):
+        # the IKE SA belongs to the conn of its first Child SA (same IDs, keys and auth:
+        # what we sent stays true), not to whichever conn answered IKE_SA_INIT
+        eng.switch_connection(st, choice.entry)
     payloads: list[Payload] = [idr_ours, *_our_certs(entry, st), our_auth, *cp]
     our_spi = 0
     if isinstance(choice, children.Choice):
