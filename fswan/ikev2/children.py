@@ -209,6 +209,7 @@ def install(
             ike.local_port, ike.remote_addr, ike.remote_port)
     conn = entry.conn
     st.our_spi, st.peer_spi = our_spi, peer_spi
+    st.ni_b, st.nr_b = nonce_i, nonce_r  # a simultaneous rekey compares them (RFC 7296 2.8.1)
     st.proposal, st.pfs_group = proposal, pfs_group
     st.tunnel = not transport
     st.udp = (ike.natt is not None and conn.encapsulation is not Encapsulation.NO

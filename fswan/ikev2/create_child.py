@@ -17,13 +17,22 @@ from fswan.ike.dh import GROUPS, DHError, DHKeyPair
 from fswan.ike.select import ConnEntry
 from fswan.ike.state import MessageDigest, StateKind
 from fswan.ike.table import ZERO_COOKIE
-from fswan.ikev2 import children, ike_auth, suites
+from fswan.ikev2 import children, ike_auth, informational, suites
 from fswan.ikev2.constants import ExchangeType, NotifyType, ProtocolId
 from fswan.ikev2.crypto import derive_ike_keys, rekey_skeyseed
 from fswan.ikev2.exchange import V2Engine, error_notifies, fail, has_payloads, notify, notify_name
 from fswan.ikev2.exchange import request, respond
 from fswan.ikev2.message import Message
-from fswan.ikev2.payloads import KeyExchange, Nonce, Notify, Payload, SecurityAssociation, TSi, TSr
+from fswan.ikev2.payloads import (
+    Delete,
+    KeyExchange,
+    Nonce,
+    Notify,
+    Payload,
+    SecurityAssociation,
+    TSi,
+    TSr,
+)
 from fswan.ikev2.sa import ChildSa, IkeSa
 from fswan.ikev2.selectors import for_client
 from fswan.whackproto import RC
@@ -156,6 +165,8 @@ def in_response(eng: V2Engine, ike: IkeSa, owner: object, message: Message,
     nonce = message.get(Nonce)
     if nonce is None:
         raise fail("CREATE_CHILD_SA answer without a nonce")
+    if _lost_collision(eng, ike, st, nonce.data, offer.our_spi):
+        return
     entry = eng.select[st.conn_name]
     children.install(eng, ike, entry, initiator=True, our_spi=offer.our_spi, peer_spi=peer_spi,
                      proposal=proposal, pfs_group=offer.pfs_group, ours=tsi, peers=tsr,
@@ -165,6 +176,28 @@ def in_response(eng: V2Engine, ike: IkeSa, owner: object, message: Message,
     if isinstance(old, ChildSa):
         eng.log_state(old, f"deleting IPsec SA: replaced by #{st.serial}")
         lifecycle.delete_state(eng, old, "replaced", notify_peer=True)
+
+
+def _lost_collision(eng: V2Engine, ike: IkeSa, st: ChildSa, nonce_r: bytes, our_spi: int) -> bool:
+    """RFC 7296 2.8.1: the peer rekeyed the same Child SA while we did.  Of the two new
+    pairs, the one made with the lowest of the four nonces goes, deleted by its maker: if
+    that is ours, it is not installed and the peer is told (True); if the peer's, it
+    deletes that one and ours stays."""
+    if st.replaces is None:
+        return False
+    sibling = next((c for c in eng.table.children(ike) if isinstance(c, ChildSa)
+                    and c is not st and c.replaces == st.replaces and c.installed
+                    and not c.initiator), None)
+    if sibling is None or min(st.ni_b, nonce_r) > min(sibling.ni_b, sibling.nr_b):
+        return False
+    eng.log_state(st, f"simultaneous rekey of #{st.replaces}: ours has the lowest nonce and "
+                      f"goes; #{sibling.serial}, the peer's, replaces it")
+    spi = our_spi.to_bytes(4, "big")
+    request(eng, ike, ike, lambda _mid: (ExchangeType.INFORMATIONAL, [Delete(ProtocolId.ESP, (spi,))]))
+    eng.out.release_all(st, True)
+    eng.table.forget(st)
+    eng.table.spis.discard(our_spi)
+    return True
 
 
 def _ike_rekeyed(eng: V2Engine, old: IkeSa, st: IkeSa, message: Message) -> None:
@@ -185,7 +218,21 @@ def _ike_rekeyed(eng: V2Engine, old: IkeSa, st: IkeSa, message: Message) -> None
     eng.table.set_rcookie(st, sa.proposals[0].spi)
     st.proposal = proposal
     _rekeyed_keys(old, st, ke.data)
-    _take_over(eng, old, st)
+    # RFC 7296 2.8.2: the peer rekeyed this IKE SA too; the new SA made with the lowest
+    # of the four nonces goes, deleted by its maker
+    sibling = next((x for x in eng.table.states.values() if isinstance(x, IkeSa)
+                    and x is not st and x.rekey_of == old.serial and x.kind.established
+                    and not x.initiator), None)
+    if sibling is not None and min(st.ni_b, st.nr_b) < min(sibling.ni_b, sibling.nr_b):
+        eng.log_state(st, f"simultaneous rekey of IKE SA #{old.serial}: ours has the lowest "
+                          f"nonce and goes; #{sibling.serial}, the peer's, replaces it")
+        informational.delete_ike(eng, st)
+        eng.table.forget(st)
+        return
+    _take_over(eng, sibling or old, st)
+    if sibling is not None:
+        eng.log_state(sibling, f"simultaneous rekey of IKE SA #{old.serial}: this one has the "
+                               f"lowest nonce; the peer deletes it")
     lifecycle.delete_state(eng, old, "replaced", notify_peer=True)
 
 
