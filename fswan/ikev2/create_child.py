@@ -12,6 +12,8 @@ children and the old one is deleted.  Responder: :func:`in_request`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fswan.ike import lifecycle
 from fswan.ike.dh import GROUPS, DHError, DHKeyPair
 from fswan.ike.select import ConnEntry
@@ -37,7 +39,7 @@ from fswan.ikev2.sa import ChildSa, IkeSa
 from fswan.ikev2.selectors import for_client
 from fswan.whackproto import RC
 
-__all__ = ["in_request", "in_response", "new_child", "rekey_ike"]
+__all__ = ["in_request", "in_response", "new_child", "rekey_ike", "start_pending"]
 
 NONCE_SIZE = 32
 
@@ -101,6 +103,18 @@ def new_child(eng: V2Engine, ike: IkeSa, entry: ConnEntry, whack: object | None,
     suffix = f" to replace #{replaces}" if rekey else ""
     eng.log_state(st, f"{st.kind.label}: {st.kind.story}{suffix}", RC.NEW_STATE + int(st.kind))
     return st
+
+
+def start_pending(eng: V2Engine, st: IkeSa) -> None:
+    """Conns that waited for this IKE SA (beside the one of its IKE_AUTH) get their Child
+    SAs by CREATE_CHILD_SA."""
+    pending, st.pending = st.pending, []
+    for quick in pending:
+        entry = eng.select.get(quick.conn)
+        if entry is None:
+            eng.out.release(quick.whack, False)
+            continue
+        new_child(eng, st, entry, quick.whack, quick.replaces)
 
 
 def rekey_ike(eng: V2Engine, entry: ConnEntry, old: IkeSa) -> IkeSa:
@@ -372,8 +386,6 @@ def _rekey_ike_request(eng: V2Engine, ike: IkeSa, sa: SecurityAssociation, messa
         respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [notify(NotifyType.INVALID_SYNTAX)])
         eng.log_state(ike, f"IKE SA rekey request: bad KE: {error}")
         return
-    from dataclasses import replace
-
     respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [
         SecurityAssociation((replace(reply, spi=st.rcookie),)), Nonce(st.nr_b),
         KeyExchange(proposal.group, our_public)])

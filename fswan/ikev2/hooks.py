@@ -132,6 +132,7 @@ class Ikev2:
         try:
             if exchange == ExchangeType.IKE_AUTH and ike.kind is StateKind.PARENT_I2:
                 ike_auth.in_response(eng, ike, message, md)
+                create_child.start_pending(eng, ike)
             elif exchange == ExchangeType.CREATE_CHILD_SA and owner is not None:
                 create_child.in_response(eng, ike, owner, message, md)
             elif exchange == ExchangeType.INFORMATIONAL:

@@ -216,7 +216,6 @@ def in_response(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) -
                          peers=tsr, transport=offered.transport, nonce_i=st.ni_b,
                          nonce_r=st.nr_b, whack=whack,
                          replaces=first.replaces if first is not None else None)
-    start_pending(eng, st)
 
 
 # --------------------------------------------------------------------------
@@ -331,16 +330,3 @@ def established(eng: V2Engine, st: IkeSa, md: MessageDigest | None, message: Mes
         st.dpd_next = now + entry.conn.dpddelay
     if st.nat_us and st.natt is not None and eng.keep_alive > 0:
         st.keepalive_next = now + eng.keep_alive
-
-
-def start_pending(eng: V2Engine, st: IkeSa) -> None:
-    """Conns that waited for this IKE SA get their Child SAs by CREATE_CHILD_SA."""
-    from fswan.ikev2 import create_child
-
-    pending, st.pending = st.pending, []
-    for quick in pending:
-        entry = eng.select.get(quick.conn)
-        if entry is None:
-            eng.out.release(quick.whack, False)
-            continue
-        create_child.new_child(eng, st, entry, quick.whack, quick.replaces)
