@@ -241,7 +241,9 @@ def test_rekeys_during_iperf_lose_no_connection(lab, tmp_path, rekeyer):
     assert received > 10 << 20, report["end"]
     log = west.log()
     if rekeyer == "fswan":
-        assert "STATE_V2_REKEY_CHILD_I1" in log, log
+        # Child SA rekeys at 8, 16 and 24 s, the one at 16 s together with the IKE SA's
+        # (whichever goes first, the other waits for the window and must still go out)
+        assert log.count("STATE_V2_REKEY_CHILD_I1: sent") >= 3, log
         assert "STATE_V2_REKEY_IKE_I1" in log, log
     else:
         charon = lab.charon_log("lab-east")
