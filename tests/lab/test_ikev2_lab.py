@@ -220,18 +220,23 @@ CHARON_REKEYS = {
 }
 
 
-@pytest.mark.parametrize("rekeyer", ["fswan", "charon"])
+@pytest.mark.parametrize("rekeyer", ["fswan", "fswan-responder", "charon"])
 def test_rekeys_during_iperf_lose_no_connection(lab, tmp_path, rekeyer):
-    """Child SA and IKE SA rekeys (by fswan's short lifetimes, or charon's rekey_time)
-    while iperf3 runs: the TCP connection survives, new SPIs come into use."""
+    """Child SA and IKE SA rekeys (by fswan's short lifetimes -- fswan having initiated
+    the tunnel, or charon --, or by charon's rekey_time) while iperf3 runs: the TCP
+    connection survives, new SPIs come into use."""
     if rekeyer == "fswan":
         start_charon_v2(lab, tmp_path)
         timers = "keylife=16s\nikelifetime=24s\nrekeymargin=8s\nrekeyfuzz=0%\n"
+    elif rekeyer == "fswan-responder":
+        # a responder's margin is half rekeymargin=: Child SA at 8 s, IKE SA at 12 s
+        start_charon_v2(lab, tmp_path)
+        timers = "keylife=12s\nikelifetime=16s\nrekeymargin=8s\nrekeyfuzz=0%\n"
     else:
         start_charon_v2(lab, tmp_path, extra=CHARON_REKEYS)
         timers = ""
     west = lab.fswan("lab-west", v2_conf(extra=timers), PSK_SECRETS)
-    bring_up(lab, west, "fswan")
+    bring_up(lab, west, "charon" if rekeyer == "fswan-responder" else "fswan")
     ping_through(west)
     spis = child_spis(west)
     result = iperf(26)
@@ -240,7 +245,7 @@ def test_rekeys_during_iperf_lose_no_connection(lab, tmp_path, rekeyer):
     received = report["end"]["sum_received"]["bytes"]
     assert received > 10 << 20, report["end"]
     log = west.log()
-    if rekeyer == "fswan":
+    if rekeyer.startswith("fswan"):
         # Child SA rekeys at 8, 16 and 24 s, the one at 16 s together with the IKE SA's
         # (whichever goes first, the other waits for the window and must still go out)
         assert log.count("STATE_V2_REKEY_CHILD_I1: sent") >= 3, log
