@@ -31,7 +31,7 @@ from fswan.ikev2.sa import ChildSa, IkeSa
 from fswan.ikev2.selectors import as_network, contains, for_client, narrow
 from fswan.suites import EspProposal
 
-__all__ = ["ChildOffer", "Choice", "accept", "choose", "install", "offer"]
+__all__ = ["ChildOffer", "Choice", "accept", "choose", "install", "new_state", "offer"]
 
 
 @dataclass
@@ -175,6 +175,30 @@ def accept(offered: ChildOffer, sa: SecurityAssociation | None, tsi: TSi | None,
     return picked[0], picked[1], got_i, got_r
 
 
+def new_state(eng: V2Engine, ike: IkeSa, entry: ConnEntry, kind: StateKind, initiator: bool,
+              whack: object | None, replaces: int | None) -> ChildSa:
+    """A Child SA state of ``entry`` riding ``ike`` (its SPIs, addresses, peer), in the table."""
+    st = ChildSa(
+        serial=eng.table.next_serial(),
+        kind=kind,
+        connection=entry.oriented,
+        initiator=initiator,
+        icookie=ike.icookie,
+        rcookie=ike.rcookie,
+        local_addr=ike.local_addr,
+        local_port=ike.local_port,
+        remote_addr=ike.remote_addr,
+        remote_port=ike.remote_port,
+        created=eng.now,
+        whack=whack,
+        replaces=replaces,
+        isakmp_serial=ike.serial,
+        peer_id=ike.peer_id,
+    )
+    eng.table.add_quick(st)
+    return st
+
+
 def install(
     eng: V2Engine, ike: IkeSa, entry: ConnEntry, *, initiator: bool, our_spi: int,
     peer_spi: int, proposal: EspProposal, pfs_group: int | None, ours: TrafficSelector,
@@ -185,24 +209,8 @@ def install(
     """The established Child SA: keys from SK_d (and the PFS secret), the data plane told."""
     assert ike.suite is not None and ike.sk is not None
     if st is None:
-        st = ChildSa(
-            serial=eng.table.next_serial(),
-            kind=StateKind.V2_ESTABLISHED_CHILD_SA,
-            connection=entry.oriented,
-            initiator=initiator,
-            icookie=ike.icookie,
-            rcookie=ike.rcookie,
-            local_addr=ike.local_addr,
-            local_port=ike.local_port,
-            remote_addr=ike.remote_addr,
-            remote_port=ike.remote_port,
-            created=eng.now,
-            whack=whack,
-            replaces=replaces,
-            isakmp_serial=ike.serial,
-            peer_id=ike.peer_id,
-        )
-        eng.table.add_quick(st)
+        st = new_state(eng, ike, entry, StateKind.V2_ESTABLISHED_CHILD_SA, initiator, whack,
+                       replaces)
     else:
         st.kind = StateKind.V2_ESTABLISHED_CHILD_SA
         st.local_port, st.remote_addr, st.remote_port = (

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from fswan.ike import lifecycle
 from fswan.ike.dh import GROUPS, DHError, DHKeyPair
+from fswan.ike.quick_mode import pfs_group  # Quick Mode's rule: esp='s group, else pfs=yes
 from fswan.ike.select import ConnEntry
 from fswan.ike.state import MessageDigest, StateKind
 from fswan.ike.table import ZERO_COOKIE
@@ -44,38 +45,12 @@ __all__ = ["in_request", "in_response", "new_child", "rekey_ike", "start_pending
 NONCE_SIZE = 32
 
 
-def pfs_group(entry: ConnEntry, ike: IkeSa) -> int | None:
-    """The DH group of a CREATE_CHILD_SA: ``esp=``'s, else the IKE SA's with ``pfs=yes``."""
-    for proposal in entry.esp:
-        if proposal.pfs_group is not None:
-            return proposal.pfs_group
-    if entry.conn.pfs and ike.proposal is not None:
-        return ike.proposal.group
-    return None
-
-
 def new_child(eng: V2Engine, ike: IkeSa, entry: ConnEntry, whack: object | None,
               replaces: int | None) -> ChildSa:
     old = eng.table.get(replaces)
     rekey = isinstance(old, ChildSa) and old.installed
-    st = ChildSa(
-        serial=eng.table.next_serial(),
-        kind=StateKind.V2_REKEY_CHILD_I1 if rekey else StateKind.V2_NEW_CHILD_I1,
-        connection=entry.oriented,
-        initiator=True,
-        icookie=ike.icookie,
-        rcookie=ike.rcookie,
-        local_addr=ike.local_addr,
-        local_port=ike.local_port,
-        remote_addr=ike.remote_addr,
-        remote_port=ike.remote_port,
-        created=eng.now,
-        whack=whack,
-        replaces=replaces if rekey else None,
-        isakmp_serial=ike.serial,
-        peer_id=ike.peer_id,
-    )
-    eng.table.add_quick(st)
+    kind = StateKind.V2_REKEY_CHILD_I1 if rekey else StateKind.V2_NEW_CHILD_I1
+    st = children.new_state(eng, ike, entry, kind, True, whack, replaces if rekey else None)
     group = pfs_group(entry, ike)
     offer = children.offer(eng, entry, ike, group)
     if rekey:
