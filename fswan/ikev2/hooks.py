@@ -23,7 +23,7 @@ from fswan.ike.state import State, StateKind
 from fswan.ike.table import ZERO_COOKIE
 from fswan.ike.timers import MAX_RETRANSMITS, RETRANSMIT_DELAY
 from fswan.ikev2 import create_child, fragmentation, ike_auth, ike_sa_init, informational
-from fswan.ikev2.constants import ExchangeType
+from fswan.ikev2.constants import ExchangeType, NotifyType
 from fswan.ikev2.errors import IntegrityError, MalformedMessage
 from fswan.ikev2.exchange import EXCHANGE_NAMES, V2Engine, notify, respond, response_done
 from fswan.ikev2.message import Message, decode_message
@@ -87,6 +87,14 @@ class Ikev2:
             eng.count("rejected")
             for line in error.lines:
                 eng.log_state(ike, line, error.rc)
+            request = not header.is_response
+            if request and ike.sk is not None and ike.peer_next <= header.message_id:
+                # an authentic request we refuse still gets its answer: the peer's window
+                # moves on, and it learns why
+                respond(eng, ike, md, header.exchange,
+                        [notify(error.notify or NotifyType.INVALID_SYNTAX)])
+            if request and ike.kind.established:
+                return  # one refused request; the IKE SA and its Child SAs stay
             if error.delete:
                 self._drop(eng, ike, md)
 
@@ -170,7 +178,7 @@ class Ikev2:
         elif exchange == ExchangeType.INFORMATIONAL:
             informational.in_request(eng, ike, message, md)
         else:
-            respond(eng, ike, md, exchange, [notify(7)])  # INVALID_SYNTAX
+            respond(eng, ike, md, exchange, [notify(NotifyType.INVALID_SYNTAX)])
 
     # -- what the shared parts hand over -----------------------------------------
 

@@ -70,7 +70,8 @@ def _our_auth(eng: V2Engine, st: IkeSa, entry: ConnEntry, octets: bytes, peer: I
     if st.auth == _PSK:
         secret = eng.select.secrets.find_psk(o.this.id, peer)
         if secret is None:
-            raise fail(f"no PSK for '{o.this.id}' and '{peer}' in ipsec.secrets")
+            raise fail(f"no PSK for '{o.this.id}' and '{peer}' in ipsec.secrets",
+                       notify=NotifyType.AUTHENTICATION_FAILED)
         return Authentication(AuthMethod.SHARED_KEY_MIC,
                               psk_auth(st.suite.prf, bytes(secret.value), octets))  # type: ignore[arg-type]
     key = None

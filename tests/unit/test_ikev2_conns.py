@@ -21,3 +21,27 @@ def test_a_permit_conn_with_3des_first_still_keys_over_ikev2_with_its_aes_propos
     pair.initiate(who="east")
     assert pair.west.installed and pair.east.installed, pair.west.text() + pair.east.text()
     assert "STATE_V2_ESTABLISHED_IKE_SA" in pair.west.text()
+
+
+def test_an_authentic_request_we_refuse_is_answered_and_the_ike_sa_stays():
+    from fswan.ikev2.constants import ExchangeType, NotifyType
+    from fswan.ikev2.payloads import Nonce, Notify
+    from fswan.ikev2.sa import IkeSa
+
+    pair = make_pair(conn(ikev2=Ikev2Policy.INSIST))
+    pair.initiate()
+    west = next(s for s in pair.west.engine.table.states.values() if isinstance(s, IkeSa))
+    east = next(s for s in pair.east.engine.table.states.values() if isinstance(s, IkeSa))
+    # a CREATE_CHILD_SA request without its SA payload, sealed with west's real keys
+    data = west.seal(ExchangeType.CREATE_CHILD_SA, west.next_request, False,
+                     [Nonce(bytes(32))], bytes(16))
+    pair.east.engine.receive_datagram(data, "192.0.2.2", 4500 if east.local_port == 4500 else 500,
+                                      "192.0.2.1", west.local_port, pair.now)
+    answers = [d for d in pair.east.engine.datagrams_to_send()]
+    assert len(answers) == 1
+    raw = answers[0].data
+    reply = west.open(raw[4:] if answers[0].local_port == 4500 else raw)
+    assert [n.notify_type for n in reply.all(Notify)] == [NotifyType.INVALID_SYNTAX]
+    assert east.serial in pair.east.engine.table.states and pair.east.installed
+    logged = [e.text for e in pair.east.engine.next_events() if hasattr(e, "text")]
+    assert any("SA payload missing" in line for line in logged), logged
