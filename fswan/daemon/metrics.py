@@ -47,6 +47,10 @@ NOT_DROPS = frozenset({"fragmented", "acquire", "%hold", "%pass", "not ESP"})
 _FIRST_KINDS = {
     StateKind.MAIN_I1: "isakmp", StateKind.MAIN_R1: "isakmp", StateKind.AGGR_I1: "isakmp",
     StateKind.AGGR_R1: "isakmp", StateKind.QUICK_I1: "ipsec", StateKind.QUICK_R1: "ipsec",
+    # IKEv2: the IKE SA's exchanges, and Child SAs by CREATE_CHILD_SA (the first Child SA
+    # is made inside IKE_AUTH, with its IKE SA)
+    StateKind.PARENT_I1: "isakmp", StateKind.PARENT_R1: "isakmp",
+    StateKind.V2_NEW_CHILD_I1: "ipsec", StateKind.V2_REKEY_CHILD_I1: "ipsec",
 }
 def _notify_name(number: int) -> str:
     try:
