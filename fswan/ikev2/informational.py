@@ -81,6 +81,8 @@ def in_response(eng: V2Engine, ike: IkeSa, message: Message, md: MessageDigest) 
 
 
 def in_request(eng: V2Engine, ike: IkeSa, message: Message, md: MessageDigest) -> None:
+    if not message.payloads:
+        eng.count("dpd_received")  # the peer's liveness check, answered empty below
     answer: list[Payload] = []
     gone: list[ChildSa] = []
     delete_ike_sa = False

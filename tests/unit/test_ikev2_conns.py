@@ -45,3 +45,16 @@ def test_an_authentic_request_we_refuse_is_answered_and_the_ike_sa_stays():
     assert east.serial in pair.east.engine.table.states and pair.east.installed
     logged = [e.text for e in pair.east.engine.next_events() if hasattr(e, "text")]
     assert any("SA payload missing" in line for line in logged), logged
+
+
+def test_liveness_checks_are_counted_on_both_sides():
+    from fswan.config.model import DpdAction
+
+    pair = make_pair(conn(ikev2=Ikev2Policy.INSIST, dpddelay=10.0, dpdtimeout=30.0,
+                          dpdaction=DpdAction.CLEAR))
+    pair.initiate()
+    pair.run(35)
+    sent = pair.west.engine.counters["dpd_sent"] + pair.east.engine.counters["dpd_sent"]
+    received = pair.west.engine.counters["dpd_received"] + pair.east.engine.counters["dpd_received"]
+    assert sent >= 2 and received == sent
+    assert pair.west.installed and not pair.west.deleted
