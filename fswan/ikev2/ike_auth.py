@@ -1,12 +1,14 @@
-"""IKE_AUTH (RFC 7296 1.2, 2.15): identities, AUTH, and the first Child SA.
+"""IKE_AUTH (RFC 7296 1.2, 2.15): identities, AUTH, the first Child SA, certificates, CP.
 
-AUTH signs our IKE_SA_INIT message, the peer's nonce and prf(SK_p, our ID):
-with a PSK it is prf(prf(secret, "Key Pad for IKEv2"), octets) (method 2), with
-RSA raw keys a PKCS#1 v1.5 signature (method 1, SHA-1) -- RFC 7427 digital
-signatures (method 14) are accepted from the peer.  The responder picks the conn
-by the proven ID (``rightid=``, ``%any``) and its Child SA's conn by the
-selectors (:mod:`~fswan.ikev2.children`).  A refused AUTH ends the IKE SA; a
-refused Child SA leaves the IKE SA up without it, as RFC 7296 says.
+AUTH signs our IKE_SA_INIT message, the peer's nonce and prf(SK_p, our ID): with a
+PSK it is prf(prf(secret, "Key Pad for IKEv2"), octets) (method 2); with raw RSA keys
+or a certificate's RSA/ECDSA key a signature (``signatures.py``: RFC 7427 when the
+peer announced SIGNATURE_HASH_ALGORITHMS).  CERT goes as ``leftsendcert=`` says, a
+CERTREQ names our trust anchors' keys, and the peer's certificate is checked as in
+IKEv1 (``certauth.check_peer_certificate``).  The responder picks the conn by the
+proven ID (``rightid=``, ``%any``), the one whose keys verify its AUTH, and the Child
+SA's conn by the selectors (:mod:`~fswan.ikev2.children`).  A refused AUTH ends the
+IKE SA; a refused Child SA leaves the IKE SA up without it, as RFC 7296 says.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from fswan.ike.state import ExchangeError, MessageDigest, StateKind
 from fswan.ikev2 import children, configuration, signatures, suites
 from fswan.ikev2.constants import AuthMethod, ExchangeType, NotifyType
 from fswan.ikev2.crypto import psk_auth, signed_octets, verify_psk_auth
-from fswan.isakmp.payloads import CertPayload
 from fswan.ikev2.exchange import (
     V2Engine,
     fail,
     has_payloads,
     id_body,
     notify,
+    notify_name,
     peer_identity,
     request,
     respond,
@@ -47,6 +49,7 @@ from fswan.ikev2.payloads import (
     TSr,
 )
 from fswan.ikev2.sa import IkeSa
+from fswan.isakmp.payloads import CertPayload
 from fswan.whackproto import RC
 
 __all__ = ["in_request", "in_response", "send_request"]
@@ -177,9 +180,7 @@ def send_request(eng: V2Engine, st: IkeSa) -> None:
 def in_response(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) -> None:
     errors = [n for n in message.all(Notify) if n.notify_type < 16384]
     if errors and message.get(Authentication) is None:
-        name = NotifyType(errors[0].notify_type).name \
-            if errors[0].notify_type in NotifyType._value2member_map_ else str(errors[0].notify_type)
-        raise fail(f"IKE_AUTH response: {name}")
+        raise fail(f"IKE_AUTH response: {notify_name(errors[0].notify_type)}")
     has_payloads(message, IDr.TYPE, Authentication.TYPE)
     idr = message.get(IDr)
     auth = message.get(Authentication)
