@@ -58,3 +58,22 @@ def test_liveness_checks_are_counted_on_both_sides():
     received = pair.west.engine.counters["dpd_received"] + pair.east.engine.counters["dpd_received"]
     assert sent >= 2 and received == sent
     assert pair.west.installed and not pair.west.deleted
+
+
+def test_ipv6_gateways_and_clients():
+    from ipaddress import ip_network
+
+    from fswan.config.secrets import parse_secrets
+    from tests.ike_pair import mirrored
+
+    west, east = "2001:db8::1", "2001:db8::2"
+    secrets = parse_secrets(f'{west} {east} : PSK "lab-psk-not-secret-0123456789"\n',
+                            "/etc/ipsec.secrets")
+    pair = make_pair(conn(ikev2=Ikev2Policy.INSIST, left=west, right=east,
+                          leftsubnet="2001:db8:1::/64", rightsubnet="2001:db8:2::/64"),
+                     west_secrets=secrets, east_secrets=secrets, west_addr=west, east_addr=east)
+    pair.initiate()
+    assert pair.west.installed and pair.east.installed, pair.west.text() + pair.east.text()
+    assert mirrored(pair.west.installed[0], pair.east.installed[0])
+    assert (pair.west.installed[0].local_client, pair.west.installed[0].remote_client) == (
+        ip_network("2001:db8:1::/64"), ip_network("2001:db8:2::/64"))
