@@ -54,6 +54,9 @@ __all__ = ["in_request", "in_response", "initiate"]
 NONCE_SIZE = 32
 #: a responder state that never gets its IKE_AUTH goes after this long
 HALF_OPEN_LIFE = 4 * RETRANSMIT_DELAY
+#: first messages no conn allows: the first logged whole, the rest in the half-open summary
+#: line (a spoofed flood from many addresses must not become a flood of log lines)
+NO_CONN = "IKEv2 IKE_SA_INIT no conn allows"
 
 
 # --------------------------------------------------------------------------
@@ -219,8 +222,10 @@ def in_request(eng: V2Engine, message: Message, md: MessageDigest) -> None:
                                                  False, ikev2=True)
     if not candidates:
         eng.count("no_connection")
-        eng.out.log(f"IKEv2 IKE_SA_INIT request received on {md.local_addr}:{md.local_port} "
-                    f"from {md.peer} but no IKEv2 connection has been authorized")
+        if NO_CONN not in eng.halfopen.dropped:  # one line, then the interval's summary counts
+            eng.out.log(f"IKEv2 IKE_SA_INIT request received on {md.local_addr}:{md.local_port} "
+                        f"from {md.peer} but no IKEv2 connection has been authorized")
+        eng.halfopen.note(NO_CONN)
         _answer_clear(eng, md, [notify(NotifyType.NO_PROPOSAL_CHOSEN)])
         return
     offered = message.get(SecurityAssociation)

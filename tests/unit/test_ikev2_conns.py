@@ -77,3 +77,30 @@ def test_ipv6_gateways_and_clients():
     assert mirrored(pair.west.installed[0], pair.east.installed[0])
     assert (pair.west.installed[0].local_client, pair.west.installed[0].remote_client) == (
         ip_network("2001:db8:1::/64"), ip_network("2001:db8:2::/64"))
+
+
+def test_first_messages_no_conn_allows_log_one_line_and_a_summary():
+    from fswan.ike.events import LogLine
+    from fswan.ikev2.constants import ExchangeType, Flags
+    from fswan.ikev2.message import Header, Message
+    from fswan.ikev2.payloads import KeyExchange, Nonce
+    from fswan.ikev2 import suites
+    from fswan.suites import parse_ike
+
+    pair = make_pair(conn(ikev2=Ikev2Policy.INSIST))
+    east = pair.east.engine
+    offer = suites.ike_proposals(parse_ike("aes128-sha2_256-modp2048"))
+    lines = []
+    for i in range(200):  # from 200 addresses no conn names, over 100 s
+        request = Message(Header(i.to_bytes(8, "big"), bytes(8), ExchangeType.IKE_SA_INIT,
+                                 Flags.INITIATOR, 0),
+                          (offer, KeyExchange(14, bytes(256)), Nonce(bytes(32)))).encode()
+        east.receive_datagram(request, "192.0.2.2", 500, f"203.0.113.{i % 100 + 1}", 500, i * 0.5)
+        lines += [e.text for e in east.next_events() if isinstance(e, LogLine)]
+        assert len(east.datagrams_to_send()) == 1  # each still gets NO_PROPOSAL_CHOSEN
+    whole = [t for t in lines if "no IKEv2 connection has been authorized" in t]
+    summaries = [t for t in lines if "IKEv2 IKE_SA_INIT no conn allows" in t]
+    # at most one whole line and one summary per REPORT_INTERVAL (10 s) of the 100 s
+    assert 1 <= len(whole) <= 11 and 1 <= len(summaries) <= 11, lines
+    assert sum(int(t.rsplit(": ", 1)[1]) for t in summaries) >= 180
+    assert east.counters["no_connection"] == 200
