@@ -25,7 +25,7 @@ from fswan.ike.state import StateKind
 from fswan.ikev2 import suites
 from fswan.ikev2.constants import NotifyType
 from fswan.ikev2.crypto import child_keymat
-from fswan.ikev2.exchange import V2Engine, notify, notify_name
+from fswan.ikev2.exchange import V2Engine, notify_name
 from fswan.ikev2.payloads import Notify, Payload, Proposal, SecurityAssociation, TrafficSelector, TSi, TSr
 from fswan.ikev2.sa import ChildSa, IkeSa
 from fswan.ikev2.selectors import as_network, contains, for_client, narrow
@@ -93,7 +93,7 @@ def offer_payloads(child: ChildOffer) -> list[Payload]:
         TSr((child.tsr,)),
     ]
     if child.transport:
-        payloads.append(notify(NotifyType.USE_TRANSPORT_MODE))
+        payloads.append(Notify(NotifyType.USE_TRANSPORT_MODE))
     return payloads
 
 
@@ -145,7 +145,7 @@ def answer_payloads(choice: Choice, our_spi: int) -> list[Payload]:
         TSr((choice.tsr,)),
     ]
     if choice.transport:
-        payloads.append(notify(NotifyType.USE_TRANSPORT_MODE))
+        payloads.append(Notify(NotifyType.USE_TRANSPORT_MODE))
     return payloads
 
 
@@ -154,7 +154,7 @@ def accept(offered: ChildOffer, sa: SecurityAssociation | None, tsi: TSi | None,
                                                                  TrafficSelector] | str:
     """The initiator's check of the answer: (proposal, peer SPI, TSi, TSr) or why not."""
     for n in notifies:
-        if n.notify_type < 16384:
+        if n.is_error:
             return notify_name(n.notify_type)
     if sa is None or tsi is None or tsr is None:
         return "no SA, TSi or TSr payload in the answer"

@@ -23,7 +23,7 @@ from fswan.ike.table import ZERO_COOKIE
 from fswan.ikev2 import children, ike_auth, informational, suites
 from fswan.ikev2.constants import ExchangeType, NotifyType, ProtocolId
 from fswan.ikev2.crypto import derive_ike_keys, rekey_skeyseed
-from fswan.ikev2.exchange import V2Engine, error_notifies, fail, has_payloads, notify, notify_name
+from fswan.ikev2.exchange import V2Engine, error_notifies, fail, has_payloads, notify_name
 from fswan.ikev2.exchange import request, respond
 from fswan.ikev2.message import Message
 from fswan.ikev2.payloads import (
@@ -63,18 +63,14 @@ def new_child(eng: V2Engine, ike: IkeSa, entry: ConnEntry, whack: object | None,
     payloads: list[Payload] = []
     if rekey:
         assert isinstance(old, ChildSa)
-        payloads.append(notify(NotifyType.REKEY_SA, protocol=ProtocolId.ESP,
+        payloads.append(Notify(NotifyType.REKEY_SA, protocol=ProtocolId.ESP,
                                spi=old.our_spi.to_bytes(4, "big")))
-    payloads += [children.offer_payloads(offer)[0], Nonce(st.ni_b)]
+    sa, *selectors = children.offer_payloads(offer)
+    payloads += [sa, Nonce(st.ni_b)]
     if st.dh is not None:
         payloads.append(KeyExchange(st.dh.group.number, st.dh.public_bytes()))
-    payloads += children.offer_payloads(offer)[1:]
-
-    def build(message_id: int) -> tuple[int, list[Payload]]:
-        st.request_id = message_id
-        return ExchangeType.CREATE_CHILD_SA, payloads
-
-    request(eng, ike, st, build)
+    payloads += selectors
+    request(eng, ike, st, lambda _mid: (ExchangeType.CREATE_CHILD_SA, payloads))
     suffix = f" to replace #{replaces}" if rekey else ""
     eng.log_state(st, f"{st.kind.label}: {st.kind.story}{suffix}", RC.NEW_STATE + int(st.kind))
     return st
@@ -270,21 +266,21 @@ def in_request(eng: V2Engine, ike: IkeSa, message: Message, md: MessageDigest) -
                     if isinstance(c, ChildSa) and c.installed and c.peer_spi == spi), None)
         if old is None:
             respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA,
-                    [notify(NotifyType.CHILD_SA_NOT_FOUND, protocol=ProtocolId.ESP, spi=rekey.spi)])
+                    [Notify(NotifyType.CHILD_SA_NOT_FOUND, protocol=ProtocolId.ESP, spi=rekey.spi)])
             eng.log_state(ike, f"CREATE_CHILD_SA: no Child SA with SPI 0x{spi:08x} to rekey")
             return
     ke = message.get(KeyExchange)
     group = ke.group if ke is not None else None
     if group is not None and group not in GROUPS:
         respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA,
-                [notify(NotifyType.NO_PROPOSAL_CHOSEN)])
+                [Notify(NotifyType.NO_PROPOSAL_CHOSEN)])
         return
     transport = message.notify(NotifyType.USE_TRANSPORT_MODE) is not None
     first = eng.select.get(old.conn_name) if old is not None else None
     choice = children.choose(eng, ike, sa, message.get(TSi), message.get(TSr), transport,
                              group, first=first)
     if not isinstance(choice, children.Choice):
-        respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [notify(choice)])
+        respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [Notify(choice)])
         eng.log_state(ike, f"CREATE_CHILD_SA from {md.peer} refused: {notify_name(choice)}")
         return
     nonce_r = eng.random(NONCE_SIZE)
@@ -294,7 +290,7 @@ def in_request(eng: V2Engine, ike: IkeSa, message: Message, md: MessageDigest) -
         try:
             shared = dh.shared_secret(ke.data)
         except DHError as error:
-            respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [notify(NotifyType.INVALID_SYNTAX)])
+            respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [Notify(NotifyType.INVALID_SYNTAX)])
             eng.log_state(ike, f"CREATE_CHILD_SA from {md.peer}: bad KE: {error}")
             return
         our_ke = KeyExchange(group, dh.public_bytes())
@@ -319,16 +315,16 @@ def _rekey_ike_request(eng: V2Engine, ike: IkeSa, sa: SecurityAssociation, messa
     ke = message.get(KeyExchange)
     picked = suites.choose_ike(sa, entry.ike)
     if picked is None or ke is None:
-        respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [notify(NotifyType.NO_PROPOSAL_CHOSEN)])
+        respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [Notify(NotifyType.NO_PROPOSAL_CHOSEN)])
         raise fail("IKE SA rekey request: no acceptable proposal", delete=False)
     reply, proposal = picked
     if ke.group != proposal.group:
         respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA,
-                [notify(NotifyType.INVALID_KE_PAYLOAD, proposal.group.to_bytes(2, "big"))])
+                [Notify(NotifyType.INVALID_KE_PAYLOAD, proposal.group.to_bytes(2, "big"))])
         return
     peer_spi = next((p.spi for p in sa.proposals if p.number == reply.number), b"")
     if len(peer_spi) != 8:
-        respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [notify(NotifyType.INVALID_SYNTAX)])
+        respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [Notify(NotifyType.INVALID_SYNTAX)])
         return
     st = IkeSa(
         serial=eng.table.next_serial(),
@@ -358,7 +354,7 @@ def _rekey_ike_request(eng: V2Engine, ike: IkeSa, sa: SecurityAssociation, messa
         _rekeyed_keys(ike, st, ke.data)
     except DHError as error:
         eng.table.forget(st)
-        respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [notify(NotifyType.INVALID_SYNTAX)])
+        respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [Notify(NotifyType.INVALID_SYNTAX)])
         eng.log_state(ike, f"IKE SA rekey request: bad KE: {error}")
         return
     respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [

@@ -23,7 +23,7 @@ from fswan.ike.main_mode import id_payload, identity_of
 from fswan.ike.state import ExchangeError, MessageDigest, Phase1State, State, TimerEvent
 from fswan.ike.timers import RETRANSMIT_DELAY
 from fswan.ikev2 import fragmentation
-from fswan.ikev2.constants import ExchangeType, NotifyType, PayloadType, ProtocolId
+from fswan.ikev2.constants import ExchangeType, NotifyType, PayloadType
 from fswan.ikev2.message import Message
 from fswan.ikev2.payloads import IDi, IDr, Notify, Payload
 from fswan.ikev2.sa import IkeSa, RequestBuilder
@@ -128,12 +128,7 @@ def fail(*lines: str, notify: int | None = None, delete: bool = True) -> Exchang
 
 
 def error_notifies(message: Message) -> list[Notify]:
-    return [n for n in message.all(Notify) if n.notify_type < 16384]
-
-
-def notify(notify_type: int, data: bytes = b"", protocol: int = ProtocolId.NONE,
-           spi: bytes = b"") -> Notify:
-    return Notify(notify_type, data, protocol, spi)
+    return [n for n in message.all(Notify) if n.is_error]
 
 
 # --------------------------------------------------------------------------
@@ -166,8 +161,8 @@ def nat_hash(spis: bytes, address: IPAddress, port: int) -> bytes:
 def nat_notifies(spis: bytes, local: IPAddress, local_port: int, remote: IPAddress,
                  remote_port: int) -> list[Notify]:
     return [
-        notify(NotifyType.NAT_DETECTION_SOURCE_IP, nat_hash(spis, local, local_port)),
-        notify(NotifyType.NAT_DETECTION_DESTINATION_IP, nat_hash(spis, remote, remote_port)),
+        Notify(NotifyType.NAT_DETECTION_SOURCE_IP, nat_hash(spis, local, local_port)),
+        Notify(NotifyType.NAT_DETECTION_DESTINATION_IP, nat_hash(spis, remote, remote_port)),
     ]
 
 

@@ -25,8 +25,9 @@ from fswan.ike.timers import MAX_RETRANSMITS, RETRANSMIT_DELAY
 from fswan.ikev2 import create_child, fragmentation, ike_auth, ike_sa_init, informational
 from fswan.ikev2.constants import ExchangeType, NotifyType
 from fswan.ikev2.errors import IntegrityError, MalformedMessage
-from fswan.ikev2.exchange import EXCHANGE_NAMES, V2Engine, notify, respond, response_done
+from fswan.ikev2.exchange import EXCHANGE_NAMES, V2Engine, respond, response_done
 from fswan.ikev2.message import Message, decode_message
+from fswan.ikev2.payloads import Notify
 from fswan.ikev2.sa import ChildSa, IkeSa
 from fswan.whackproto import RC
 
@@ -92,7 +93,7 @@ class Ikev2:
                 # an authentic request we refuse still gets its answer: the peer's window
                 # moves on, and it learns why
                 respond(eng, ike, md, header.exchange,
-                        [notify(error.notify or NotifyType.INVALID_SYNTAX)])
+                        [Notify(error.notify or NotifyType.INVALID_SYNTAX)])
             if request and ike.kind.established:
                 return  # one refused request; the IKE SA and its Child SAs stay
             if error.delete:
@@ -128,11 +129,10 @@ class Ikev2:
                 ike.outstanding = None
                 ike_auth.send_request(eng, ike)
             return
-        opened = fragmentation.open_message(eng, ike, md)
+        opened = _open(eng, ike, md)
         if opened is None:
             return  # more fragments to come
         message = opened
-        md.payloads = list(message.payloads)
         ike.outstanding = None
         ike.request_retransmit = None
         if ike.kind.established:
@@ -158,11 +158,10 @@ class Ikev2:
         if mid != ike.peer_next:
             eng.out.count("unexpected")
             return
-        opened = fragmentation.open_message(eng, ike, md)
+        opened = _open(eng, ike, md)
         if opened is None:
             return  # more fragments to come
         message = opened
-        md.payloads = list(message.payloads)
         exchange = md.header.exchange
         if exchange == ExchangeType.IKE_AUTH and ike.kind is StateKind.PARENT_R1:
             ike_auth.in_request(eng, ike, message, md)
@@ -178,7 +177,7 @@ class Ikev2:
         elif exchange == ExchangeType.INFORMATIONAL:
             informational.in_request(eng, ike, message, md)
         else:
-            respond(eng, ike, md, exchange, [notify(NotifyType.INVALID_SYNTAX)])
+            respond(eng, ike, md, exchange, [Notify(NotifyType.INVALID_SYNTAX)])
 
     # -- what the shared parts hand over -----------------------------------------
 
@@ -280,6 +279,15 @@ class Ikev2:
         eng.out.log_conn(entry.name, f"starting keying attempt {attempt} of {limit}", RC.COMMENT)
         ike_sa_init.initiate(eng, entry, now, None,
                              pending or [PendingQuick(None, None, entry.name)], attempt, None)
+
+
+def _open(eng: Any, ike: IkeSa, md: MessageDigest) -> Message | None:
+    """The peer's protected message decrypted (whole once its fragments are in), its
+    payloads in ``md``; None while fragments are missing."""
+    message = fragmentation.open_message(eng, ike, md)
+    if message is not None:
+        md.payloads = list(message.payloads)
+    return message
 
 
 def _usable(eng: Any, entry: ConnEntry) -> IkeSa | None:

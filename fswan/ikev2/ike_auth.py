@@ -26,10 +26,10 @@ from fswan.ikev2.constants import AuthMethod, ExchangeType, NotifyType
 from fswan.ikev2.crypto import psk_auth, signed_octets, verify_psk_auth
 from fswan.ikev2.exchange import (
     V2Engine,
+    error_notifies,
     fail,
     has_payloads,
     id_body,
-    notify,
     notify_name,
     peer_identity,
     request,
@@ -165,7 +165,7 @@ def send_request(eng: V2Engine, st: IkeSa) -> None:
     st.first_child = child
     payloads: list[Payload] = [idi, *_our_certs(entry, st)]
     if eng.first_contact(st):
-        payloads.append(notify(NotifyType.INITIAL_CONTACT))
+        payloads.append(Notify(NotifyType.INITIAL_CONTACT))
     if not o.that.id.is_any and not o.that.id.is_pattern:
         payloads.append(id_body(o.that.id, False))
     payloads.append(auth)
@@ -178,7 +178,7 @@ def send_request(eng: V2Engine, st: IkeSa) -> None:
 
 
 def in_response(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) -> None:
-    errors = [n for n in message.all(Notify) if n.notify_type < 16384]
+    errors = error_notifies(message)
     if errors and message.get(Authentication) is None:
         raise fail(f"IKE_AUTH response: {notify_name(errors[0].notify_type)}")
     has_payloads(message, IDr.TYPE, Authentication.TYPE)
@@ -258,7 +258,7 @@ def in_request(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) ->
     entry = next((e for e in _candidates(eng, st, peer, ours)
                   if _verify(eng, st, e, auth, octets, peer, certs, why)), None)
     if entry is None:
-        respond(eng, st, md, ExchangeType.IKE_AUTH, [notify(NotifyType.AUTHENTICATION_FAILED)])
+        respond(eng, st, md, ExchangeType.IKE_AUTH, [Notify(NotifyType.AUTHENTICATION_FAILED)])
         raise fail(*why, f"IKE_AUTH from {md.peer}: no IKEv2 connection for peer '{peer}' "
                    "whose key proves its AUTH; AUTHENTICATION_FAILED sent")
     eng.switch_connection(st, entry)
@@ -286,7 +286,7 @@ def in_request(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) ->
         our_spi = eng.table.new_spi()
         payloads += children.answer_payloads(choice, our_spi)
     else:
-        payloads.append(notify(choice))
+        payloads.append(Notify(choice))
     respond(eng, st, md, ExchangeType.IKE_AUTH, payloads)
     established(eng, st, md, message)
     if isinstance(choice, children.Choice):

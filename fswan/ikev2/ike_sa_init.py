@@ -31,7 +31,6 @@ from fswan.ikev2.exchange import (
     fail,
     has_payloads,
     nat_notifies,
-    notify,
     notify_name,
     note_nat,
 )
@@ -101,7 +100,7 @@ def _send_request(eng: V2Engine, st: IkeSa) -> None:
     assert st.dh is not None
     payloads: list[Payload] = []
     if st.cookie:
-        payloads.append(notify(NotifyType.COOKIE, st.cookie))
+        payloads.append(Notify(NotifyType.COOKIE, st.cookie))
     payloads += [
         suites.ike_proposals(st.offered),
         KeyExchange(st.dh.group.number, st.dh.public_bytes()),
@@ -213,7 +212,7 @@ def in_request(eng: V2Engine, message: Message, md: MessageDigest) -> None:
         got = message.notify(NotifyType.COOKIE)
         if got is None or not hmac.compare_digest(got.data, expected):
             eng.count("cookies_sent")
-            _answer_clear(eng, md, [notify(NotifyType.COOKIE, expected)])
+            _answer_clear(eng, md, [Notify(NotifyType.COOKIE, expected)])
             return
         eng.count("cookies_verified")
     if not admit(eng, md, False):
@@ -226,7 +225,7 @@ def in_request(eng: V2Engine, message: Message, md: MessageDigest) -> None:
             eng.out.log(f"IKEv2 IKE_SA_INIT request received on {md.local_addr}:{md.local_port} "
                         f"from {md.peer} but no IKEv2 connection has been authorized")
         eng.halfopen.note(NO_CONN)
-        _answer_clear(eng, md, [notify(NotifyType.NO_PROPOSAL_CHOSEN)])
+        _answer_clear(eng, md, [Notify(NotifyType.NO_PROPOSAL_CHOSEN)])
         return
     offered = message.get(SecurityAssociation)
     assert offered is not None
@@ -242,14 +241,14 @@ def in_request(eng: V2Engine, message: Message, md: MessageDigest) -> None:
         eng.count("no_proposal_chosen")
         ours = "; ".join(suites.describe_ike(p) for p in candidates[0].ike)
         eng.out.log(f"IKE_SA_INIT from {md.peer}: no proposal chosen (we accept: {ours})")
-        _answer_clear(eng, md, [notify(NotifyType.NO_PROPOSAL_CHOSEN)])
+        _answer_clear(eng, md, [Notify(NotifyType.NO_PROPOSAL_CHOSEN)])
         return
     entry, reply_proposal, proposal = chosen
     if ke.group != proposal.group:
         eng.count("invalid_ke_sent")
         eng.out.log(f"IKE_SA_INIT from {md.peer}: KE of group {ke.group}; asking for "
                     f"{GROUPS[proposal.group].name} (INVALID_KE_PAYLOAD)")
-        _answer_clear(eng, md, [notify(NotifyType.INVALID_KE_PAYLOAD,
+        _answer_clear(eng, md, [Notify(NotifyType.INVALID_KE_PAYLOAD,
                                        proposal.group.to_bytes(2, "big"))])
         return
     host = entry.oriented.this.host
@@ -287,7 +286,7 @@ def in_request(eng: V2Engine, message: Message, md: MessageDigest) -> None:
     except DHError as error:
         eng.log_state(st, f"IKE_SA_INIT from {md.peer}: bad KE: {error}")
         eng.table.forget(st)
-        _answer_clear(eng, md, [notify(NotifyType.INVALID_SYNTAX)])
+        _answer_clear(eng, md, [Notify(NotifyType.INVALID_SYNTAX)])
         return
     note_nat(st, message, st.cookies[:8] + ZERO_COOKIE, md)
     payloads: list[Payload] = [
@@ -317,7 +316,7 @@ def in_request(eng: V2Engine, message: Message, md: MessageDigest) -> None:
 
 def _hash_algorithms() -> Notify:
     """RFC 7427: the hashes we take in digital signatures (AUTH method 14)."""
-    return notify(NotifyType.SIGNATURE_HASH_ALGORITHMS,
+    return Notify(NotifyType.SIGNATURE_HASH_ALGORITHMS,
                   b"".join(h.to_bytes(2, "big") for h in signatures.OUR_HASHES))
 
 

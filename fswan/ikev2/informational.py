@@ -76,7 +76,7 @@ def _resend_outstanding(eng: V2Engine, ike: IkeSa) -> None:
 def in_response(eng: V2Engine, ike: IkeSa, message: Message, md: MessageDigest) -> None:
     """An answer to our INFORMATIONAL (a Delete's, or a liveness check's): the peer lives."""
     for n in message.all(Notify):
-        if n.notify_type < 16384:
+        if n.is_error:
             eng.log_state(ike, f"INFORMATIONAL response: {notify_name(n.notify_type)}")
 
 

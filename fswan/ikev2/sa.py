@@ -96,10 +96,6 @@ class IkeSa(Phase1State):
 class ChildSa(Phase2State):
     """An IKEv2 Child SA (an ESP pair), or our CREATE_CHILD_SA request for one."""
 
-    #: the message ID of our CREATE_CHILD_SA request (initiator states)
-    request_id: int = 0
-    #: the IKE_SA rekey (CREATE_CHILD_SA of protocol IKE) this state carries, if any
-    ike_rekey: Any = field(default=None, repr=False)
-    #: our traffic selectors as offered (TSi, TSr from our side)
+    #: what we offered in our CREATE_CHILD_SA request (``children.ChildOffer``)
     offered_ts: Any = field(default=None, repr=False)
 
