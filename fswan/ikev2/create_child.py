@@ -88,14 +88,16 @@ def start_pending(eng: V2Engine, st: IkeSa) -> None:
         new_child(eng, st, entry, quick.whack, quick.replaces)
 
 
-def rekey_ike(eng: V2Engine, entry: ConnEntry, old: IkeSa) -> IkeSa:
-    assert old.proposal is not None
+def _successor_state(eng: V2Engine, old: IkeSa, kind: StateKind, initiator: bool,
+                     spi_i: bytes) -> IkeSa:
+    """The new IKE SA of a rekey of ``old``: its place, peer, auth and NAT facts (not yet
+    in the table: an initiator and a responder are added differently)."""
     st = IkeSa(
         serial=eng.table.next_serial(),
-        kind=StateKind.V2_REKEY_IKE_I1,
+        kind=kind,
         connection=old.connection,
-        initiator=True,
-        icookie=eng.table.new_cookie(),
+        initiator=initiator,
+        icookie=spi_i,
         rcookie=ZERO_COOKIE,
         local_addr=old.local_addr,
         local_port=old.local_port,
@@ -108,6 +110,12 @@ def rekey_ike(eng: V2Engine, entry: ConnEntry, old: IkeSa) -> IkeSa:
     st.rekey_of = old.serial
     st.auth, st.peer_dpd = old.auth, True
     st.natt, st.nat_us, st.nat_peer = old.natt, old.nat_us, old.nat_peer
+    return st
+
+
+def rekey_ike(eng: V2Engine, entry: ConnEntry, old: IkeSa) -> IkeSa:
+    assert old.proposal is not None
+    st = _successor_state(eng, old, StateKind.V2_REKEY_IKE_I1, True, eng.table.new_cookie())
     st.offered = tuple(sorted(entry.ike, key=lambda p: p.group != old.proposal.group))  # type: ignore[union-attr]
     eng.table.add_initiator(st)
     st.ni_b = eng.random(NONCE_SIZE)
@@ -326,24 +334,8 @@ def _rekey_ike_request(eng: V2Engine, ike: IkeSa, sa: SecurityAssociation, messa
     if len(peer_spi) != 8:
         respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [Notify(NotifyType.INVALID_SYNTAX)])
         return
-    st = IkeSa(
-        serial=eng.table.next_serial(),
-        kind=StateKind.PARENT_R1,
-        connection=ike.connection,
-        initiator=False,
-        icookie=peer_spi,
-        rcookie=ZERO_COOKIE,
-        local_addr=ike.local_addr,
-        local_port=ike.local_port,
-        remote_addr=ike.remote_addr,
-        remote_port=ike.remote_port,
-        created=eng.now,
-        replaces=ike.serial,
-        peer_id=ike.peer_id,
-    )
-    st.rekey_of = ike.serial
-    st.auth, st.peer_dpd, st.proposal = ike.auth, True, proposal
-    st.natt, st.nat_us, st.nat_peer = ike.natt, ike.nat_us, ike.nat_peer
+    st = _successor_state(eng, ike, StateKind.PARENT_R1, False, peer_spi)
+    st.proposal = proposal
     eng.table.add_responder(st)
     eng.table.set_rcookie(st, eng.table.new_cookie())
     st.ni_b = message.get(Nonce).data  # type: ignore[union-attr]
