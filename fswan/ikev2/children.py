@@ -23,9 +23,9 @@ from fswan.ike import lifecycle
 from fswan.ike.select import ConnEntry, ids_match
 from fswan.ike.state import StateKind
 from fswan.ikev2 import suites
-from fswan.ikev2.constants import NotifyType
+from fswan.ikev2.constants import NotifyType, name_of
 from fswan.ikev2.crypto import child_keymat
-from fswan.ikev2.exchange import V2Engine, notify_name
+from fswan.ikev2.exchange import V2Engine
 from fswan.ikev2.payloads import Notify, Payload, Proposal, SecurityAssociation, TrafficSelector, TSi, TSr
 from fswan.ikev2.sa import ChildSa, IkeSa
 from fswan.ikev2.selectors import as_network, contains, for_client, narrow
@@ -155,7 +155,7 @@ def accept(offered: ChildOffer, sa: SecurityAssociation | None, tsi: TSi | None,
     """The initiator's check of the answer: (proposal, peer SPI, TSi, TSr) or why not."""
     for n in notifies:
         if n.is_error:
-            return notify_name(n.notify_type)
+            return name_of(NotifyType, n.notify_type)
     if sa is None or tsi is None or tsr is None:
         return "no SA, TSi or TSr payload in the answer"
     picked = suites.accept_esp(sa, offered.proposals, offered.pfs_group)

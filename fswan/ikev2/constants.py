@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 
+from fswan.isakmp.constants import coerce  # one for both versions' IntEnums
+
 HEADER_SIZE = 28  #: the fixed IKE header
 GENERIC_HEADER_SIZE = 4  #: next payload, C bit + reserved, payload length
 SPI_SIZE = 8  #: IKE SA SPIs (SPIi, SPIr)
@@ -18,14 +20,6 @@ IKEV2_MINOR_VERSION = 0
 NONCE_MIN = 16  #: RFC 7296 3.9: nonces are 16..256 octets
 NONCE_MAX = 256
 KEY_PAD = b"Key Pad for IKEv2"  #: RFC 7296 2.15, the PSK pad
-
-
-def coerce(enum_type: type[enum.IntEnum], value: int) -> int:
-    """The enum member for ``value`` if there is one, else the plain int."""
-    try:
-        return enum_type(value)
-    except ValueError:
-        return value
 
 
 def name_of(enum_type: type[enum.IntEnum], value: int) -> str:

@@ -21,9 +21,9 @@ from fswan.ike.select import ConnEntry
 from fswan.ike.state import MessageDigest, StateKind
 from fswan.ike.table import ZERO_COOKIE
 from fswan.ikev2 import children, ike_auth, informational, suites
-from fswan.ikev2.constants import ExchangeType, NotifyType, ProtocolId
+from fswan.ikev2.constants import ExchangeType, NotifyType, ProtocolId, name_of
 from fswan.ikev2.crypto import derive_ike_keys, rekey_skeyseed
-from fswan.ikev2.exchange import V2Engine, error_notifies, fail, has_payloads, notify_name
+from fswan.ikev2.exchange import V2Engine, error_notifies, fail, has_payloads
 from fswan.ikev2.exchange import request, respond
 from fswan.ikev2.message import Message
 from fswan.ikev2.payloads import (
@@ -196,7 +196,7 @@ def _lost_collision(eng: V2Engine, ike: IkeSa, st: ChildSa, nonce_r: bytes, our_
 def _ike_rekeyed(eng: V2Engine, old: IkeSa, st: IkeSa, message: Message) -> None:
     errors = error_notifies(message)
     if errors:
-        raise fail(f"IKE SA rekey refused: {notify_name(errors[0].notify_type)}")
+        raise fail(f"IKE SA rekey refused: {name_of(NotifyType, errors[0].notify_type)}")
     has_payloads(message, SecurityAssociation.TYPE, Nonce.TYPE, KeyExchange.TYPE)
     sa = message.get(SecurityAssociation)
     assert sa is not None
@@ -289,7 +289,7 @@ def in_request(eng: V2Engine, ike: IkeSa, message: Message, md: MessageDigest) -
                              group, first=first)
     if not isinstance(choice, children.Choice):
         respond(eng, ike, md, ExchangeType.CREATE_CHILD_SA, [Notify(choice)])
-        eng.log_state(ike, f"CREATE_CHILD_SA from {md.peer} refused: {notify_name(choice)}")
+        eng.log_state(ike, f"CREATE_CHILD_SA from {md.peer} refused: {name_of(NotifyType, choice)}")
         return
     nonce_r = eng.random(NONCE_SIZE)
     shared, our_ke = b"", None

@@ -35,7 +35,6 @@ __all__ = [
     "fail",
     "id_body",
     "nat_hash",
-    "notify_name",
     "peer_identity",
     "request",
     "respond",
@@ -66,13 +65,6 @@ class V2Engine(EngineParts, Protocol):
     def first_contact(self, st: Phase1State) -> bool: ...
 
     def switch_connection(self, st: State, entry: object) -> None: ...
-
-
-def notify_name(value: int) -> str:
-    try:
-        return NotifyType(value).name
-    except ValueError:
-        return str(value)
 
 
 def request(eng: V2Engine, ike: IkeSa, owner: State, build: RequestBuilder) -> None:

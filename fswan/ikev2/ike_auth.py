@@ -22,7 +22,7 @@ from fswan.ike.events import IsakmpSAEstablished
 from fswan.ike.select import ConnEntry, ids_match
 from fswan.ike.state import ExchangeError, MessageDigest, StateKind
 from fswan.ikev2 import children, configuration, signatures, suites
-from fswan.ikev2.constants import AuthMethod, ExchangeType, NotifyType
+from fswan.ikev2.constants import AuthMethod, ExchangeType, NotifyType, name_of
 from fswan.ikev2.crypto import psk_auth, signed_octets, verify_psk_auth
 from fswan.ikev2.exchange import (
     V2Engine,
@@ -30,7 +30,6 @@ from fswan.ikev2.exchange import (
     fail,
     has_payloads,
     id_body,
-    notify_name,
     peer_identity,
     request,
     respond,
@@ -180,7 +179,7 @@ def send_request(eng: V2Engine, st: IkeSa) -> None:
 def in_response(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) -> None:
     errors = error_notifies(message)
     if errors and message.get(Authentication) is None:
-        raise fail(f"IKE_AUTH response: {notify_name(errors[0].notify_type)}")
+        raise fail(f"IKE_AUTH response: {name_of(NotifyType, errors[0].notify_type)}")
     has_payloads(message, IDr.TYPE, Authentication.TYPE)
     idr = message.get(IDr)
     auth = message.get(Authentication)

@@ -23,7 +23,7 @@ from fswan.ike.state import MessageDigest, PendingQuick, TimerEvent
 from fswan.ike.table import ZERO_COOKIE
 from fswan.ike.timers import RETRANSMIT_DELAY
 from fswan.ikev2 import fragmentation, ike_auth, signatures, suites
-from fswan.ikev2.constants import ExchangeType, Flags, NotifyType
+from fswan.ikev2.constants import ExchangeType, Flags, NotifyType, name_of
 from fswan.ikev2.crypto import derive_ike_keys, skeyseed
 from fswan.ikev2.exchange import (
     V2Engine,
@@ -31,7 +31,6 @@ from fswan.ikev2.exchange import (
     fail,
     has_payloads,
     nat_notifies,
-    notify_name,
     note_nat,
 )
 from fswan.ikev2.message import Header, Message
@@ -147,7 +146,7 @@ def in_response(eng: V2Engine, st: IkeSa, message: Message, md: MessageDigest) -
         return False
     errors = error_notifies(message)
     if errors:
-        raise fail(f"IKE_SA_INIT response: {notify_name(errors[0].notify_type)}",
+        raise fail(f"IKE_SA_INIT response: {name_of(NotifyType, errors[0].notify_type)}",
                    "No acceptable response to our first IKE message")
     has_payloads(message, SecurityAssociation.TYPE, KeyExchange.TYPE, Nonce.TYPE)
     proposal = suites.accept_ike(message.get(SecurityAssociation), st.offered)  # type: ignore[arg-type]

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from fswan.ike import lifecycle
 from fswan.ike.state import MessageDigest, Phase2State
-from fswan.ikev2.constants import ExchangeType, ProtocolId
-from fswan.ikev2.exchange import V2Engine, notify_name, request, respond
+from fswan.ikev2.constants import ExchangeType, NotifyType, ProtocolId, name_of
+from fswan.ikev2.exchange import V2Engine, request, respond
 from fswan.ikev2.message import Message
 from fswan.ikev2.payloads import Delete, Notify, Payload
 from fswan.ikev2.sa import ChildSa, IkeSa
@@ -77,7 +77,7 @@ def in_response(eng: V2Engine, ike: IkeSa, message: Message, md: MessageDigest) 
     """An answer to our INFORMATIONAL (a Delete's, or a liveness check's): the peer lives."""
     for n in message.all(Notify):
         if n.is_error:
-            eng.log_state(ike, f"INFORMATIONAL response: {notify_name(n.notify_type)}")
+            eng.log_state(ike, f"INFORMATIONAL response: {name_of(NotifyType, n.notify_type)}")
 
 
 def in_request(eng: V2Engine, ike: IkeSa, message: Message, md: MessageDigest) -> None:
@@ -105,7 +105,7 @@ def in_request(eng: V2Engine, ike: IkeSa, message: Message, md: MessageDigest) -
                 if ours:
                     answer.append(Delete(payload.protocol, tuple(ours)))
         elif isinstance(payload, Notify):
-            eng.log_state(ike, f"received INFORMATIONAL notification {notify_name(payload.notify_type)}")
+            eng.log_state(ike, f"received INFORMATIONAL notification {name_of(NotifyType, payload.notify_type)}")
     respond(eng, ike, md, ExchangeType.INFORMATIONAL, [] if delete_ike_sa else answer)
     for child in gone:
         eng.log_state(child, f"received Delete SA payload: deleting IPsec State #{child.serial}")
